@@ -1,0 +1,1 @@
+"""newsmon core: domain and persistence. Imports nothing from workers, scheduler or api."""

@@ -1,0 +1,76 @@
+"""The one exception family of newsmon.
+
+::
+
+    NewsmonError
+     ├── ConfigError          settings missing, malformed or contradictory (names the setting)
+     ├── DatabaseUnavailable  the configured database cannot be reached
+     ├── ValidationError      input from outside rejected (names the field)
+     ├── NotFound             no such object in the caller's organization
+     ├── PermissionDenied     the caller lacks a permission (names it)
+     ├── FetchError           an outbound request failed or was refused
+     │    └── DestinationNotAllowed   the address policy refused the target
+     └── DeliveryError        a channel send failed (``permanent`` says whether to retry)
+
+Every error carries a one-line, user-facing message; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+
+class NewsmonError(Exception):
+    """Root of every error newsmon raises on purpose."""
+
+
+class ConfigError(NewsmonError):
+    """A setting is missing, malformed or contradicts another.
+
+    Parameters:
+      setting: the environment variable name, e.g. ``NEWSMON_DATABASE_URL``.
+      problem: what is wrong with it, in a few words.
+    """
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")
+
+
+class DatabaseUnavailable(NewsmonError):
+    """The configured database cannot be reached or refused the connection."""
+
+
+class ValidationError(NewsmonError):
+    """Input from outside was rejected; ``field`` names the offending field when known."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class NotFound(NewsmonError):
+    """No such object exists in the caller's organization."""
+
+
+class PermissionDenied(NewsmonError):
+    """The caller lacks a permission; ``permission`` names it (``channels:write``)."""
+
+    def __init__(self, permission: str) -> None:
+        self.permission = permission
+        super().__init__(f"missing permission {permission}")
+
+
+class FetchError(NewsmonError):
+    """An outbound HTTP request failed, timed out, or was refused by policy."""
+
+
+class DestinationNotAllowed(FetchError):
+    """The address policy refused the destination before any connection was made."""
+
+
+class DeliveryError(NewsmonError):
+    """A channel send failed; ``permanent`` errors are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        self.permanent = permanent
+        super().__init__(message)
