@@ -1,0 +1,148 @@
+"""The one settings object: ``NEWSMON_*`` environment variables and an optional ``.env``.
+
+With nothing set, newsmon runs *embedded*: a SQLite file in ``NEWSMON_DATA_DIR`` and an
+in-process broker, one process doing everything. Setting ``NEWSMON_BROKER_URL`` (Redis)
+switches to *production* mode, which needs ``NEWSMON_DATABASE_URL`` to be PostgreSQL so
+that any number of web, scheduler and worker processes can share it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from core.errors import ConfigError
+
+#: Prefix of every environment variable newsmon reads.
+ENV_PREFIX = "NEWSMON_"
+
+#: Database drivers newsmon supports, by SQLAlchemy backend name.
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
+
+Mode = Literal["embedded", "production"]
+
+
+class Settings(BaseSettings):
+    """Validated process settings; build with :func:`load_settings` for one-line errors."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+    )
+
+    #: Where the embedded SQLite database and generated key files live.
+    data_dir: Path = Path("data")
+    #: SQLAlchemy URL; empty means ``sqlite:///<data_dir>/newsmon.db``.
+    database_url: str = ""
+    #: Redis URL for the dramatiq broker; empty means the in-process broker (embedded).
+    broker_url: str = ""
+    #: Comma-separated base64url AES-256 keys, newest first (channel secrets at rest).
+    encryption_keys: str = ""
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    #: Seconds between scheduler ticks.
+    scheduler_tick_seconds: float = Field(default=5.0, gt=0, le=3600)
+    #: Worker threads per worker process.
+    worker_threads: int = Field(default=4, ge=1, le=256)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL (expected postgresql://... or sqlite:///...)"
+            ) from None
+        if url.get_backend_name() not in SUPPORTED_DATABASES:
+            raise ValueError(f"unsupported database {url.get_backend_name()!r} (use PostgreSQL)")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a Redis URL (redis://host:6379/0)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> Settings:
+        if self.broker_url and self.database_backend != "postgresql":
+            # Not a ValueError: pydantic would wrap it; this one names its setting itself.
+            raise ConfigError(
+                "NEWSMON_DATABASE_URL",
+                "production mode (NEWSMON_BROKER_URL set) needs a PostgreSQL URL",
+            )
+        return self
+
+    @property
+    def mode(self) -> Mode:
+        return "production" if self.broker_url else "embedded"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL to connect to, with the embedded default filled in."""
+        if self.database_url:
+            url = make_url(self.database_url)
+            if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
+                url = url.set(drivername="postgresql+psycopg")
+            return url.render_as_string(hide_password=False)
+        return f"sqlite:///{(self.data_dir / 'newsmon.db').resolve()}"
+
+    @property
+    def database_backend(self) -> str:
+        return make_url(self.sqlalchemy_url).get_backend_name()
+
+
+def _unknown_env_settings(environ: dict[str, str]) -> list[str]:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    problems = []
+    for key in sorted(environ):
+        if key.startswith(ENV_PREFIX) and key not in known and not key.startswith("NEWSMON_TEST_"):
+            guess = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {guess[0]}?)" if guess else ""
+            problems.append(f"{key}: unknown setting{hint}")
+    return problems
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings; raise :class:`ConfigError` naming the first bad one."""
+    unknown = _unknown_env_settings(dict(os.environ))
+    if unknown:
+        setting, _, problem = unknown[0].partition(": ")
+        raise ConfigError(setting, problem)
+    try:
+        return Settings(**overrides)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(part) for part in error["loc"]]
+        setting = ENV_PREFIX + loc[0].upper() if loc else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(setting, message) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, validated once."""
+    return load_settings()

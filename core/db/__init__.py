@@ -1,0 +1,1 @@
+"""Persistence: declarative models, the one engine/session factory, unit of work."""

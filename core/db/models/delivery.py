@@ -1,0 +1,118 @@
+"""Channels, frozen digests and per-channel delivery records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, Timestamps, id_column, one_of
+from core.db.models.tenancy import org_fk
+
+#: Channel types; ``file`` writes digests to a local folder (embedded/demo use).
+CHANNEL_TYPES = ("slack", "email", "webhook", "apprise", "file")
+#: Channel health: ``failing`` after consecutive failures, ``broken`` when the target
+#: says it is gone (410, Slack ``no_service``): no more attempts until fixed.
+CHANNEL_STATUSES = ("ok", "failing", "broken")
+#: pending -> sending -> sent | failed | unknown (timed out mid-send).
+DELIVERY_STATES = ("pending", "sending", "sent", "failed", "unknown")
+
+
+class Channel(Timestamps, Base):
+    """Where an organization receives digests; secrets inside ``config`` are encrypted."""
+
+    __tablename__ = "channels"
+    __table_args__ = (
+        UniqueConstraint("organizationId", "id"),
+        one_of("type", CHANNEL_TYPES),
+        one_of("status", CHANNEL_STATUSES),
+    )
+
+    id: Mapped[str] = id_column()
+    organizationId: Mapped[str] = org_fk()
+    name: Mapped[str] = mapped_column(String(255), default="")
+    type: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    isActive: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    consecutiveFailures: Mapped[int] = mapped_column(default=0)
+    lastError: Mapped[str | None] = mapped_column(Text)
+
+
+class Digest(Timestamps, Base):
+    """A batch of stories of one search, frozen at creation; ``digestKey`` names its period."""
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["organizationId", "newsId"],
+            ["news.organizationId", "news.id"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("newsId", "digestKey"),
+        UniqueConstraint("organizationId", "id"),
+    )
+
+    id: Mapped[str] = id_column()
+    organizationId: Mapped[str] = org_fk()
+    newsId: Mapped[str] = mapped_column(index=True)
+    digestKey: Mapped[str] = mapped_column(String(128))
+    storyCount: Mapped[int] = mapped_column(default=0)
+    periodStart: Mapped[datetime | None]
+    periodEnd: Mapped[datetime | None]
+
+
+class DigestStory(Timestamps, Base):
+    __tablename__ = "digestStories"
+    __table_args__ = (UniqueConstraint("digestId", "storyId"),)
+
+    id: Mapped[str] = id_column()
+    digestId: Mapped[str] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"), index=True)
+    storyId: Mapped[str] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class Delivery(Timestamps, Base):
+    """One digest to one channel: unique per (channel, digest), so nothing is sent twice.
+
+    The delivery id doubles as the ``webhook-id`` every attempt carries.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["organizationId", "channelId"],
+            ["channels.organizationId", "channels.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["organizationId", "digestId"],
+            ["digests.organizationId", "digests.id"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("channelId", "digestId"),
+        one_of("state", DELIVERY_STATES),
+        Index(None, "state", "nextAttemptAt"),
+    )
+
+    id: Mapped[str] = id_column()
+    organizationId: Mapped[str] = org_fk()
+    channelId: Mapped[str] = mapped_column(index=True)
+    digestId: Mapped[str] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    nextAttemptAt: Mapped[datetime | None]
+    leaseUntil: Mapped[datetime | None]
+    lastError: Mapped[str | None] = mapped_column(Text)
+    lastStatusCode: Mapped[int | None]
+    response: Mapped[str | None] = mapped_column(Text)
+    sentAt: Mapped[datetime | None]

@@ -1,0 +1,60 @@
+"""Shared, public ingest data: fetched sources and their parsed entries (no tenant)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, Timestamps, id_column, one_of
+
+#: Kinds of source: a feed URL, or a news-search provider that builds one from a query.
+SOURCE_TYPES = ("feed", "google_news", "bing_news", "hackernews", "reddit", "gdelt")
+#: Health of a source: never fetched, last fetch fine, failing (backing off).
+SOURCE_STATUSES = ("new", "ok", "failing")
+
+
+class Source(Timestamps, Base):
+    """One fetched URL, shared by every search of every organization that follows it."""
+
+    __tablename__ = "sources"
+    __table_args__ = (
+        one_of("type", SOURCE_TYPES),
+        one_of("status", SOURCE_STATUSES),
+        Index(None, "status", "nextFetchAt"),
+    )
+
+    id: Mapped[str] = id_column()
+    type: Mapped[str] = mapped_column(String(16), default="feed")
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(512))
+    lastModified: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    failureCount: Mapped[int] = mapped_column(default=0)
+    lastStatusCode: Mapped[int | None]
+    lastError: Mapped[dict[str, Any] | None]
+    lastFetchedAt: Mapped[datetime | None]
+    lastSuccessAt: Mapped[datetime | None]
+    nextFetchAt: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class Entry(Timestamps, Base):
+    """A parsed feed item, stored once per source and canonical URL."""
+
+    __tablename__ = "entries"
+    __table_args__ = (UniqueConstraint("sourceId", "canonicalUrl"),)
+
+    id: Mapped[str] = id_column()
+    sourceId: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    canonicalUrl: Mapped[str] = mapped_column(String(2048), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    guid: Mapped[str | None] = mapped_column(String(2048))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(512))
+    language: Mapped[str | None] = mapped_column(String(16))
+    publishedAt: Mapped[datetime | None] = mapped_column(index=True)
+    contentHash: Mapped[str] = mapped_column(String(64), index=True)

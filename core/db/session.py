@@ -1,0 +1,94 @@
+"""The one engine and session factory, and the unit of work that owns a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.config import Settings, get_settings
+from core.errors import DatabaseUnavailable
+
+#: Seconds SQLite waits on a locked database before failing (embedded mode has a few threads).
+SQLITE_BUSY_TIMEOUT_S = 30
+#: Seconds to wait for a PostgreSQL connection before calling the database unreachable.
+PG_CONNECT_TIMEOUT_S = 5
+#: Pooled connections per process (web, scheduler and worker each have their own).
+PG_POOL_SIZE = 10
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # Foreign keys are off by default in SQLite; cascades and same-org checks need them.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets the web thread read while a worker thread writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` with newsmon's per-backend settings."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            **kwargs,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_size", PG_POOL_SIZE)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}, **kwargs)
+
+
+def check_connection(engine: Engine) -> None:
+    """Round-trip to the database or raise :class:`DatabaseUnavailable` in one line."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnavailable(
+            f"NEWSMON_DATABASE_URL: cannot connect to {where}: {reason}"
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    """The process-wide engine for the configured database."""
+    return make_engine(get_settings().sqlalchemy_url)
+
+
+def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
+    """One transaction: commits when the block ends, rolls back if it raises."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def settings_engine(settings: Settings) -> Engine:
+    """An engine for explicitly given settings (CLI, tests) rather than the process ones."""
+    return make_engine(settings.sqlalchemy_url)
