@@ -26,7 +26,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from urllib.parse import SplitResult, parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import (
+    SplitResult,
+    parse_qsl,
+    unquote,
+    unquote_plus,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 from w3lib.url import canonicalize_url
 
@@ -97,6 +105,8 @@ _AMP_CACHE_PATH = re.compile(r"^/(?:c|v)/(s/)?([^/]+)(/.*)?$")
 _GOOGLE_AMP_PATH = re.compile(r"^/amp/(s/)?([^/]+\.[^/]+)(/.*)?$")
 #: Google News article ids (``/rss/articles/CBMi...``) that embed the target URL.
 _GOOGLE_NEWS_ARTICLE = re.compile(r"^(?:/__i)?/rss(?:/rd)?/articles/([A-Za-z0-9_-]+)")
+#: Control characters, never part of a usable link.
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 #: Default port per scheme, dropped.
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: A host after IDNA encoding: DNS labels, or a bracketed IPv6 literal.
@@ -110,6 +120,27 @@ def canonicalize(url: str) -> str | None:
     except (ValueError, UnicodeError):
         # urlsplit rejects bad IPv6 literals and ports; IDNA rejects over-long labels.
         return None
+
+
+def resolve_http_url(link: object, base: str) -> str | None:
+    """``link`` resolved against ``base`` when the result is http(s), else ``None``.
+
+    ``javascript:``/``data:`` links never leave the parser, so nothing can render them.
+    """
+    if not isinstance(link, str):
+        return None
+    link = link.strip()
+    if not link or len(link) > MAX_URL_CHARS or _CONTROL_CHAR.search(link):
+        return None
+    try:
+        link.encode("utf-8")  # lone surrogates from undecodable bytes: not a usable URL
+        absolute = urljoin(base, link) if base else link
+        parts = urlsplit(absolute)
+    except (ValueError, UnicodeError):
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return absolute
 
 
 def _canonicalize(url: str) -> str | None:

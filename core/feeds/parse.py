@@ -18,17 +18,23 @@ import hashlib
 import io
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import feedparser
 
 from core.errors import NewsmonError
-from core.feeds.canonical_url import MAX_URL_CHARS, canonicalize
-from core.feeds.text import MAX_TITLE_CHARS, collapse_whitespace, html_to_text, valid_unicode
+from core.feeds.canonical_url import canonicalize, resolve_http_url
+from core.feeds.text import (
+    MAX_TITLE_CHARS,
+    collapse_whitespace,
+    html_to_text,
+    one_line,
+    valid_unicode,
+)
 
 #: Entries kept per feed document; later ones are dropped (feeds list newest first).
 MAX_ENTRIES_PER_FEED = 500
@@ -135,14 +141,14 @@ def _parse_xml(body: bytes, headers: Mapping[str, str], base_url: str | None) ->
         raise FeedParseError(_why_not_xml_feed(body, data))
     feed = data.feed
     base = base_url or ""
-    feed_language = _short(feed.get("language"), MAX_LANGUAGE_CHARS)
+    feed_language = one_line(feed.get("language"), MAX_LANGUAGE_CHARS)
     raw_entries = data.entries
-    entries = tuple(
-        _xml_entry(raw, base, feed_language) for raw in raw_entries[:MAX_ENTRIES_PER_FEED]
+    entries = _keep_distinguishing_fragments(
+        [_xml_entry(raw, base, feed_language) for raw in raw_entries[:MAX_ENTRIES_PER_FEED]]
     )
     return ParsedFeed(
         title=html_to_text(feed.get("title"), MAX_TITLE_CHARS),
-        link=_absolute_http(feed.get("link"), base),
+        link=resolve_http_url(feed.get("link"), base),
         kind=_xml_kind(version),
         bozo_reason=_bozo_reason(data, "content-type" in response_headers),
         entries=entries,
@@ -185,13 +191,13 @@ def _describe(exc: object) -> str:
 
 
 def _xml_entry(raw: Any, base: str, feed_language: str | None) -> ParsedEntry:
-    url = _absolute_http(raw.get("link"), base)
+    url = resolve_http_url(raw.get("link"), base)
     preferred = _canonical_link(raw.get("links") or ()) or raw.get("feedburner_origlink")
     summary_html = raw.get("summary") or _first_content(raw.get("content"))
     detail = raw.get("title_detail") or raw.get("summary_detail") or {}
     return _entry(
         url=url,
-        canonical_source=_absolute_http(preferred, base) or url,
+        canonical_source=resolve_http_url(preferred, base) or url,
         title_html=raw.get("title"),
         summary_html=summary_html,
         author=raw.get("author"),
@@ -199,7 +205,7 @@ def _xml_entry(raw: Any, base: str, feed_language: str | None) -> ParsedEntry:
             raw.get("published_parsed") or raw.get("updated_parsed") or raw.get("created_parsed")
         ),
         guid=raw.get("id"),
-        language=_short(detail.get("language"), MAX_LANGUAGE_CHARS) or feed_language,
+        language=one_line(detail.get("language"), MAX_LANGUAGE_CHARS) or feed_language,
     )
 
 
@@ -261,12 +267,14 @@ def _json_feed(doc: dict[str, Any], base: str, bozo_reason: str | None = None) -
     items = doc.get("items")
     items = items if isinstance(items, list) else []
     feed_author = _json_author(doc)
-    language = _short(_str(doc.get("language")), MAX_LANGUAGE_CHARS)
+    language = one_line(_str(doc.get("language")), MAX_LANGUAGE_CHARS)
     entries = []
     for item in items[:MAX_ENTRIES_PER_FEED]:
         if not isinstance(item, dict):
             continue
-        url = _absolute_http(_str(item.get("url")), base)
+        # A link blog's item is about ``external_url``; Atom/RSS put that link in the
+        # alternate link too, so both formats of one feed dedupe to the same story.
+        url = resolve_http_url(_str(item.get("external_url")) or _str(item.get("url")), base)
         summary = _str(item.get("summary")) or _str(item.get("content_html"))
         summary = summary or _str(item.get("content_text"))
         published = _str(item.get("date_published")) or _str(item.get("date_modified"))
@@ -280,15 +288,15 @@ def _json_feed(doc: dict[str, Any], base: str, bozo_reason: str | None = None) -
                 author=_json_author(item) or feed_author,
                 published=_iso_to_utc(published),
                 guid=str(guid) if isinstance(guid, (str, int)) else None,
-                language=_short(_str(item.get("language")), MAX_LANGUAGE_CHARS) or language,
+                language=one_line(_str(item.get("language")), MAX_LANGUAGE_CHARS) or language,
             )
         )
     return ParsedFeed(
         title=html_to_text(_str(doc.get("title")), MAX_TITLE_CHARS),
-        link=_absolute_http(_str(doc.get("home_page_url")), base),
+        link=resolve_http_url(_str(doc.get("home_page_url")), base),
         kind="json",
         bozo_reason=bozo_reason,
-        entries=tuple(entries),
+        entries=_keep_distinguishing_fragments(entries),
         entries_dropped=max(0, len(items) - MAX_ENTRIES_PER_FEED),
     )
 
@@ -297,12 +305,12 @@ def _rss_in_json(channel: dict[str, Any], base: str) -> ParsedFeed:
     """Dave Winer's RSS-in-JSON: ``{"rss": {"channel": {..., "item": [...]}}}``."""
     items = channel.get("item")
     items = [items] if isinstance(items, dict) else items if isinstance(items, list) else []
-    language = _short(_str(channel.get("language")), MAX_LANGUAGE_CHARS)
+    language = one_line(_str(channel.get("language")), MAX_LANGUAGE_CHARS)
     entries = []
     for item in items[:MAX_ENTRIES_PER_FEED]:
         if not isinstance(item, dict):
             continue
-        url = _absolute_http(_str(item.get("link")), base)
+        url = resolve_http_url(_str(item.get("link")), base)
         entries.append(
             _entry(
                 url=url,
@@ -317,10 +325,10 @@ def _rss_in_json(channel: dict[str, Any], base: str) -> ParsedFeed:
         )
     return ParsedFeed(
         title=html_to_text(_str(channel.get("title")), MAX_TITLE_CHARS),
-        link=_absolute_http(_str(channel.get("link")), base),
+        link=resolve_http_url(_str(channel.get("link")), base),
         kind="json",
         bozo_reason=None,
-        entries=tuple(entries),
+        entries=_keep_distinguishing_fragments(entries),
         entries_dropped=max(0, len(items) - MAX_ENTRIES_PER_FEED),
     )
 
@@ -387,34 +395,28 @@ def _entry(
         summary=summary,
         author=html_to_text(author, MAX_AUTHOR_CHARS) or None,
         published=published,
-        guid=_short(guid, MAX_GUID_CHARS),
+        guid=one_line(guid, MAX_GUID_CHARS),
         language=language,
         content_hash=digest,
     )
 
 
-def _absolute_http(link: object, base: str) -> str | None:
-    """``link`` resolved against ``base`` when the result is http(s), else ``None``.
+def _keep_distinguishing_fragments(entries: list[ParsedEntry]) -> tuple[ParsedEntry, ...]:
+    """Put the fragment back where the feed itself tells entries apart by it.
 
-    ``javascript:``/``data:`` links never leave the parser, so nothing can render them.
+    Canonical URLs drop fragments, but some sites publish many posts on one page
+    (Scripting News: ``/2017/06/26.html#a080605``); merging those would lose posts.
     """
-    if not isinstance(link, str):
-        return None
-    link = collapse_whitespace(valid_unicode(link))
-    if not link or len(link) > MAX_URL_CHARS:
-        return None
-    try:
-        absolute = urljoin(base, link) if base else link
-        parts = urlsplit(absolute)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return absolute
-
-
-def _short(value: object, max_chars: int) -> str | None:
-    """A plain single-line string of at most ``max_chars`` characters, or ``None``."""
-    if not isinstance(value, str):
-        return None
-    return collapse_whitespace(valid_unicode(value))[:max_chars] or None
+    seen: dict[str | None, int] = {}
+    for entry in entries:
+        seen[entry.canonical_url] = seen.get(entry.canonical_url, 0) + 1
+    if all(count == 1 for key, count in seen.items() if key):
+        return tuple(entries)
+    return tuple(
+        replace(entry, canonical_url=f"{entry.canonical_url}#{fragment}")
+        if entry.canonical_url
+        and seen[entry.canonical_url] > 1
+        and (fragment := urlsplit(entry.url or "").fragment)
+        else entry
+        for entry in entries
+    )

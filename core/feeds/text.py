@@ -83,3 +83,10 @@ def truncate(text: str, max_chars: int) -> str:
     if space > max_chars // 2:
         cut = cut[:space]
     return cut.rstrip() + ELLIPSIS
+
+
+def one_line(value: object, max_chars: int) -> str | None:
+    """A plain single-line string of at most ``max_chars`` characters, or ``None``."""
+    if not isinstance(value, str):
+        return None
+    return collapse_whitespace(valid_unicode(value))[:max_chars] or None
