@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -54,6 +55,15 @@ FeedKind = Literal["rss", "atom", "rdf", "json"]
 
 #: feedparser ``version`` values of RSS 0.90 and 1.0, both RDF documents.
 _RDF_VERSIONS = frozenset({"rss090", "rss10"})
+#: A DOCTYPE declaration with its internal subset, quote- and comment-aware so that ``>``
+#: or ``]`` inside an entity value does not end it early. No nested quantifiers: linear.
+_DOCTYPE = re.compile(
+    rb"<!DOCTYPE(?:\"[^\"]*\"|'[^']*'|[^\[>\"'])*"
+    rb"(?:\[(?:\"[^\"]*\"|'[^']*'|<!--.*?-->|[^\]\"'])*\])?\s*>",
+    re.DOTALL,
+)
+#: The first element's start tag; a DOCTYPE must come before it.
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 #: Leading bytes skipped when sniffing: UTF-8 BOM and whitespace.
 _LEADING = b"\xef\xbb\xbf \t\r\n"
 
@@ -127,6 +137,7 @@ def parse_feed(
 
 
 def _parse_xml(body: bytes, headers: Mapping[str, str], base_url: str | None) -> ParsedFeed:
+    body = _without_entity_declarations(body)
     response_headers = {key.lower(): value for key, value in headers.items()}
     if base_url:
         response_headers.setdefault("content-location", base_url)
@@ -154,6 +165,25 @@ def _parse_xml(body: bytes, headers: Mapping[str, str], base_url: str | None) ->
         entries=entries,
         entries_dropped=max(0, len(raw_entries) - MAX_ENTRIES_PER_FEED),
     )
+
+
+def _without_entity_declarations(body: bytes) -> bytes:
+    """``body`` without a DOCTYPE that declares entities (billion laughs, XXE).
+
+    feedparser strips ``<!ENTITY`` declarations only at the start of a line, so a one-line
+    billion-laughs document reaches expat, which expands 8 MiB before its amplification
+    guard fires (measured: 0.6 s, +68 MB RSS). Feeds never need their own entities.
+    """
+    if b"<!ENTITY" not in body:
+        return body
+    start = body.find(b"<!DOCTYPE")
+    if start < 0 or _FIRST_ELEMENT.search(body, 0, start):
+        return body
+    # One anchored attempt (not a search): linear even for "<!DOCTYPE[" repeated.
+    doctype = _DOCTYPE.match(body, start)
+    if doctype is None:
+        return body
+    return body[: doctype.start()] + body[doctype.end() :]
 
 
 def _xml_kind(version: str) -> FeedKind:
