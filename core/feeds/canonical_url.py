@@ -109,8 +109,12 @@ _GOOGLE_NEWS_ARTICLE = re.compile(r"^(?:/__i)?/rss(?:/rd)?/articles/([A-Za-z0-9_
 _CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 #: Default port per scheme, dropped.
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-#: A host after IDNA encoding: DNS labels, or a bracketed IPv6 literal.
-_VALID_HOST = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?\.?)+$|^[0-9a-f:.]+$")
+#: A host after IDNA encoding: dot-separated DNS labels of 1-63 characters (RFC 1035),
+#: at most 253 in all, or an IPv6 literal (urlsplit has removed the brackets).
+_VALID_HOST = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+    r"(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$|^(?=[^:]*:)[0-9a-f:.]+$"
+)
 
 
 def canonicalize(url: str) -> str | None:
