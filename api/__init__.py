@@ -1,0 +1,1 @@
+"""The web process: admin and tenant API (FastAPI), health, metrics, operator page."""

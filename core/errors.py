@@ -8,6 +8,8 @@
      ├── ValidationError      input from outside rejected (names the field)
      ├── NotFound             no such object in the caller's organization
      ├── PermissionDenied     the caller lacks a permission (names it)
+     ├── LeaseLost            a run was taken over after this worker's lease expired
+     ├── SecretsError         a secret could not be sealed or opened (core.secrets)
      ├── FetchError           an outbound request failed or was refused
      │    └── DestinationNotAllowed   the address policy refused the target
      └── DeliveryError        a channel send failed (``permanent`` says whether to retry)

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 import core.db.models  # noqa: F401  (registers every table)
@@ -32,6 +33,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def upgrade_if_needed(engine: Engine) -> bool:
+    """Upgrade to head unless already there (cheap check); returns whether it migrated."""
+    if current_revision(engine) == head_revision(engine):
+        return False
+    upgrade(engine)
+    return True
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -103,9 +103,14 @@ def test_run_is_unique_per_schedule_and_fire_time(db_engine: Engine):
         with pytest.raises(IntegrityError):
             s.commit()
         s.rollback()
-        # Manual runs have no schedule: several may exist for one time.
-        s.add_all([Run(trigger="manual", scheduledFor=WHEN, **fields) for _ in range(2)])
+        # Manual runs have no schedule: several may exist for one time, but only one
+        # of them may be waiting in the queue.
+        s.add_all([Run(trigger="manual", scheduledFor=WHEN, state=st, **fields)
+                   for st in ("queued", "succeeded", "failed")])
         s.commit()
+        s.add(Run(trigger="manual", scheduledFor=WHEN, **fields))
+        with pytest.raises(IntegrityError):
+            s.commit()
 
 
 def test_deleting_an_organization_cascades_to_everything_it_owns(db_engine: Engine):

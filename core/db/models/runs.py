@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Timestamps, id_column, one_of
@@ -15,6 +15,8 @@ from core.db.models.tenancy import org_fk
 RUN_STATES = ("queued", "running", "succeeded", "failed")
 #: Why a run exists.
 RUN_TRIGGERS = ("schedule", "manual", "catchup")
+
+_QUEUED_MANUAL = text("state = 'queued' AND \"trigger\" = 'manual'")
 
 
 class Run(Timestamps, Base):
@@ -32,6 +34,14 @@ class Run(Timestamps, Base):
         one_of("trigger", RUN_TRIGGERS),
         Index(None, "state", "enqueuedAt"),
         Index(None, "newsId", "scheduledFor"),
+        # "Run now" twice while a manual run still waits gives the same run back.
+        Index(
+            "uq_runs_newsId_queued_manual",
+            "newsId",
+            unique=True,
+            sqlite_where=_QUEUED_MANUAL,
+            postgresql_where=_QUEUED_MANUAL,
+        ),
     )
 
     id: Mapped[str] = id_column()

@@ -1,0 +1,1 @@
+"""Saved news searches: their query, sources and schedules."""

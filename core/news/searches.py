@@ -1,0 +1,108 @@
+"""Creating saved searches and their schedules, scoped to an organization."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import pydantic
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.cron import parse_cron
+from core.db.models import CATCH_UP_POLICIES, News, NewsSource, Schedule, Source
+from core.errors import NotFound, ValidationError
+from core.news.search_query import SearchQuery
+
+#: Longest search name accepted.
+MAX_SEARCH_NAME_LENGTH = 255
+
+
+def validate_search_query(raw: Mapping[str, Any]) -> SearchQuery:
+    """Validate a ``searchQuery`` document; the error names the first bad field."""
+    try:
+        return SearchQuery.model_validate(dict(raw))
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in ("searchQuery", *error["loc"]))
+        raise ValidationError(error["msg"].removeprefix("Value error, "), field=where) from None
+
+
+def source_for_url(session: Session, url: str, type_: str = "feed") -> Source:
+    """The shared source row for ``url``, created on first use."""
+    source = session.scalar(select(Source).where(Source.url == url))
+    if source is None:
+        source = Source(url=url, type=type_)
+        session.add(source)
+        session.flush()
+    return source
+
+
+def get_search(session: Session, organization_id: str, news_id: str) -> News:
+    news = session.scalar(
+        select(News).where(News.organizationId == organization_id, News.id == news_id)
+    )
+    if news is None:
+        raise NotFound("no such news search")
+    return news
+
+
+def create_search(
+    session: Session,
+    organization_id: str,
+    *,
+    name: str,
+    search_query: Mapping[str, Any],
+    relevance_settings: Mapping[str, Any] | None = None,
+    wait_settings: Mapping[str, Any] | None = None,
+) -> News:
+    """Create a search of ``organization_id`` and link it to its (shared) sources."""
+    name = name.strip()
+    if not name or len(name) > MAX_SEARCH_NAME_LENGTH:
+        raise ValidationError(f"must be 1 to {MAX_SEARCH_NAME_LENGTH} characters", field="name")
+    query = validate_search_query(search_query)
+    news = News(
+        organizationId=organization_id,
+        name=name,
+        searchQuery=query.model_dump(mode="json"),
+        relevanceSettings=dict(relevance_settings or {}),
+        waitSettings=dict(wait_settings or {}),
+    )
+    session.add(news)
+    session.flush()
+    for spec in query.sources:
+        source = source_for_url(session, spec.url, spec.type)
+        session.add(NewsSource(organizationId=organization_id, newsId=news.id, sourceId=source.id))
+    session.flush()
+    return news
+
+
+def add_schedule(
+    session: Session,
+    organization_id: str,
+    news_id: str,
+    *,
+    cron_expr: str,
+    timezone: str = "UTC",
+    catch_up: str = "once",
+    now: datetime,
+) -> Schedule:
+    """Attach a cron schedule to a search; ``nextRun`` is its first fire after ``now``."""
+    news = get_search(session, organization_id, news_id)
+    if catch_up not in CATCH_UP_POLICIES:
+        raise ValidationError(f"must be one of {', '.join(CATCH_UP_POLICIES)}", field="catchUp")
+    cron = parse_cron(cron_expr, timezone)
+    schedule = Schedule(
+        organizationId=organization_id,
+        newsId=news.id,
+        cronExpr=cron.expr,
+        timezone=cron.timezone,
+        catchUp=catch_up,
+        nextRun=cron.next_fire(now),
+    )
+    session.add(schedule)
+    session.flush()
+    if news.nextRun is None or schedule.nextRun < news.nextRun:  # type: ignore[operator]
+        news.nextRun = schedule.nextRun
+    return schedule

@@ -1,0 +1,1 @@
+"""Turning schedules into runs, claiming runs, recording outcomes, sweeping lost work."""

@@ -1,0 +1,300 @@
+"""A run's life in the database: claim with a lease, record the outcome, sweep, run now.
+
+The queue only carries run ids and may deliver one twice, late or never; these
+conditional updates decide what actually happens. ``attempts`` doubles as a fencing
+token: a worker whose lease expired and was taken over cannot record its outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.db.models import News, Run, Schedule
+from core.errors import NewsmonError
+from core.news.searches import get_search
+
+#: Attempts (claims) a run gets before it is marked failed; a message that kills its
+#: worker (SIGKILL, OOM) is claimed again after its lease and stops here.
+MAX_RUN_ATTEMPTS = 5
+#: How long a claim holds a run; past it, the sweeper hands the run to another worker.
+RUN_LEASE = timedelta(minutes=10)
+#: A run committed but never marked enqueued this long is an orphan of a crashed
+#: scheduler (the enqueue happens right after commit, so seconds suffice).
+ORPHAN_GRACE = timedelta(seconds=30)
+#: A run enqueued this long ago and still queued was lost by the broker (Redis here
+#: keeps nothing on disk); re-enqueueing is safe because claims deduplicate.
+REQUEUE_AFTER = timedelta(minutes=15)
+#: Runs the sweeper handles per transaction.
+SWEEP_BATCH_SIZE = 1000
+
+
+class LeaseLost(NewsmonError):
+    """The run was taken over after this worker's lease expired; discard the work."""
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    id: str
+    organization_id: str
+    news_id: str
+    schedule_id: str | None
+    attempt: int
+    scheduled_for: datetime
+
+
+def claim_run(
+    session: Session,
+    run_id: str,
+    *,
+    now: datetime,
+    lease: timedelta = RUN_LEASE,
+    max_attempts: int = MAX_RUN_ATTEMPTS,
+) -> ClaimedRun | None:
+    """Take a queued (or abandoned) run: running, lease, attempts+1. None = not ours."""
+    row = session.execute(
+        update(Run)
+        .where(
+            Run.id == run_id,
+            Run.attempts < max_attempts,
+            or_(Run.state == "queued", and_(Run.state == "running", Run.leaseUntil < now)),
+        )
+        .values(
+            state="running",
+            attempts=Run.attempts + 1,
+            leaseUntil=now + lease,
+            startedAt=now,
+            updatedAt=now,
+        )
+        .returning(
+            Run.id, Run.organizationId, Run.newsId, Run.scheduleId, Run.attempts, Run.scheduledFor
+        )
+    ).one_or_none()
+    if row is None:
+        _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
+        return None
+    return ClaimedRun(*row)
+
+
+def _give_up_if_exhausted(
+    session: Session, run_id: str, *, now: datetime, max_attempts: int
+) -> None:
+    exhausted = (
+        update(Run)
+        .where(
+            Run.id == run_id,
+            Run.attempts >= max_attempts,
+            or_(Run.state == "queued", and_(Run.state == "running", Run.leaseUntil < now)),
+        )
+        .values(
+            state="failed",
+            finishedAt=now,
+            leaseUntil=None,
+            updatedAt=now,
+            error={"error": f"gave up after {max_attempts} attempts", "permanent": True},
+        )
+        .returning(Run.organizationId, Run.newsId, Run.scheduleId)
+    )
+    row = session.execute(exhausted).one_or_none()
+    if row is not None:
+        _record_search_outcome(
+            session,
+            row.organizationId,
+            row.newsId,
+            row.scheduleId,
+            now=now,
+            error={"error": f"run {run_id} gave up after {max_attempts} attempts"},
+        )
+
+
+def _fenced(session: Session, run: ClaimedRun, values: dict[str, Any]) -> None:
+    done = session.execute(
+        update(Run)
+        .where(Run.id == run.id, Run.state == "running", Run.attempts == run.attempt)
+        .values(leaseUntil=None, **values)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost(run.id)
+
+
+def _record_search_outcome(
+    session: Session,
+    organization_id: str,
+    news_id: str,
+    schedule_id: str | None,
+    *,
+    now: datetime,
+    error: dict[str, Any] | None,
+) -> None:
+    if schedule_id is not None:
+        outcome: dict[str, Any] = (
+            {"lastSuccess": now, "errorDetails": None}
+            if error is None
+            else {"lastFailure": now, "errorDetails": error}
+        )
+        session.execute(
+            update(Schedule)
+            .where(Schedule.organizationId == organization_id, Schedule.id == schedule_id)
+            .values(**outcome)
+        )
+    next_run = (
+        select(func.min(Schedule.nextRun))
+        .where(Schedule.newsId == news_id, Schedule.isActive)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(News)
+        .where(News.organizationId == organization_id, News.id == news_id)
+        .values(lastRun=now, nextRun=next_run)
+    )
+
+
+def complete_run(
+    session: Session, run: ClaimedRun, *, now: datetime, stats: dict[str, Any]
+) -> None:
+    """Mark the run succeeded (in the step's own transaction, so both commit together)."""
+    _fenced(
+        session,
+        run,
+        {"state": "succeeded", "finishedAt": now, "stats": stats, "error": None, "updatedAt": now},
+    )
+    _record_search_outcome(
+        session, run.organization_id, run.news_id, run.schedule_id, now=now, error=None
+    )
+
+
+def fail_run(
+    session: Session,
+    run: ClaimedRun,
+    *,
+    now: datetime,
+    error: dict[str, Any],
+    retry: bool,
+    max_attempts: int = MAX_RUN_ATTEMPTS,
+) -> bool:
+    """Record a failed attempt; back to queued if ``retry`` and attempts remain.
+
+    Returns whether the run will be retried.
+    """
+    will_retry = retry and run.attempt < max_attempts
+    state = {"state": "queued"} if will_retry else {"state": "failed", "finishedAt": now}
+    _fenced(session, run, {**state, "error": error, "updatedAt": now})
+    _record_search_outcome(
+        session, run.organization_id, run.news_id, run.schedule_id, now=now, error=error
+    )
+    return will_retry
+
+
+def mark_enqueued(session: Session, run_ids: list[str], *, now: datetime) -> None:
+    if run_ids:
+        session.execute(
+            update(Run).where(Run.id.in_(run_ids), Run.state == "queued").values(enqueuedAt=now)
+        )
+
+
+def runs_to_enqueue(
+    session: Session,
+    *,
+    now: datetime,
+    orphan_grace: timedelta = ORPHAN_GRACE,
+    requeue_after: timedelta = REQUEUE_AFTER,
+    max_attempts: int = MAX_RUN_ATTEMPTS,
+    limit: int = SWEEP_BATCH_SIZE,
+) -> list[str]:
+    """Runs the queue does not hold (any more): never enqueued after a scheduler crash,
+    lost by the broker, or abandoned by a dead worker (lease expired). Abandoned runs go
+    back to queued here; the caller enqueues all returned ids after commit.
+    """
+    abandoned = list(
+        session.scalars(
+            select(Run.id)
+            .where(Run.state == "running", Run.leaseUntil < now, Run.attempts < max_attempts)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if abandoned:
+        session.execute(
+            update(Run)
+            .where(Run.id.in_(abandoned))
+            .values(
+                state="queued",
+                leaseUntil=None,
+                updatedAt=now,
+                error={"error": "worker lost (lease expired)"},
+            )
+        )
+    exhausted = session.scalars(
+        select(Run.id)
+        .where(Run.state == "running", Run.leaseUntil < now, Run.attempts >= max_attempts)
+        .limit(limit)
+    ).all()
+    for run_id in exhausted:
+        _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
+    lost = list(
+        session.scalars(
+            select(Run.id)
+            .where(
+                Run.state == "queued",
+                or_(
+                    and_(Run.enqueuedAt.is_(None), Run.createdAt < now - orphan_grace),
+                    Run.enqueuedAt < now - requeue_after,
+                ),
+            )
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    return abandoned + lost
+
+
+def create_manual_run(
+    session: Session, organization_id: str, news_id: str, *, now: datetime
+) -> tuple[str, bool]:
+    """A run of the search now. Returns (run id, created); a manual run still waiting in
+    the queue is returned instead of a second one (unique partial index)."""
+    news = get_search(session, organization_id, news_id)
+    existing = select(Run.id).where(
+        Run.newsId == news.id, Run.state == "queued", Run.trigger == "manual"
+    )
+    found = session.scalar(existing)
+    if found is not None:
+        return found, False
+    run = Run(
+        organizationId=organization_id,
+        newsId=news.id,
+        trigger="manual",
+        scheduledFor=now,
+        createdAt=now,
+        updatedAt=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+    except IntegrityError:  # a concurrent "run now" won the race
+        found = session.scalar(existing)
+        if found is None:
+            raise
+        return found, False
+    return run.id, True
+
+
+def recover_after_restart(session: Session, *, now: datetime) -> list[str]:
+    """Every unfinished run, with running ones put back to queued. Only for embedded
+    mode at start-up, where this process is the only worker that can exist."""
+    session.execute(
+        update(Run)
+        .where(Run.state == "running")
+        .values(
+            state="queued",
+            leaseUntil=None,
+            updatedAt=now,
+            error={"error": "interrupted by a restart"},
+        )
+    )
+    return list(session.scalars(select(Run.id).where(Run.state == "queued")))

@@ -1,0 +1,106 @@
+"""The tick loop: fire due schedules (one transaction), enqueue after commit, sweep.
+
+Replicas need no leader: ``FOR UPDATE SKIP LOCKED`` hands each due schedule to exactly
+one of them, and the unique (schedule, scheduledFor) constraint makes a repeated fire
+a no-op. A replica killed between commit and enqueue leaves runs without
+``enqueuedAt``; any replica's sweeper enqueues them after ``ORPHAN_GRACE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from core.db.session import unit_of_work
+from core.scheduling.fire import FIRE_BATCH_SIZE, database_now, fire_due_schedules
+from core.scheduling.runs import mark_enqueued, recover_after_restart, runs_to_enqueue
+
+log = logging.getLogger(__name__)
+
+#: Ticks between two sweeps of lost or orphaned runs.
+SWEEP_EVERY_TICKS = 6
+
+Enqueue = Callable[[list[str]], None]
+
+
+class Scheduler:
+    """One scheduler replica.
+
+    Parameters:
+      engine: the database holding schedules and runs.
+      enqueue: sends one message per run id (after the runs are committed).
+      batch_size: schedules claimed per transaction.
+      after_commit: fault-injection hook called with the new run ids between commit and
+        enqueue (tests kill the process there); None in normal operation.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        enqueue: Enqueue,
+        *,
+        batch_size: int = FIRE_BATCH_SIZE,
+        after_commit: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.enqueue = enqueue
+        self.batch_size = batch_size
+        self.after_commit = after_commit
+
+    def _enqueue_and_mark(self, run_ids: list[str]) -> None:
+        if not run_ids:
+            return
+        if self.after_commit is not None:
+            self.after_commit(run_ids)
+        self.enqueue(run_ids)
+        with unit_of_work(self.engine) as session:
+            mark_enqueued(session, run_ids, now=database_now(session))
+
+    def tick(self) -> int:
+        """Fire everything due now, batch after batch; returns the number of runs created."""
+        created = 0
+        while True:
+            with unit_of_work(self.engine) as session:
+                run_ids, claimed = fire_due_schedules(
+                    session, now=database_now(session), batch_size=self.batch_size
+                )
+            self._enqueue_and_mark(run_ids)
+            created += len(run_ids)
+            if claimed < self.batch_size:
+                return created
+
+    def sweep(self) -> int:
+        """Re-enqueue runs the queue lost or never got; returns how many."""
+        with unit_of_work(self.engine) as session:
+            run_ids = runs_to_enqueue(session, now=database_now(session))
+        self._enqueue_and_mark(run_ids)
+        if run_ids:
+            log.warning("sweeper re-enqueued %d runs", len(run_ids))
+        return len(run_ids)
+
+    def recover(self) -> int:
+        """Embedded start-up: the in-process queue is empty and no other worker exists,
+        so every unfinished run is enqueued again."""
+        with unit_of_work(self.engine) as session:
+            run_ids = recover_after_restart(session, now=database_now(session))
+        self._enqueue_and_mark(run_ids)
+        return len(run_ids)
+
+    def run_forever(self, stop: threading.Event, interval_s: float) -> None:
+        """Tick every ``interval_s`` until ``stop`` is set; errors are logged, not fatal."""
+        ticks = 0
+        while not stop.is_set():
+            try:
+                created = self.tick()
+                if created:
+                    log.info("scheduler fired %d runs", created)
+                if ticks % SWEEP_EVERY_TICKS == 0:
+                    self.sweep()
+            except Exception:
+                # The database may be restarting; the next tick tries again.
+                log.exception("scheduler tick failed")
+            ticks += 1
+            stop.wait(interval_s)

@@ -1,0 +1,84 @@
+"""The run actor: claim the run, do its step, record the outcome; nothing more."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import dramatiq
+from sqlalchemy import Engine
+
+from core.clock import utcnow
+from core.db.session import unit_of_work
+from core.scheduling.runs import RUN_LEASE, LeaseLost, claim_run, complete_run, fail_run
+from core.scheduling.steps import RunStep, describe_error, is_transient
+from workers.broker import FETCH_QUEUE
+
+log = logging.getLogger(__name__)
+
+#: Actor name of search runs (the message's ``actor_name``).
+RUN_ACTOR = "run_search"
+
+
+class RetryRun(Exception):
+    """Raised after a transient failure was recorded, so dramatiq retries with backoff."""
+
+
+def declare_run_actor(
+    broker: dramatiq.Broker,
+    engine: Engine,
+    step: RunStep,
+    *,
+    lease: timedelta = RUN_LEASE,
+) -> dramatiq.Actor[[str], None]:
+    """Declare ``run_search`` on ``broker``; it runs ``step`` against ``engine``."""
+
+    def run_search(run_id: str) -> None:
+        with unit_of_work(engine) as session:
+            claimed = claim_run(session, run_id, now=utcnow(), lease=lease)
+        if claimed is None:
+            log.info("run %s not claimable (done, running elsewhere or exhausted)", run_id)
+            return
+        log.info("run %s attempt %d started", run_id, claimed.attempt)
+        try:
+            with unit_of_work(engine) as session:
+                stats = step(session, claimed, utcnow())
+                complete_run(session, claimed, now=utcnow(), stats=stats)
+        except LeaseLost:
+            log.warning("run %s was taken over after its lease expired; work discarded", run_id)
+            return
+        except Exception as exc:
+            transient = is_transient(exc)
+            error = describe_error(exc, transient=transient)
+            with unit_of_work(engine) as session:
+                retry = fail_run(session, claimed, now=utcnow(), error=error, retry=transient)
+            log.warning(
+                "run %s attempt %d failed (%s)%s",
+                run_id,
+                claimed.attempt,
+                error["error"],
+                ", will retry" if retry else "",
+            )
+            if retry:
+                raise RetryRun(error["error"]) from exc
+            return
+        log.info("run %s succeeded: %s", run_id, stats)
+
+    decorate = dramatiq.actor(
+        actor_name=RUN_ACTOR,
+        queue_name=FETCH_QUEUE,
+        broker=broker,
+        time_limit=int(lease.total_seconds() * 1000),
+        # Only RetryRun is retried by dramatiq; anything else escaping is a bug whose
+        # run the sweeper recovers after the lease.
+        retry_when=lambda retries, exc: isinstance(exc, RetryRun),
+    )
+    return decorate(run_search)
+
+
+def enqueue_runs(broker: dramatiq.Broker, run_ids: list[str]) -> None:
+    """One message per run, with the run id as message id (duplicates are harmless)."""
+    actor = broker.get_actor(RUN_ACTOR)
+    for run_id in run_ids:
+        message = actor.message(run_id).copy(message_id=run_id)
+        broker.enqueue(message)
