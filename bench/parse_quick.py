@@ -10,6 +10,7 @@ import contextlib
 import io
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import feedparser
@@ -30,7 +31,7 @@ def _ours(bodies: list[bytes]) -> None:
             parse_feed(body, {}, "https://example.org/feed")
 
 
-def _best(fn, bodies: list[bytes], rounds: int) -> float:
+def _best(fn: Callable[[list[bytes]], None], bodies: list[bytes], rounds: int) -> float:
     times = []
     for _ in range(rounds):
         start = time.perf_counter()

@@ -231,8 +231,11 @@ def _xml_entry(raw: Any, base: str, feed_language: str | None) -> ParsedEntry:
         title_html=raw.get("title"),
         summary_html=summary_html,
         author=raw.get("author"),
+        # dict.get: FeedParserDict.get maps missing keys to others with a DeprecationWarning.
         published=_struct_to_utc(
-            raw.get("published_parsed") or raw.get("updated_parsed") or raw.get("created_parsed")
+            dict.get(raw, "published_parsed")
+            or dict.get(raw, "updated_parsed")
+            or dict.get(raw, "created_parsed")
         ),
         guid=raw.get("id"),
         language=one_line(detail.get("language"), MAX_LANGUAGE_CHARS) or feed_language,
