@@ -5,8 +5,9 @@ take it for a path or URL) with its HTML sanitizer and relative-URI rewriting sw
 on the corpus those two are about half of feedparser's time, and newsmon shows only plain
 text, which :func:`core.feeds.text.html_to_text` produces with nh3. The entry link is
 resolved against the feed/base URL here (``content-location`` tells feedparser the base;
-``urljoin`` catches the rest). feedparser reads XML with expat through SAX, which neither
-fetches external entities/DTDs nor expands entities past expat's amplification limits.
+``urljoin`` catches the rest). feedparser reads XML with expat through SAX, which fetches
+no external entity or DTD; a DOCTYPE that declares entities is removed before parsing
+(billion laughs, XXE), so no entity of the document's own is ever expanded.
 
 JSON (chosen from the content, never the file name) is JSON Feed 1.x or RSS-in-JSON,
 read with the json module.
@@ -125,10 +126,10 @@ def parse_feed(
 
     Raises :class:`FeedParseError` when the body is not a feed at all.
     """
-    start = body[:SNIFF_BYTES].lstrip(_LEADING)
-    if not start:
+    first = body.lstrip(_LEADING)[:1]
+    if not first:
         raise FeedParseError("empty body")
-    if start.startswith(b"{"):
+    if first == b"{":
         return _parse_json(body, base_url)
     return _parse_xml(body, headers or {}, base_url)
 

@@ -406,6 +406,11 @@ def test_invalid_utf8_and_unknown_encoding_still_give_valid_unicode() -> None:
             entry.title.encode("utf-8")
 
 
+def test_long_leading_whitespace_is_still_a_feed() -> None:
+    body = b"\xef\xbb\xbf" + b" \n" * 3000 + rss("<item><title>t</title></item>", "")
+    assert len(parse_feed(body, RSS_XML, BASE).entries) == 1
+
+
 def test_missing_content_type_is_not_reported_as_a_problem() -> None:
     feed = parse_fixture("miniflux-parser-large_rss.xml")
     assert feed.bozo_reason is None
@@ -419,6 +424,7 @@ def test_missing_content_type_is_not_reported_as_a_problem() -> None:
     [
         (b"", "empty body"),
         (b" \r\n\t ", "empty body"),
+        (b" " * 5000, "empty body"),
         (b"<!DOCTYPE html><html><head><title>Hi</title></head><body>x</body></html>", "HTML"),
         (b"<html><body><a href='/feed'>feed</a></body></html>", "HTML"),
         (b"/etc/passwd", "no RSS"),
