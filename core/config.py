@@ -86,6 +86,15 @@ class Settings(BaseSettings):
             raise ValueError("expected a Redis URL (redis://host:6379/0)")
         return value
 
+    @field_validator("encryption_keys")
+    @classmethod
+    def _check_keys(cls, value: str) -> str:
+        if value:
+            from core.secrets import parse_keys  # noqa: PLC0415  (cryptography on demand)
+
+            parse_keys(value)  # raises ConfigError naming NEWSMON_ENCRYPTION_KEYS
+        return value
+
     @model_validator(mode="after")
     def _check_mode(self) -> Settings:
         if self.broker_url and self.database_backend != "postgresql":

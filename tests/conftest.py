@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine
 
 from core.config import get_settings
@@ -90,8 +91,6 @@ def db_engine(request: pytest.FixtureRequest) -> Engine:
 def redis_url() -> Iterator[str]:
     """The machine's Redis, on the suite's own database index, flushed after each test."""
     require_service("Redis", REDIS_HOST, REDIS_PORT)
-    import redis
-
     url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
     client = redis.Redis.from_url(url)
     client.flushdb()

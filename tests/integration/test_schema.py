@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, PrimaryKeyConstraint, UniqueConstraint, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -64,7 +64,7 @@ def test_every_foreign_key_is_indexed():
         indexed += [
             tuple(c.name for c in uc.columns)
             for uc in table.constraints
-            if uc.__class__.__name__ in {"UniqueConstraint", "PrimaryKeyConstraint"}
+            if isinstance(uc, UniqueConstraint | PrimaryKeyConstraint)
         ]
         for fk in table.foreign_key_constraints:
             cols = tuple(c.name for c in fk.columns)
@@ -105,8 +105,12 @@ def test_run_is_unique_per_schedule_and_fire_time(db_engine: Engine):
         s.rollback()
         # Manual runs have no schedule: several may exist for one time, but only one
         # of them may be waiting in the queue.
-        s.add_all([Run(trigger="manual", scheduledFor=WHEN, state=st, **fields)
-                   for st in ("queued", "succeeded", "failed")])
+        s.add_all(
+            [
+                Run(trigger="manual", scheduledFor=WHEN, state=st, **fields)
+                for st in ("queued", "succeeded", "failed")
+            ]
+        )
         s.commit()
         s.add(Run(trigger="manual", scheduledFor=WHEN, **fields))
         with pytest.raises(IntegrityError):
@@ -217,7 +221,13 @@ def test_naive_datetimes_are_refused(sqlite_engine: Engine):
     with Session(sqlite_engine) as s:
         search = f.news(s, f.org(s))
         f.schedule(s, search)
-        s.add(Schedule(organizationId=search.organizationId, newsId=search.id, cronExpr="x",
-                       nextRun=datetime(2026, 1, 1)))  # noqa: DTZ001
+        s.add(
+            Schedule(
+                organizationId=search.organizationId,
+                newsId=search.id,
+                cronExpr="x",
+                nextRun=datetime(2026, 1, 1),
+            )
+        )
         with pytest.raises(Exception, match="naive datetime"):
             s.flush()

@@ -1,0 +1,19 @@
+# One image for every newsmon process; the command picks the role (see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY core ./core
+COPY workers ./workers
+COPY scheduler ./scheduler
+COPY api ./api
+COPY cli ./cli
+COPY migrations ./migrations
+RUN pip install . && useradd --system --home /app newsmon && mkdir -p /app/data \
+    && chown newsmon /app/data
+USER newsmon
+
+EXPOSE 8000
+CMD ["newsmon", "web"]

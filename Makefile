@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, migrate and start the whole system in one process (embedded: SQLite, no Redis)
+run: install
+	$(BIN)/newsmon db upgrade
+	$(BIN)/newsmon run
+
+## lint: ruff and mypy
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+## test: install, lint, then the whole suite against the real PostgreSQL and Redis
+test: lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+## bench: the benchmarks (print figures and ratios)
+bench: install
+	$(BIN)/python -m bench.scheduler
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
