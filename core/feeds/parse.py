@@ -155,16 +155,14 @@ def _parse_xml(body: bytes, headers: Mapping[str, str], base_url: str | None) ->
     base = base_url or ""
     feed_language = one_line(feed.get("language"), MAX_LANGUAGE_CHARS)
     raw_entries = data.entries
-    entries = _keep_distinguishing_fragments(
-        [_xml_entry(raw, base, feed_language) for raw in raw_entries[:MAX_ENTRIES_PER_FEED]]
-    )
-    return ParsedFeed(
-        title=html_to_text(feed.get("title"), MAX_TITLE_CHARS),
+    entries = [_xml_entry(raw, base, feed_language) for raw in raw_entries[:MAX_ENTRIES_PER_FEED]]
+    return _feed(
+        title_html=feed.get("title"),
         link=resolve_http_url(feed.get("link"), base),
         kind=_xml_kind(version),
         bozo_reason=_bozo_reason(data, "content-type" in response_headers),
         entries=entries,
-        entries_dropped=max(0, len(raw_entries) - MAX_ENTRIES_PER_FEED),
+        total=len(raw_entries),
     )
 
 
@@ -325,13 +323,13 @@ def _json_feed(doc: dict[str, Any], base: str, bozo_reason: str | None = None) -
                 language=one_line(_str(item.get("language")), MAX_LANGUAGE_CHARS) or language,
             )
         )
-    return ParsedFeed(
-        title=html_to_text(_str(doc.get("title")), MAX_TITLE_CHARS),
+    return _feed(
+        title_html=_str(doc.get("title")),
         link=resolve_http_url(_str(doc.get("home_page_url")), base),
         kind="json",
         bozo_reason=bozo_reason,
-        entries=_keep_distinguishing_fragments(entries),
-        entries_dropped=max(0, len(items) - MAX_ENTRIES_PER_FEED),
+        entries=entries,
+        total=len(items),
     )
 
 
@@ -357,13 +355,13 @@ def _rss_in_json(channel: dict[str, Any], base: str) -> ParsedFeed:
                 language=language,
             )
         )
-    return ParsedFeed(
-        title=html_to_text(_str(channel.get("title")), MAX_TITLE_CHARS),
+    return _feed(
+        title_html=_str(channel.get("title")),
         link=resolve_http_url(_str(channel.get("link")), base),
         kind="json",
         bozo_reason=None,
-        entries=_keep_distinguishing_fragments(entries),
-        entries_dropped=max(0, len(items) - MAX_ENTRIES_PER_FEED),
+        entries=entries,
+        total=len(items),
     )
 
 
@@ -432,6 +430,26 @@ def _entry(
         guid=one_line(guid, MAX_GUID_CHARS),
         language=language,
         content_hash=digest,
+    )
+
+
+def _feed(
+    *,
+    title_html: str | None,
+    link: str | None,
+    kind: FeedKind,
+    bozo_reason: str | None,
+    entries: list[ParsedEntry],
+    total: int,
+) -> ParsedFeed:
+    """The :class:`ParsedFeed` of any format; ``total`` counts entries before the cap."""
+    return ParsedFeed(
+        title=html_to_text(title_html, MAX_TITLE_CHARS),
+        link=link,
+        kind=kind,
+        bozo_reason=bozo_reason,
+        entries=_keep_distinguishing_fragments(entries),
+        entries_dropped=max(0, total - MAX_ENTRIES_PER_FEED),
     )
 
 
