@@ -1,0 +1,82 @@
+"""docker-compose.yml and Procfile stay in step with the CLI and the settings.
+
+Docker cannot run here, so the compose file's structure is checked instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import typer.main
+import yaml
+
+from cli.main import app
+from core.config import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _is_cli_command(argv: list[str]) -> bool:
+    assert argv[0] == "newsmon"
+    command: click.Command = typer.main.get_command(app)
+    for word in argv[1:]:
+        if word.startswith("-") or not isinstance(command, click.Group):
+            break
+        if word not in command.commands:
+            return False
+        command = command.commands[word]
+    return not isinstance(command, click.Group)
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_compose_has_every_process_with_healthchecks():
+    services = _compose()["services"]
+    assert {"postgres", "redis", "migrate", "web", "scheduler", "worker"} <= set(services)
+    for name in ("postgres", "redis", "web", "scheduler", "worker"):
+        assert "healthcheck" in services[name], name
+    assert services["redis"]["command"][-4:] == ["--save", "", "--appendonly", "no"]
+
+
+def test_compose_commands_are_cli_commands_and_env_are_settings():
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    services = _compose()["services"]
+    for name in ("migrate", "web", "scheduler", "worker"):
+        service = services[name]
+        assert _is_cli_command(service["command"]), service["command"]
+        env = service["environment"]
+        assert set(env) <= known, set(env) - known
+        assert env["NEWSMON_DATABASE_URL"].startswith("postgresql://")
+        assert env["NEWSMON_BROKER_URL"].startswith("redis://")
+        assert service.get("build") == "."
+    for name in ("web", "scheduler", "worker"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
+def test_dockerfile_copies_every_package():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("core", "workers", "scheduler", "api", "cli", "migrations"):
+        assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_procfile_lines_are_cli_commands():
+    roles = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        role, _, command = line.partition(":")
+        roles[role] = command.split()
+        assert _is_cli_command(roles[role]), line
+    assert set(roles) == {"release", "web", "scheduler", "worker"}
+    assert roles["release"] == ["newsmon", "db", "upgrade"]
+
+
+def test_env_example_names_every_setting():
+    text = (ROOT / ".env.example").read_text()
+    for name in Settings.model_fields:
+        assert ENV_PREFIX + name.upper() in text, name
