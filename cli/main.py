@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from datetime import timedelta
 from functools import partial
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy import Engine
@@ -23,6 +24,11 @@ from core.db import migrate
 from core.db.session import check_connection, make_engine, unit_of_work
 from core.errors import ConfigError, NewsmonError
 from core.logs import setup_logging
+
+if TYPE_CHECKING:
+    import dramatiq
+
+    from scheduler.loop import Scheduler
 
 app = typer.Typer(
     help="newsmon: multi-tenant news monitoring (scheduler, workers, admin API).",
@@ -40,6 +46,15 @@ app.add_typer(key_app, name="key")
 app.add_typer(search_app, name="search")
 
 log = logging.getLogger("newsmon")
+
+# Test hooks: environment variables under NEWSMON_TEST_ are not settings (core/config.py
+# ignores them) and are read here only, for the end-to-end tests of real processes.
+#: ``module:function`` run step a worker uses instead of the default.
+TEST_RUN_STEP_ENV = "NEWSMON_TEST_RUN_STEP"
+#: ``1``: a scheduler SIGKILLs itself between a commit and its enqueue (fault test).
+TEST_CRASH_AFTER_COMMIT_ENV = "NEWSMON_TEST_CRASH_AFTER_COMMIT"
+#: Redis key namespace of the broker, so tests sharing one Redis stay apart.
+TEST_BROKER_NAMESPACE_ENV = "NEWSMON_TEST_BROKER_NAMESPACE"
 
 
 def _settings() -> Settings:
@@ -239,36 +254,62 @@ def web() -> None:
     _serve_web(settings, _migrated_engine(settings))
 
 
+def _broker(settings: Settings) -> dramatiq.Broker:
+    from workers.broker import NAMESPACE, build_broker
+
+    return build_broker(settings, namespace=os.environ.get(TEST_BROKER_NAMESPACE_ENV) or NAMESPACE)
+
+
+def _crash_after_commit(_run_ids: list[str]) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) -> Scheduler:
+    from scheduler.loop import Scheduler
+    from workers.runs import enqueue_runs
+
+    crash = os.environ.get(TEST_CRASH_AFTER_COMMIT_ENV) == "1"
+    return Scheduler(
+        engine,
+        partial(enqueue_runs, broker),
+        orphan_grace=timedelta(seconds=settings.orphan_grace_seconds),
+        requeue_after=timedelta(seconds=settings.requeue_after_seconds),
+        after_commit=_crash_after_commit if crash else None,
+    )
+
+
+def _pipeline(settings: Settings, engine: Engine) -> dramatiq.Broker:
+    from workers.pipeline import build_pipeline, load_run_step
+
+    step_spec = os.environ.get(TEST_RUN_STEP_ENV)
+    step = load_run_step(step_spec, setting=TEST_RUN_STEP_ENV) if step_spec else None
+    return build_pipeline(settings, engine, run_step=step, broker=_broker(settings))
+
+
 @app.command()
 def scheduler() -> None:
     """Run a scheduler replica (start as many as you like)."""
-    from scheduler.loop import Scheduler
-    from workers.pipeline import build_pipeline
-    from workers.runs import enqueue_runs
-
     settings = _settings()
     _require_production(settings, "scheduler")
     engine = _migrated_engine(settings)
-    broker = build_pipeline(settings, engine)
+    # Only the broker: a scheduler sends run messages and never imports what runs do.
+    sched = _scheduler_for(settings, engine, _broker(settings))
     stop = threading.Event()
     _stop_on_signals(stop)
     log.info("scheduler started (tick %.1fs)", settings.scheduler_tick_seconds)
-    Scheduler(engine, partial(enqueue_runs, broker)).run_forever(
-        stop, settings.scheduler_tick_seconds
-    )
+    sched.run_forever(stop, settings.scheduler_tick_seconds)
     log.info("scheduler stopped")
 
 
 @app.command()
 def worker() -> None:
     """Run a worker process (start as many as you like, on any machine)."""
-    from workers.pipeline import build_pipeline
     from workers.process import run_worker
 
     settings = _settings()
     _require_production(settings, "worker")
     engine = _migrated_engine(settings)
-    broker = build_pipeline(settings, engine)
+    broker = _pipeline(settings, engine)
     stop = threading.Event()
     _stop_on_signals(stop)
     run_worker(broker, settings.worker_threads, stop)
@@ -281,16 +322,13 @@ def run() -> None:
     Ctrl-C stops it cleanly: the web server stops, in-flight runs finish, and anything
     unfinished is picked up again at the next start.
     """
-    from scheduler.loop import Scheduler
-    from workers.pipeline import build_pipeline
     from workers.process import run_worker
-    from workers.runs import enqueue_runs
 
     settings = _settings()
     engine = _migrated_engine(settings)
-    broker = build_pipeline(settings, engine)
+    broker = _pipeline(settings, engine)
     stop = threading.Event()
-    sched = Scheduler(engine, partial(enqueue_runs, broker))
+    sched = _scheduler_for(settings, engine, broker)
     if settings.mode == "embedded":
         recovered = sched.recover()
         if recovered:

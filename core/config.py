@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = Field(default=5.0, gt=0, le=3600)
     #: Worker threads per worker process.
     worker_threads: int = Field(default=4, ge=1, le=256)
+    #: Seconds a worker's claim holds a run (also the run's time limit); past it, the
+    #: sweeper hands the run to another worker.
+    run_lease_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    #: Seconds a committed run may wait unenqueued before the sweeper calls it an orphan
+    #: of a crashed scheduler.
+    orphan_grace_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    #: Seconds a run may stay queued after its enqueue before the sweeper re-enqueues it
+    #: (the broker lost it: Redis here keeps nothing on disk).
+    requeue_after_seconds: float = Field(default=900.0, gt=0, le=86_400)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -3,7 +3,7 @@
 Replicas need no leader: ``FOR UPDATE SKIP LOCKED`` hands each due schedule to exactly
 one of them, and the unique (schedule, scheduledFor) constraint makes a repeated fire
 a no-op. A replica killed between commit and enqueue leaves runs without
-``enqueuedAt``; any replica's sweeper enqueues them after ``ORPHAN_GRACE``.
+``enqueuedAt``; any replica's sweeper enqueues them after ``orphan_grace``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from core.db.session import unit_of_work
 from core.scheduling.fire import FIRE_BATCH_SIZE, database_now, fire_due_schedules
-from core.scheduling.runs import mark_enqueued, recover_after_restart, runs_to_enqueue
+from core.scheduling.runs import (
+    ORPHAN_GRACE,
+    REQUEUE_AFTER,
+    mark_enqueued,
+    recover_after_restart,
+    runs_to_enqueue,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,8 @@ class Scheduler:
       engine: the database holding schedules and runs.
       enqueue: sends one message per run id (after the runs are committed).
       batch_size: schedules claimed per transaction.
+      orphan_grace: age of a never-enqueued run the sweeper enqueues.
+      requeue_after: age of an enqueue after which a still-queued run is sent again.
       after_commit: fault-injection hook called with the new run ids between commit and
         enqueue (tests kill the process there); None in normal operation.
     """
@@ -43,21 +52,26 @@ class Scheduler:
         enqueue: Enqueue,
         *,
         batch_size: int = FIRE_BATCH_SIZE,
+        orphan_grace: timedelta = ORPHAN_GRACE,
+        requeue_after: timedelta = REQUEUE_AFTER,
         after_commit: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.enqueue = enqueue
         self.batch_size = batch_size
+        self.orphan_grace = orphan_grace
+        self.requeue_after = requeue_after
         self.after_commit = after_commit
 
-    def _enqueue_and_mark(self, run_ids: list[str]) -> None:
+    def _enqueue(self, run_ids: list[str], *, mark: bool) -> None:
         if not run_ids:
             return
         if self.after_commit is not None:
             self.after_commit(run_ids)
         self.enqueue(run_ids)
-        with unit_of_work(self.engine) as session:
-            mark_enqueued(session, run_ids, now=database_now(session))
+        if mark:
+            with unit_of_work(self.engine) as session:
+                mark_enqueued(session, run_ids, now=database_now(session))
 
     def tick(self) -> int:
         """Fire everything due now, batch after batch; returns the number of runs created."""
@@ -67,7 +81,7 @@ class Scheduler:
                 run_ids, claimed = fire_due_schedules(
                     session, now=database_now(session), batch_size=self.batch_size
                 )
-            self._enqueue_and_mark(run_ids)
+            self._enqueue(run_ids, mark=True)
             created += len(run_ids)
             if claimed < self.batch_size:
                 return created
@@ -75,8 +89,13 @@ class Scheduler:
     def sweep(self) -> int:
         """Re-enqueue runs the queue lost or never got; returns how many."""
         with unit_of_work(self.engine) as session:
-            run_ids = runs_to_enqueue(session, now=database_now(session))
-        self._enqueue_and_mark(run_ids)
+            run_ids = runs_to_enqueue(
+                session,
+                now=database_now(session),
+                orphan_grace=self.orphan_grace,
+                requeue_after=self.requeue_after,
+            )
+        self._enqueue(run_ids, mark=False)  # marked in the sweep's own transaction
         if run_ids:
             log.warning("sweeper re-enqueued %d runs", len(run_ids))
         return len(run_ids)
@@ -86,7 +105,7 @@ class Scheduler:
         so every unfinished run is enqueued again."""
         with unit_of_work(self.engine) as session:
             run_ids = recover_after_restart(session, now=database_now(session))
-        self._enqueue_and_mark(run_ids)
+        self._enqueue(run_ids, mark=True)
         return len(run_ids)
 
     def run_forever(self, stop: threading.Event, interval_s: float) -> None:

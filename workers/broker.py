@@ -44,7 +44,10 @@ MIN_BACKOFF_MS = 5_000
 MAX_BACKOFF_MS = 15 * 60_000
 
 
-def middleware() -> list[Middleware]:
+def middleware(
+    *, min_backoff_ms: int = MIN_BACKOFF_MS, max_backoff_ms: int = MAX_BACKOFF_MS
+) -> list[Middleware]:
+    """dramatiq's default middleware minus Prometheus, with newsmon's retry policy."""
     return [
         AgeLimit(),
         TimeLimit(),
@@ -52,24 +55,36 @@ def middleware() -> list[Middleware]:
         Callbacks(),
         Pipelines(),
         Retries(
-            max_retries=MAX_RUN_ATTEMPTS, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS
+            max_retries=MAX_RUN_ATTEMPTS, min_backoff=min_backoff_ms, max_backoff=max_backoff_ms
         ),
     ]
 
 
-def build_broker(settings: Settings, *, namespace: str = NAMESPACE) -> dramatiq.Broker:
-    """The broker for ``settings``: Redis when ``NEWSMON_BROKER_URL`` is set."""
+def build_broker(
+    settings: Settings,
+    *,
+    namespace: str = NAMESPACE,
+    min_backoff_ms: int = MIN_BACKOFF_MS,
+    max_backoff_ms: int = MAX_BACKOFF_MS,
+    heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS,
+) -> dramatiq.Broker:
+    """The broker for ``settings``: Redis when ``NEWSMON_BROKER_URL`` is set.
+
+    ``namespace`` separates Redis keys (tests use their own); the backoff bounds and
+    heartbeat timeout default to the constants above and are shortened only by tests.
+    """
+    stack = middleware(min_backoff_ms=min_backoff_ms, max_backoff_ms=max_backoff_ms)
     if settings.broker_url:
         broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=settings.broker_url,
             namespace=namespace,
-            middleware=middleware(),
-            heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+            middleware=stack,
+            heartbeat_timeout=heartbeat_timeout_ms,
             maintenance_chance=MAINTENANCE_CHANCE,
             dead_message_ttl=DEAD_MESSAGE_TTL_MS,
         )
     else:
-        broker = StubBroker(middleware=middleware())
+        broker = StubBroker(middleware=stack)
     for queue in (FETCH_QUEUE, DELIVER_QUEUE):
         broker.declare_queue(queue)
     return broker

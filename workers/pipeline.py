@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
+from datetime import timedelta
+
 import dramatiq
 from sqlalchemy import Engine
 
 from core.config import Settings
+from core.errors import ConfigError
 from core.scheduling.steps import RunStep
 from workers.broker import build_broker
 from workers.runs import declare_run_actor
+
+#: What a run does by default, as ``module:function`` (imported when a worker starts:
+#: parsing and HTTP are heavy, and a scheduler never needs them).
+DEFAULT_RUN_STEP = "core.ingest.step:ingest_step"
+
+
+def load_run_step(spec: str, *, setting: str = "run step") -> RunStep:
+    """The step named ``module:function``; a missing one is a one-line ConfigError."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        step: RunStep = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(setting, f"cannot load {spec!r}: {exc}") from None
+    return step
 
 
 def build_pipeline(
@@ -23,9 +41,7 @@ def build_pipeline(
     ``run_step`` replaces what a run does (tests); by default a run ingests its sources.
     """
     if run_step is None:
-        from core.ingest.step import ingest_step  # noqa: PLC0415  (heavy: parsing, HTTP)
-
-        run_step = ingest_step
+        run_step = load_run_step(DEFAULT_RUN_STEP)
     broker = broker or build_broker(settings)
-    declare_run_actor(broker, engine, run_step)
+    declare_run_actor(broker, engine, run_step, lease=timedelta(seconds=settings.run_lease_seconds))
     return broker

@@ -182,7 +182,13 @@ def fail_run(
     Returns whether the run will be retried.
     """
     will_retry = retry and run.attempt < max_attempts
-    state = {"state": "queued"} if will_retry else {"state": "failed", "finishedAt": now}
+    # A retry's message waits in the broker's delay queue from now on: restart the
+    # sweeper's requeue clock so a long backoff is not mistaken for a lost message.
+    state: dict[str, Any] = (
+        {"state": "queued", "enqueuedAt": now}
+        if will_retry
+        else {"state": "failed", "finishedAt": now}
+    )
     _fenced(session, run, {**state, "error": error, "updatedAt": now})
     _record_search_outcome(
         session, run.organization_id, run.news_id, run.schedule_id, now=now, error=error
@@ -191,10 +197,14 @@ def fail_run(
 
 
 def mark_enqueued(session: Session, run_ids: list[str], *, now: datetime) -> None:
-    if run_ids:
-        session.execute(
-            update(Run).where(Run.id.in_(run_ids), Run.state == "queued").values(enqueuedAt=now)
-        )
+    """Record that the broker got a message for each run.
+
+    Whatever the run's state: a fast worker may have claimed it already, and a run left
+    without ``enqueuedAt`` would look like an orphan to the sweeper after a retry.
+    """
+    for start in range(0, len(run_ids), SWEEP_BATCH_SIZE):
+        chunk = run_ids[start : start + SWEEP_BATCH_SIZE]
+        session.execute(update(Run).where(Run.id.in_(chunk)).values(enqueuedAt=now))
 
 
 def runs_to_enqueue(
@@ -209,6 +219,10 @@ def runs_to_enqueue(
     """Runs the queue does not hold (any more): never enqueued after a scheduler crash,
     lost by the broker, or abandoned by a dead worker (lease expired). Abandoned runs go
     back to queued here; the caller enqueues all returned ids after commit.
+
+    The returned runs get ``enqueuedAt = now`` in this transaction, so a second
+    replica sweeping at the same moment does not send them again; should this replica
+    die before its enqueue, they are found again after ``requeue_after``.
     """
     abandoned = list(
         session.scalars(
@@ -250,7 +264,10 @@ def runs_to_enqueue(
             .with_for_update(skip_locked=True)
         )
     )
-    return abandoned + lost
+    # An abandoned run enqueued long ago also matches ``lost``: send it once.
+    swept = list(dict.fromkeys(abandoned + lost))
+    mark_enqueued(session, swept, now=now)
+    return swept
 
 
 def create_manual_run(

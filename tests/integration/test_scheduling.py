@@ -1,0 +1,331 @@
+"""Scheduling against the real databases: ticks, claims, outcomes, the sweeper, run now."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from core.db.models import News, Run, Schedule
+from core.db.session import unit_of_work
+from core.scheduling.fire import database_now, fire_due_schedules
+from core.scheduling.runs import (
+    ORPHAN_GRACE,
+    REQUEUE_AFTER,
+    RUN_LEASE,
+    LeaseLost,
+    claim_run,
+    complete_run,
+    create_manual_run,
+    fail_run,
+    mark_enqueued,
+    runs_to_enqueue,
+)
+from scheduler.loop import Scheduler
+from tests.support import factories
+
+#: Fires once a year: a schedule made due a few seconds ago has exactly one due fire.
+YEARLY = "0 0 1 1 *"
+
+
+class Sent:
+    """An enqueue that records what the broker would have received."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def __call__(self, run_ids: list[str]) -> None:
+        self.ids.extend(run_ids)
+
+
+def due_schedule(
+    session: Session, slug: str = "acme", *, ago: timedelta = timedelta(seconds=10), **fields
+) -> Schedule:
+    organization = factories.org(session, slug, isActive=fields.pop("org_active", True))
+    search = factories.news(session, organization, isActive=fields.pop("news_active", True))
+    return factories.schedule(session, search, YEARLY, nextRun=utcnow() - ago, **fields)
+
+
+def runs_of(engine: Engine) -> list[Run]:
+    with unit_of_work(engine) as session:
+        return list(session.scalars(select(Run).order_by(Run.createdAt, Run.id)))
+
+
+def one_queued_run(engine: Engine) -> tuple[str, datetime]:
+    """A scheduled run, committed; returns its id and the database time it was made."""
+    with unit_of_work(engine) as session:
+        due_schedule(session)
+    with unit_of_work(engine) as session:
+        now = database_now(session)
+        run_ids, _ = fire_due_schedules(session, now=now)
+    assert len(run_ids) == 1
+    return run_ids[0], now
+
+
+# --- the tick ----------------------------------------------------------------------
+
+
+def test_tick_creates_exactly_the_due_runs_and_advances_next_run(db_engine: Engine) -> None:
+    with unit_of_work(db_engine) as session:
+        due = [due_schedule(session, f"org{i}") for i in range(3)]
+        due_at = {s.id: s.nextRun for s in due}
+        later = due_schedule(session, "later", ago=-timedelta(hours=1))
+    sent = Sent()
+
+    created = Scheduler(db_engine, sent).tick()
+
+    runs = runs_of(db_engine)
+    assert created == 3
+    assert {r.scheduleId: r.scheduledFor for r in runs} == due_at
+    assert all(r.state == "queued" and r.trigger == "schedule" for r in runs)
+    assert sorted(sent.ids) == sorted(r.id for r in runs)
+    assert all(r.enqueuedAt is not None for r in runs)
+    with unit_of_work(db_engine) as session:
+        for sched in session.scalars(select(Schedule)):
+            if sched.id == later.id:
+                assert sched.nextRun == later.nextRun
+            else:
+                assert sched.nextRun is not None and sched.nextRun > utcnow()
+
+
+def test_second_tick_creates_nothing(db_engine: Engine) -> None:
+    with unit_of_work(db_engine) as session:
+        due_schedule(session)
+    sent = Sent()
+    scheduler = Scheduler(db_engine, sent)
+    assert scheduler.tick() == 1
+    assert scheduler.tick() == 0
+    assert len(sent.ids) == 1
+    assert len(runs_of(db_engine)) == 1
+
+
+def test_tick_loops_while_batches_come_back_full(db_engine: Engine) -> None:
+    with unit_of_work(db_engine) as session:
+        for i in range(7):
+            due_schedule(session, f"org{i}")
+    sent = Sent()
+    assert Scheduler(db_engine, sent, batch_size=3).tick() == 7
+    assert len(set(sent.ids)) == 7
+
+
+def test_refiring_the_same_time_inserts_nothing(db_engine: Engine) -> None:
+    """The unique (schedule, scheduledFor) makes a repeated fire a no-op."""
+    with unit_of_work(db_engine) as session:
+        sched = due_schedule(session)
+        due_at = sched.nextRun
+    assert Scheduler(db_engine, Sent()).tick() == 1
+    with unit_of_work(db_engine) as session:
+        session.get_one(Schedule, sched.id).nextRun = due_at  # as if the advance was lost
+    assert Scheduler(db_engine, Sent()).tick() == 0
+    assert len(runs_of(db_engine)) == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"isActive": False}, {"news_active": False}, {"org_active": False}],
+    ids=["inactive-schedule", "inactive-search", "disabled-organization"],
+)
+def test_inactive_things_never_fire(db_engine: Engine, fields: dict[str, Any]) -> None:
+    with unit_of_work(db_engine) as session:
+        due_schedule(session, **fields)
+    sent = Sent()
+    assert Scheduler(db_engine, sent).tick() == 0
+    assert sent.ids == []
+    assert runs_of(db_engine) == []
+
+
+def test_schedule_with_an_invalid_zone_is_parked_with_its_error(db_engine: Engine) -> None:
+    with unit_of_work(db_engine) as session:
+        sched = due_schedule(session, timezone="Mars/Olympus")
+    assert Scheduler(db_engine, Sent()).tick() == 0
+    with unit_of_work(db_engine) as session:
+        parked = session.get_one(Schedule, sched.id)
+        assert parked.isActive is False and parked.nextRun is None
+        assert parked.errorDetails and "Mars/Olympus" in parked.errorDetails["error"]
+
+
+# --- claims and outcomes -----------------------------------------------------------------
+
+
+def test_second_claim_gets_none(db_engine: Engine) -> None:
+    run_id, now = one_queued_run(db_engine)
+    with unit_of_work(db_engine) as session:
+        first = claim_run(session, run_id, now=now)
+    with unit_of_work(db_engine) as session:
+        second = claim_run(session, run_id, now=now + timedelta(seconds=1))
+    assert first is not None and first.attempt == 1
+    assert second is None
+
+
+def test_expired_lease_is_reclaimable_and_fences_the_old_holder(db_engine: Engine) -> None:
+    run_id, now = one_queued_run(db_engine)
+    with unit_of_work(db_engine) as session:
+        old = claim_run(session, run_id, now=now)
+    later = now + RUN_LEASE + timedelta(seconds=1)
+    with unit_of_work(db_engine) as session:
+        new = claim_run(session, run_id, now=later)
+    assert old is not None and new is not None and new.attempt == 2
+
+    with pytest.raises(LeaseLost), unit_of_work(db_engine) as session:
+        complete_run(session, old, now=later, stats={"stale": True})
+    with unit_of_work(db_engine) as session:
+        complete_run(session, new, now=later, stats={"ok": True})
+    (run,) = runs_of(db_engine)
+    assert (run.state, run.stats, run.attempts) == ("succeeded", {"ok": True}, 2)
+
+
+def test_exhausted_attempts_fail_the_run_and_report_on_the_schedule(db_engine: Engine) -> None:
+    run_id, now = one_queued_run(db_engine)
+    step = RUN_LEASE + timedelta(seconds=1)
+    for attempt in range(2):
+        with unit_of_work(db_engine) as session:
+            claimed = claim_run(session, run_id, now=now + attempt * step, max_attempts=2)
+        assert claimed is not None  # then its worker dies: the lease runs out
+    give_up = now + 2 * step
+    with unit_of_work(db_engine) as session:
+        assert claim_run(session, run_id, now=give_up, max_attempts=2) is None
+    (run,) = runs_of(db_engine)
+    assert run.state == "failed" and run.finishedAt is not None
+    assert run.error and "gave up after 2 attempts" in run.error["error"]
+    with unit_of_work(db_engine) as session:
+        sched = session.get_one(Schedule, run.scheduleId)
+        assert sched.lastFailure is not None
+        assert sched.errorDetails and run_id in sched.errorDetails["error"]
+
+
+def test_complete_run_records_success_on_schedule_and_search(db_engine: Engine) -> None:
+    run_id, now = one_queued_run(db_engine)
+    with unit_of_work(db_engine) as session:
+        claimed = claim_run(session, run_id, now=now)
+    assert claimed is not None
+    done = now + timedelta(seconds=3)
+    with unit_of_work(db_engine) as session:
+        complete_run(session, claimed, now=done, stats={"stories": 2})
+    with unit_of_work(db_engine) as session:
+        sched = session.get_one(Schedule, claimed.schedule_id)
+        news = session.get_one(News, claimed.news_id)
+        assert sched.lastSuccess == done and sched.errorDetails is None
+        assert news.lastRun == done
+        assert news.nextRun == sched.nextRun and news.nextRun is not None
+
+
+def test_transient_failure_requeues_and_permanent_failure_ends(db_engine: Engine) -> None:
+    run_id, now = one_queued_run(db_engine)
+    with unit_of_work(db_engine) as session:
+        claimed = claim_run(session, run_id, now=now)
+    assert claimed is not None
+    with unit_of_work(db_engine) as session:
+        assert fail_run(session, claimed, now=now, error={"error": "timeout"}, retry=True)
+    with unit_of_work(db_engine) as session:
+        again = claim_run(session, run_id, now=now)
+    assert again is not None and again.attempt == 2
+    with unit_of_work(db_engine) as session:
+        assert not fail_run(session, again, now=now, error={"error": "bad"}, retry=False)
+    (run,) = runs_of(db_engine)
+    assert (run.state, run.error) == ("failed", {"error": "bad"})
+
+
+# --- the sweeper -----------------------------------------------------------------------
+
+
+def test_sweeper_enqueues_an_orphan_only_after_the_grace(db_engine: Engine) -> None:
+    run_id, now = one_queued_run(db_engine)  # committed, never enqueued: a crashed replica
+    with unit_of_work(db_engine) as session:
+        assert runs_to_enqueue(session, now=now + ORPHAN_GRACE / 2) == []
+    with unit_of_work(db_engine) as session:
+        assert runs_to_enqueue(session, now=now + ORPHAN_GRACE + timedelta(seconds=1)) == [run_id]
+    with unit_of_work(db_engine) as session:  # a second sweeper right after sends nothing
+        assert runs_to_enqueue(session, now=now + ORPHAN_GRACE + timedelta(seconds=2)) == []
+
+
+def test_sweeper_re_enqueues_a_run_the_broker_lost(db_engine: Engine) -> None:
+    run_id, now = one_queued_run(db_engine)
+    with unit_of_work(db_engine) as session:
+        mark_enqueued(session, [run_id], now=now)
+    with unit_of_work(db_engine) as session:
+        assert runs_to_enqueue(session, now=now + REQUEUE_AFTER - timedelta(seconds=1)) == []
+    with unit_of_work(db_engine) as session:
+        assert runs_to_enqueue(session, now=now + REQUEUE_AFTER + timedelta(seconds=1)) == [run_id]
+
+
+def test_sweeper_puts_a_run_with_an_expired_lease_back_to_queued(db_engine: Engine) -> None:
+    run_id, now = one_queued_run(db_engine)
+    with unit_of_work(db_engine) as session:
+        mark_enqueued(session, [run_id], now=now)
+        assert claim_run(session, run_id, now=now) is not None
+    with unit_of_work(db_engine) as session:
+        assert runs_to_enqueue(session, now=now + RUN_LEASE / 2) == []
+    # Long enough that it also counts as lost by the broker: still sent once.
+    swept_at = now + max(RUN_LEASE, REQUEUE_AFTER) + timedelta(seconds=1)
+    with unit_of_work(db_engine) as session:
+        assert runs_to_enqueue(session, now=swept_at) == [run_id]
+    (run,) = runs_of(db_engine)
+    assert run.state == "queued" and run.leaseUntil is None
+    with unit_of_work(db_engine) as session:
+        claimed = claim_run(session, run_id, now=swept_at)
+    assert claimed is not None and claimed.attempt == 2
+
+
+def test_scheduler_sweep_uses_its_configured_timings(db_engine: Engine) -> None:
+    run_id, _ = one_queued_run(db_engine)
+    sent = Sent()
+    scheduler = Scheduler(db_engine, sent, orphan_grace=timedelta(microseconds=1))
+    assert scheduler.sweep() == 1
+    assert sent.ids == [run_id]
+    assert scheduler.sweep() == 0
+
+
+# --- run now ---------------------------------------------------------------------------
+
+
+def test_run_now_is_deduplicated_while_queued(db_engine: Engine) -> None:
+    with unit_of_work(db_engine) as session:
+        search = factories.news(session, factories.org(session))
+    with unit_of_work(db_engine) as session:
+        first, created = create_manual_run(session, search.organizationId, search.id, now=utcnow())
+    assert created
+    with unit_of_work(db_engine) as session:
+        assert create_manual_run(session, search.organizationId, search.id, now=utcnow()) == (
+            first,
+            False,
+        )
+    with unit_of_work(db_engine) as session:  # once it runs, "run now" makes a new one
+        assert claim_run(session, first, now=utcnow()) is not None
+    with unit_of_work(db_engine) as session:
+        second, created = create_manual_run(session, search.organizationId, search.id, now=utcnow())
+    assert created and second != first
+
+
+def test_concurrent_run_now_creates_one_run(pg_engine: Engine) -> None:
+    with unit_of_work(pg_engine) as session:
+        search = factories.news(session, factories.org(session))
+    callers = 8
+    barrier = threading.Barrier(callers)
+    results: list[tuple[str, bool]] = []
+    errors: list[BaseException] = []
+
+    def run_now() -> None:
+        try:
+            barrier.wait()
+            with unit_of_work(pg_engine) as session:
+                results.append(
+                    create_manual_run(session, search.organizationId, search.id, now=utcnow())
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run_now) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({run_id for run_id, _ in results}) == 1
+    assert [created for _, created in results].count(True) == 1
+    with unit_of_work(pg_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Run)) == 1
