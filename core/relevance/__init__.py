@@ -1,0 +1,1 @@
+"""Relevance: the boolean search-query language and, later, scoring of stories."""
