@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.db.models import News, Run, Schedule
@@ -28,9 +27,7 @@ from core.scheduling.runs import (
 )
 from scheduler.loop import Scheduler
 from tests.support import factories
-
-#: Fires once a year: a schedule made due a few seconds ago has exactly one due fire.
-YEARLY = "0 0 1 1 *"
+from tests.support.factories import due_schedule
 
 
 class Sent:
@@ -41,14 +38,6 @@ class Sent:
 
     def __call__(self, run_ids: list[str]) -> None:
         self.ids.extend(run_ids)
-
-
-def due_schedule(
-    session: Session, slug: str = "acme", *, ago: timedelta = timedelta(seconds=10), **fields
-) -> Schedule:
-    organization = factories.org(session, slug, isActive=fields.pop("org_active", True))
-    search = factories.news(session, organization, isActive=fields.pop("news_active", True))
-    return factories.schedule(session, search, YEARLY, nextRun=utcnow() - ago, **fields)
 
 
 def runs_of(engine: Engine) -> list[Run]:

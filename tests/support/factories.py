@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.clock import utcnow
 from core.db.models import Channel, News, Organization, Schedule, Story
+
+#: Fires once a year: a schedule made due a few seconds ago has exactly one due fire.
+YEARLY = "0 0 1 1 *"
 
 
 def org(session: Session, slug: str = "acme", **fields: Any) -> Organization:
@@ -46,3 +50,13 @@ def channel(session: Session, organization: Organization, type_: str = "webhook"
     session.add(row)
     session.flush()
     return row
+
+
+def due_schedule(
+    session: Session, slug: str = "acme", *, ago: timedelta = timedelta(seconds=10), **fields: Any
+) -> Schedule:
+    """A yearly schedule due ``ago`` (negative: not yet) of a new organization's search;
+    ``org_active``/``news_active`` false make the organization or search inactive."""
+    organization = org(session, slug, isActive=fields.pop("org_active", True))
+    search = news(session, organization, isActive=fields.pop("news_active", True))
+    return schedule(session, search, YEARLY, nextRun=utcnow() - ago, **fields)
