@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import ipaddress
 import socket
+import ssl
 import time
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -86,7 +87,7 @@ class DeadlineStream(httpcore.NetworkStream):
 
     def start_tls(
         self,
-        ssl_context: typing.Any,
+        ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
