@@ -70,3 +70,13 @@ def executions(engine: Engine, run_id: str | None = None) -> int:
         query = query.where(AuditLog.targetId == run_id)
     with unit_of_work(engine) as session:
         return session.scalar(query) or 0
+
+
+#: Seconds the slow step takes (long enough to send a signal while it runs).
+SLOW_STEP_S = 1.5
+
+
+def slow_step(session: Session, run: ClaimedRun, now: datetime) -> dict[str, Any]:
+    """Succeeds after ``SLOW_STEP_S``: in flight when a test stops its worker."""
+    time.sleep(SLOW_STEP_S)
+    return record_step(session, run, now)
