@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     broker_url: str = ""
     #: Comma-separated base64url AES-256 keys, newest first (channel secrets at rest).
     encryption_keys: str = ""
+    #: Comma-separated hosts, IPs or CIDR ranges outbound requests may reach although
+    #: they are private (e.g. an intranet feed server); everything else private is refused.
+    fetch_allowlist: str = ""
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -113,6 +116,10 @@ class Settings(BaseSettings):
                 "production mode (NEWSMON_BROKER_URL set) needs a PostgreSQL URL",
             )
         return self
+
+    @property
+    def fetch_allowlist_entries(self) -> list[str]:
+        return [entry.strip() for entry in self.fetch_allowlist.split(",") if entry.strip()]
 
     @property
     def mode(self) -> Mode:

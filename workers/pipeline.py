@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import importlib
 from datetime import timedelta
+from typing import Any
 
 import dramatiq
 from sqlalchemy import Engine
 
 from core.config import Settings
 from core.errors import ConfigError
+from core.fetch.address_policy import GuardPolicy
 from core.scheduling.steps import RunStep
 from workers.broker import build_broker
 from workers.runs import declare_run_actor
 
-#: What a run does by default, as ``module:function`` (imported when a worker starts:
-#: parsing and HTTP are heavy, and a scheduler never needs them).
-DEFAULT_RUN_STEP = "core.ingest.step:ingest_step"
+#: Factory of what a run does by default, as ``module:function`` taking the fetch policy
+#: (imported when a worker starts: parsing and HTTP are heavy, a scheduler needs neither).
+DEFAULT_RUN_STEP_FACTORY = "core.ingest.step:make_ingest_step"
 
 
-def load_run_step(spec: str, *, setting: str = "run step") -> RunStep:
-    """The step named ``module:function``; a missing one is a one-line ConfigError."""
+def load_run_step(spec: str, *, setting: str = "run step") -> Any:
+    """The callable named ``module:function``; a missing one is a one-line ConfigError."""
     module_name, _, attr = spec.partition(":")
     try:
-        step: RunStep = getattr(importlib.import_module(module_name), attr)
+        step = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(setting, f"cannot load {spec!r}: {exc}") from None
     return step
@@ -41,7 +43,8 @@ def build_pipeline(
     ``run_step`` replaces what a run does (tests); by default a run ingests its sources.
     """
     if run_step is None:
-        run_step = load_run_step(DEFAULT_RUN_STEP)
+        make_step = load_run_step(DEFAULT_RUN_STEP_FACTORY, setting="default run step")
+        run_step = make_step(GuardPolicy.from_allowlist(settings.fetch_allowlist_entries))
     broker = broker or build_broker(settings)
     declare_run_actor(broker, engine, run_step, lease=timedelta(seconds=settings.run_lease_seconds))
     return broker

@@ -130,11 +130,16 @@ def _record_search_outcome(
     *,
     now: datetime,
     error: dict[str, Any] | None,
+    succeeded: bool | None = None,
 ) -> None:
+    """``error`` without ``succeeded`` is a failure; with ``succeeded=True`` it is a partial
+    success whose details (e.g. failing sources) stay visible on the schedule."""
+    if succeeded is None:
+        succeeded = error is None
     if schedule_id is not None:
         outcome: dict[str, Any] = (
-            {"lastSuccess": now, "errorDetails": None}
-            if error is None
+            {"lastSuccess": now, "errorDetails": error}
+            if succeeded
             else {"lastFailure": now, "errorDetails": error}
         )
         session.execute(
@@ -157,14 +162,25 @@ def _record_search_outcome(
 def complete_run(
     session: Session, run: ClaimedRun, *, now: datetime, stats: dict[str, Any]
 ) -> None:
-    """Mark the run succeeded (in the step's own transaction, so both commit together)."""
+    """Mark the run succeeded (in the step's own transaction, so both commit together).
+
+    A step that succeeded with problems (some sources failing) returns them in
+    ``stats["sourceErrors"]``; they become the schedule's ``errorDetails``.
+    """
     _fenced(
         session,
         run,
         {"state": "succeeded", "finishedAt": now, "stats": stats, "error": None, "updatedAt": now},
     )
+    problems = stats.get("sourceErrors")
     _record_search_outcome(
-        session, run.organization_id, run.news_id, run.schedule_id, now=now, error=None
+        session,
+        run.organization_id,
+        run.news_id,
+        run.schedule_id,
+        now=now,
+        error={"sources": problems} if problems else None,
+        succeeded=True,
     )
 
 

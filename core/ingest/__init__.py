@@ -1,0 +1,1 @@
+"""The ingest pipeline of a run: refresh shared sources, store entries, make stories."""
