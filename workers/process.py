@@ -27,6 +27,5 @@ def run_worker(broker: dramatiq.Broker, threads: int, stop: threading.Event) -> 
         stop.wait()
     finally:
         worker.stop(timeout=STOP_TIMEOUT_MS)
-        broker.emit_before("process_stop")
         broker.close()
         log.info("worker stopped")
