@@ -54,7 +54,9 @@ def make_search(engine: Engine, slug: str, urls: list[str], query: str = "") -> 
     with Session(engine) as s, s.begin():
         org = create_organization(s, name=slug, slug=slug)
         news = create_search(
-            s, org.id, name="s",
+            s,
+            org.id,
+            name="s",
             search_query={"query": query, "sources": [{"url": u} for u in urls]},
         )
         return org.id, news.id
@@ -136,8 +138,9 @@ def test_html_instead_of_feed_fails_the_source_and_keeps_old_stories(db_engine, 
 
     def handler(request: Request) -> Response:
         if state["html"]:
-            return Response(body=b"<html><body>Maintenance</body></html>",
-                            headers={"Content-Type": "text/html"})
+            return Response(
+                body=b"<html><body>Maintenance</body></html>", headers={"Content-Type": "text/html"}
+            )
         return Response(body=feed)
 
     with LocalHTTPServer(routes={"/feed": handler}) as server:
