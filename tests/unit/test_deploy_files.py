@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
 import typer.main
 import yaml
 
@@ -20,14 +19,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _is_cli_command(argv: list[str]) -> bool:
     assert argv[0] == "newsmon"
-    command: click.Command = typer.main.get_command(app)
+    # typer vendors its own click: walk the command tree by duck typing.
+    command: Any = typer.main.get_command(app)
     for word in argv[1:]:
-        if word.startswith("-") or not isinstance(command, click.Group):
+        if word.startswith("-") or not hasattr(command, "commands"):
             break
         if word not in command.commands:
             return False
         command = command.commands[word]
-    return not isinstance(command, click.Group)
+    return not hasattr(command, "commands")
 
 
 def _compose() -> dict[str, Any]:
