@@ -1,0 +1,207 @@
+"""Channel configuration per type (validated with pydantic) and its secrets at rest.
+
+Secret fields are sealed with the :class:`~core.secrets.Keyring` (AES-GCM, associated data
+``organizationId|channelId``) before a config reaches the database, so the ``config``
+column never holds a webhook token, SMTP password or apprise URL in clear; a URL that is
+itself the secret is kept beside its seal as ``urlMasked`` for display. Responses get
+:func:`public_config` (masked), senders get :func:`open_config` (clear).
+
+The keyring comes from ``NEWSMON_ENCRYPTION_KEYS``; in embedded mode without one, a key is
+generated once into ``<data_dir>/encryption.key`` (mode 0600) so a newcomer needs no setup.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from core.config import Settings
+from core.errors import ConfigError, ValidationError
+from core.secrets import (
+    KEYS_SETTING,
+    Keyring,
+    channel_aad,
+    generate_key_string,
+    mask_fields,
+    mask_url,
+    open_fields,
+    parse_keys,
+    seal_fields,
+)
+
+#: File name of the generated embedded-mode key inside ``data_dir``.
+KEY_FILE_NAME = "encryption.key"
+#: Permissions of the generated key file: owner read/write only.
+KEY_FILE_MODE = 0o600
+#: Prefix of Standard Webhooks secrets (base64 of the key follows).
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105  (a prefix, not a secret)
+#: Most recipients one email channel may have.
+MAX_EMAIL_RECIPIENTS = 50
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+#: An http(s) URL.
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class SlackConfig(_Config):
+    """Slack incoming webhook (the URL is the secret)."""
+
+    url: HttpUrl
+
+
+class EmailConfig(_Config):
+    """SMTP submission; ``security`` is ``starttls`` (587), ``tls`` (465) or ``none``."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    sender: str = Field(alias="from", min_length=3)
+    to: list[str] = Field(min_length=1, max_length=MAX_EMAIL_RECIPIENTS)
+    unsubscribeUrl: str | None = None
+    unsubscribeMailto: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "@" not in address or any(c in address for c in "\r\n,<>"):
+                raise ValueError(f"not an email address: {address!r}")
+        return value
+
+
+class WebhookConfig(_Config):
+    """Signed JSON POST; ``previousSecret`` also signs during a secret rotation."""
+
+    url: HttpUrl
+    secret: str
+    previousSecret: str | None = None
+
+    @field_validator("secret", "previousSecret")
+    @classmethod
+    def _whsec(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(WEBHOOK_SECRET_PREFIX):
+            raise ValueError(f"must start with {WEBHOOK_SECRET_PREFIX}")
+        return value
+
+
+class AppriseConfig(_Config):
+    """Any apprise URL (``discord://...``, ``ntfy://...``, ``json://...``)."""
+
+    url: str = Field(min_length=4)
+
+
+class FileConfig(_Config):
+    """Digests written as Markdown and HTML files into ``directory`` (local use)."""
+
+    directory: str = Field(min_length=1)
+    formats: list[Literal["markdown", "html"]] = Field(default=["markdown", "html"], min_length=1)
+
+
+ChannelConfig = SlackConfig | EmailConfig | WebhookConfig | AppriseConfig | FileConfig
+
+#: Config model of each channel type.
+CONFIG_MODELS: dict[str, type[_Config]] = {
+    "slack": SlackConfig,
+    "email": EmailConfig,
+    "webhook": WebhookConfig,
+    "apprise": AppriseConfig,
+    "file": FileConfig,
+}
+#: Fields sealed at rest, per channel type.
+SECRET_FIELDS: dict[str, tuple[str, ...]] = {
+    "slack": ("url",),
+    "email": ("password",),
+    "webhook": ("url", "secret", "previousSecret"),
+    "apprise": ("url",),
+    "file": (),
+}
+#: Secret URL fields whose masked form is stored beside the seal as ``urlMasked``.
+MASKED_URL_FIELD = "urlMasked"
+
+
+def validate_config(type_: str, raw: dict[str, Any]) -> ChannelConfig:
+    """Validate a channel config in clear; raise :class:`ValidationError` naming the field."""
+    model = CONFIG_MODELS.get(type_)
+    if model is None:
+        raise ValidationError(f"unknown channel type {type_!r}", field="type")
+    try:
+        config = model.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        raise ValidationError(message, field=f"config.{where}" if where else "config") from None
+    return config  # type: ignore[return-value]
+
+
+def seal_config(
+    type_: str, config: ChannelConfig, keyring: Keyring, organization_id: str, channel_id: str
+) -> dict[str, Any]:
+    """The JSON stored in ``channels.config``: secret fields sealed for this channel."""
+    data = config.model_dump(by_alias=True, exclude_none=True)
+    if "url" in SECRET_FIELDS[type_] and isinstance(data.get("url"), str):
+        data[MASKED_URL_FIELD] = mask_url(data["url"])
+    aad = channel_aad(organization_id, channel_id)
+    return seal_fields(data, SECRET_FIELDS[type_], keyring, aad)
+
+
+def open_config(
+    type_: str, stored: dict[str, Any], keyring: Keyring, organization_id: str, channel_id: str
+) -> ChannelConfig:
+    """The config in clear for a sender (raises ``SecretsError`` if a seal does not open)."""
+    aad = channel_aad(organization_id, channel_id)
+    opened = open_fields(stored, SECRET_FIELDS[type_], keyring, aad)
+    opened.pop(MASKED_URL_FIELD, None)
+    return validate_config(type_, opened)
+
+
+def public_config(type_: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """What an API response shows: secrets masked (a secret URL by its masked form)."""
+    shown = mask_fields(stored, SECRET_FIELDS[type_])
+    if MASKED_URL_FIELD in shown:
+        shown["url"] = shown.pop(MASKED_URL_FIELD)
+    return shown
+
+
+def _key_file(data_dir: Path) -> str:
+    path = data_dir / KEY_FILE_NAME
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
+        except FileExistsError:
+            pass  # another process of the embedded system created it first
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(generate_key_string() + "\n")
+    return path.read_text().strip()
+
+
+def load_keyring(settings: Settings) -> Keyring:
+    """The keyring for channel secrets: from settings, or the embedded key file.
+
+    Production mode without ``NEWSMON_ENCRYPTION_KEYS`` raises :class:`ConfigError`.
+    """
+    if settings.encryption_keys:
+        return parse_keys(settings.encryption_keys)
+    if settings.mode == "production":
+        raise ConfigError(KEYS_SETTING, "production mode needs an encryption key")
+    return parse_keys(_key_file(settings.data_dir))

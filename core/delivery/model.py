@@ -1,0 +1,157 @@
+"""The one digest model every renderer reads, loaded from the frozen digest rows.
+
+A story's "also reported by" lists the stories clustered under it (``clusterId`` points
+at the story shown), so a digest shows a syndicated story once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db.models import Digest, DigestStory, News, Story
+from core.errors import NotFound
+
+#: Other sources shown per story under "also reported by".
+MAX_ALSO_REPORTED = 5
+
+
+@dataclass(frozen=True)
+class AlsoReported:
+    source: str
+    url: str
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A story as every medium shows it (plain text: each renderer escapes it)."""
+
+    id: str
+    title: str
+    url: str
+    snippet: str
+    source: str
+    published_at: datetime | None
+    score: float
+    also_reported: tuple[AlsoReported, ...] = ()
+
+
+@dataclass(frozen=True)
+class DigestView:
+    """A digest of one search: who, what period, which stories in order."""
+
+    id: str
+    organization_id: str
+    news_id: str
+    search_name: str
+    key: str
+    created_at: datetime
+    period_start: datetime | None
+    period_end: datetime | None
+    stories: tuple[StoryView, ...] = field(default=())
+
+    @property
+    def title(self) -> str:
+        count = len(self.stories)
+        return f"{self.search_name}: {count} new stor{'y' if count == 1 else 'ies'}"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def load_digest(session: Session, organization_id: str, digest_id: str) -> DigestView:
+    """The digest ``digest_id`` of ``organization_id`` with its frozen stories in order."""
+    digest = session.scalar(
+        select(Digest).where(Digest.organizationId == organization_id, Digest.id == digest_id)
+    )
+    if digest is None:
+        raise NotFound(f"digest {digest_id} not found")
+    name = session.scalar(
+        select(News.name).where(News.organizationId == organization_id, News.id == digest.newsId)
+    )
+    rows = session.scalars(
+        select(Story)
+        .join(DigestStory, DigestStory.storyId == Story.id)
+        .where(DigestStory.digestId == digest.id, Story.organizationId == organization_id)
+        .order_by(DigestStory.position)
+    ).all()
+    ids = [row.id for row in rows]
+    also: dict[str, list[AlsoReported]] = {}
+    if ids:
+        clustered = session.execute(
+            select(Story.clusterId, Story.sourceName, Story.url)
+            .where(Story.organizationId == organization_id, Story.clusterId.in_(ids))
+            .where(Story.id.not_in(ids))
+            .order_by(Story.foundAt)
+        )
+        for cluster_id, source, url in clustered:
+            items = also.setdefault(cluster_id or "", [])
+            if len(items) < MAX_ALSO_REPORTED:
+                items.append(AlsoReported(source=source or "", url=url))
+    stories = tuple(
+        StoryView(
+            id=row.id,
+            title=row.title,
+            url=row.url,
+            snippet=row.snippet or "",
+            source=row.sourceName or "",
+            published_at=_aware(row.publishedAt),
+            score=row.relevanceScore,
+            also_reported=tuple(also.get(row.id, ())),
+        )
+        for row in rows
+    )
+    return DigestView(
+        id=digest.id,
+        organization_id=organization_id,
+        news_id=digest.newsId,
+        search_name=name or "",
+        key=digest.digestKey,
+        created_at=_aware(digest.createdAt) or datetime.now(UTC),
+        period_start=_aware(digest.periodStart),
+        period_end=_aware(digest.periodEnd),
+        stories=stories,
+    )
+
+
+def sample_digest(
+    now: datetime, organization_id: str = "", search_name: str = "Sample"
+) -> DigestView:
+    """A two-story digest for test sends (with characters every medium must escape)."""
+    return DigestView(
+        id="test-send",
+        organization_id=organization_id,
+        news_id="",
+        search_name=search_name,
+        key="test",
+        created_at=now,
+        period_start=now,
+        period_end=now,
+        stories=(
+            StoryView(
+                id="sample-1",
+                title="newsmon test: <b>escaping</b> & *formatting* work",
+                url="https://example.com/news/1?a=1&b=2",
+                snippet="If you can read this, the channel works. <script>alert(1)</script>",
+                source="example.com",
+                published_at=now,
+                score=0.92,
+                also_reported=(AlsoReported(source="example.org", url="https://example.org/1"),),
+            ),
+            StoryView(
+                id="sample-2",
+                title="A second sample story",
+                url="https://example.com/news/2",
+                snippet="Digests list one story per section.",
+                source="example.com",
+                published_at=None,
+                score=0.5,
+            ),
+        ),
+    )

@@ -1,0 +1,116 @@
+"""``news.waitSettings``: when a search's new stories go out, validated with pydantic.
+
+::
+
+    {"mode": "digest", "intervalMinutes": 60, "timezone": "Europe/Berlin",
+     "minStories": 3, "maxPerDigest": 20, "maxWaitMinutes": 360,
+     "quietHours": {"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"},
+     "urgentScore": 0.9}
+
+``immediate`` (the default) sends what each run found at once; ``digest`` batches at
+interval boundaries (wall-clock multiples of ``intervalMinutes`` from local midnight)
+or at ``cron`` times, both read in ``timezone``.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core.cron import parse_cron
+from core.errors import ValidationError
+
+#: Minutes in a day; a digest interval must divide it so boundaries fall at the same
+#: wall-clock times every day (use ``cron`` for anything else).
+MINUTES_PER_DAY = 1440
+#: Most stories one digest may carry (Slack and mail clients choke on more).
+MAX_PER_DIGEST_LIMIT = 200
+#: Default stories per digest.
+DEFAULT_MAX_PER_DIGEST = 50
+#: Default digest interval when neither ``intervalMinutes`` nor ``cron`` is given.
+DEFAULT_INTERVAL_MINUTES = 60
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name
+
+
+class QuietHours(BaseModel):
+    """Local times between which nothing is sent (``start`` > ``end`` spans midnight)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: time
+    end: time
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        return _zone(value)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet hours start and end must differ")
+        return self
+
+
+class WaitSettings(BaseModel):
+    """When stories go out; see the module docstring for an example."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["immediate", "digest"] = "immediate"
+    intervalMinutes: int | None = Field(default=None, ge=1, le=MINUTES_PER_DAY)
+    cron: str | None = None
+    timezone: str = "UTC"
+    minStories: int = Field(default=1, ge=1, le=MAX_PER_DIGEST_LIMIT)
+    maxPerDigest: int = Field(default=DEFAULT_MAX_PER_DIGEST, ge=1, le=MAX_PER_DIGEST_LIMIT)
+    maxWaitMinutes: int | None = Field(default=None, ge=1)
+    quietHours: QuietHours | None = None
+    urgentScore: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        return _zone(value)
+
+    @field_validator("intervalMinutes")
+    @classmethod
+    def _divides_day(cls, value: int | None) -> int | None:
+        if value is not None and MINUTES_PER_DAY % value:
+            raise ValueError("must divide a day (5, 15, 30, 60, 120, ... 1440); use cron")
+        return value
+
+    @model_validator(mode="after")
+    def _one_rhythm(self) -> WaitSettings:
+        if self.intervalMinutes is not None and self.cron is not None:
+            raise ValueError("give intervalMinutes or cron, not both")
+        if self.cron is not None:
+            parse_cron(self.cron, self.timezone)  # raises ValidationError naming the field
+        return self
+
+    @property
+    def interval(self) -> int:
+        """Digest interval in minutes (the default when only the mode was given)."""
+        return self.intervalMinutes or DEFAULT_INTERVAL_MINUTES
+
+
+def parse_wait_settings(raw: dict[str, Any] | None) -> WaitSettings:
+    """Validate ``news.waitSettings``; raise :class:`ValidationError` naming the field."""
+    try:
+        return WaitSettings.model_validate(raw or {})
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        field = f"waitSettings.{where}" if where else "waitSettings"
+        raise ValidationError(error["msg"].removeprefix("Value error, "), field=field) from None
