@@ -18,12 +18,15 @@ from tests.support.databases import (
     sqlite_copy,
     truncate_all,
 )
+from tests.support.http_server import LocalHTTPServer
 from tests.support.services import REDIS_HOST, REDIS_PORT, REDIS_TEST_DB, require_service
 
 #: The project's root, for tests that run the CLI or read fixtures.
 ROOT = Path(__file__).resolve().parents[1]
 #: ../shared next to the project: present on developer machines and in CI.
 SHARED = ROOT.parent / "shared"
+#: Real-world feeds copied from the shared corpus, with provenance in MANIFEST.tsv.
+FEED_FIXTURES = ROOT / "tests" / "fixtures" / "feeds"
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +100,11 @@ def redis_url() -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[LocalHTTPServer]:
+    """A local HTTP server on 127.0.0.1 serving ``tests/fixtures/feeds``; tests add
+    scripted routes with ``feed_server.routes[path] = Response(...)`` or a handler."""
+    with LocalHTTPServer(directory=FEED_FIXTURES) as server:
+        yield server

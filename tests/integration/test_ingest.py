@@ -179,3 +179,10 @@ def test_private_destination_is_refused_without_allowlist(db_engine):
         assert server.total_hits == 0
     assert "destination not allowed" in stats["sourceErrors"][0]["error"]
     assert stories(db_engine, news) == []
+
+
+def test_feed_server_fixture_serves_corpus_files_and_scripted_routes(feed_server, client):
+    feed_server.routes["/gone"] = Response(status=410)
+    assert client.fetch(feed_server.url_for("/rsparser-ranchero-manton.rss")).status == 200
+    assert client.fetch(feed_server.url_for("/gone")).status == 410
+    assert feed_server.hits["/gone"] == 1
