@@ -16,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Timestamps, id_column, one_of
+from core.db.models.news import news_fk
 from core.db.models.tenancy import org_fk
 
 #: Channel types; ``file`` writes digests to a local folder (embedded/demo use).
@@ -53,11 +54,7 @@ class Digest(Timestamps, Base):
 
     __tablename__ = "digests"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["organizationId", "newsId"],
-            ["news.organizationId", "news.id"],
-            ondelete="CASCADE",
-        ),
+        news_fk(),
         UniqueConstraint("newsId", "digestKey"),
         UniqueConstraint("organizationId", "id"),
     )

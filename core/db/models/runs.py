@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Timestamps, id_column, one_of
+from core.db.models.news import news_fk
 from core.db.models.tenancy import org_fk
 
 #: queued -> running -> succeeded | failed (running returns to queued on a retry).
@@ -24,11 +25,7 @@ class Run(Timestamps, Base):
 
     __tablename__ = "runs"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["organizationId", "newsId"],
-            ["news.organizationId", "news.id"],
-            ondelete="CASCADE",
-        ),
+        news_fk(),
         UniqueConstraint("scheduleId", "scheduledFor"),
         one_of("state", RUN_STATES),
         one_of("trigger", RUN_TRIGGERS),
