@@ -155,3 +155,17 @@ def sample_digest(
             ),
         ),
     )
+
+
+#: Link schemes a rendered digest may carry; anything else (``javascript:``) is dropped.
+SAFE_LINK_SCHEMES = ("https://", "http://")
+
+
+def safe_link(url: str) -> str | None:
+    """``url`` if it is an http(s) link, else None (rendered as plain text, unlinked)."""
+    return url if url.lower().startswith(SAFE_LINK_SCHEMES) else None
+
+
+def when(value: datetime | None) -> str:
+    """A story time as every medium shows it (UTC, minute precision)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""

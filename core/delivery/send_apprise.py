@@ -1,0 +1,72 @@
+"""Any apprise target (Discord, Teams, Telegram, ntfy, Matrix, json://, ...), through
+the apprise library as it is meant to be used: one :class:`apprise.Apprise` per send.
+
+Its own retries are forced off (``retry=0`` on the plugin, whatever the URL says) so each
+of our attempts is one real attempt and our records stay true. Before sending, the
+plugin's host is resolved and refused if private unless allowlisted (hosts that do not
+resolve are tokens in the URL's host position, e.g. ``discord://id/token``, which apprise
+sends to the service's fixed public host). apprise reports only success or failure, so
+a failure is transient; its log lines become the error text (masked).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apprise
+
+from core.delivery.channels import AppriseConfig
+from core.delivery.destination import check_host
+from core.delivery.model import DigestView
+from core.delivery.outcome import Outcome
+from core.delivery.render_html import render_markdown
+from core.errors import DestinationNotAllowed, FetchError
+from core.fetch import GuardPolicy, Resolver
+from core.secrets import mask_url
+
+#: apprise log lines kept in the error text.
+MAX_LOG_CHARS = 500
+
+
+def _plugin_host(plugin: object) -> tuple[str, int] | None:
+    host = getattr(plugin, "host", None)
+    if not isinstance(host, str) or not host:
+        return None
+    port = getattr(plugin, "port", None)
+    secure = bool(getattr(plugin, "secure", False))
+    return host, port if isinstance(port, int) else (443 if secure else 80)
+
+
+def send_apprise(
+    config: AppriseConfig,
+    digest: DigestView,
+    *,
+    policy: GuardPolicy,
+    resolver: Resolver | None = None,
+) -> Outcome:
+    """Notify the apprise URL with the digest as Markdown."""
+    plugin = apprise.Apprise.instantiate(config.url)
+    if plugin is None:
+        return Outcome.failed(f"not a valid apprise URL: {mask_url(config.url)}", permanent=True)
+    plugin.retry = 0
+    target = _plugin_host(plugin)
+    if target is not None:
+        try:
+            check_host(policy, *target, resolver)
+        except DestinationNotAllowed as exc:
+            return Outcome.failed(str(exc), permanent=True)
+        except FetchError:
+            pass  # the host position holds a token, not a host (see the module docstring)
+    notifier = apprise.Apprise()
+    notifier.add(plugin)
+    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+        ok = notifier.notify(
+            title=digest.title,
+            body=render_markdown(digest),
+            body_format=apprise.NotifyFormat.MARKDOWN,
+        )
+        log_text = captured.getvalue()
+    if ok:
+        return Outcome.sent(response="apprise: sent")
+    lines = " | ".join(line.strip() for line in log_text.splitlines() if line.strip())
+    return Outcome.failed(f"apprise: {lines or 'notification failed'}"[:MAX_LOG_CHARS])

@@ -1,0 +1,87 @@
+"""Email over SMTP with the standard library's :mod:`smtplib`.
+
+``tls`` wraps the connection from the start (port 465), ``starttls`` upgrades it (587)
+and fails if the server does not offer STARTTLS (never silently in clear), ``none`` is
+for local relays. The server's host is checked against the address policy first, as
+webhook targets are. Reply codes: 5xx is permanent (550 mailbox unavailable: no retry),
+4xx transient (451: retried). Losing the connection after the message was handed over
+is ``unknown``: the server may have queued it.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from datetime import datetime
+
+from core.delivery.channels import EmailConfig
+from core.delivery.destination import check_host
+from core.delivery.model import DigestView
+from core.delivery.outcome import Outcome
+from core.delivery.render_email import render_email
+from core.errors import FetchError
+from core.fetch import GuardPolicy, Resolver
+
+#: Seconds an SMTP connect or reply may take.
+SMTP_TIMEOUT_S = 30.0
+#: Reply codes from this on are permanent failures.
+PERMANENT_SMTP_CODE = 500
+
+
+def _from_code(code: int, message: bytes | str, stage: str) -> Outcome:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    error = f"SMTP {code} at {stage}: {text}"[:500]
+    return Outcome.failed(error, permanent=code >= PERMANENT_SMTP_CODE, status=code)
+
+
+def send_email(  # noqa: PLR0911  (one return per SMTP outcome)
+    config: EmailConfig,
+    digest: DigestView,
+    *,
+    policy: GuardPolicy,
+    resolver: Resolver | None = None,
+    timeout_s: float = SMTP_TIMEOUT_S,
+    ssl_context: ssl.SSLContext | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Send the digest to every recipient in one SMTP transaction."""
+    try:
+        check_host(policy, config.host, config.port, resolver)
+    except FetchError as exc:
+        return Outcome.failed(str(exc), permanent="not allowed" in str(exc))
+    message = render_email(
+        digest,
+        sender=config.sender,
+        to=config.to,
+        unsubscribe_url=config.unsubscribeUrl,
+        unsubscribe_mailto=config.unsubscribeMailto,
+    )
+    context = ssl_context or ssl.create_default_context()
+    handed_over = False
+    try:
+        smtp: smtplib.SMTP
+        if config.security == "tls":
+            smtp = smtplib.SMTP_SSL(config.host, config.port, timeout=timeout_s, context=context)
+        else:
+            smtp = smtplib.SMTP(config.host, config.port, timeout=timeout_s)
+        with smtp:
+            if config.security == "starttls":
+                smtp.starttls(context=context)  # raises if the server does not offer it
+            if config.username and config.password:
+                smtp.login(config.username, config.password)
+            handed_over = True
+            refused = smtp.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, text = next(iter(exc.recipients.values()))
+        return _from_code(code, text, "RCPT")
+    except smtplib.SMTPNotSupportedError as exc:
+        return Outcome.failed(f"SMTP server does not support STARTTLS: {exc}", permanent=True)
+    except smtplib.SMTPResponseException as exc:
+        return _from_code(exc.smtp_code, exc.smtp_error, "DATA" if handed_over else "login")
+    except (smtplib.SMTPException, OSError) as exc:
+        error = f"SMTP {config.host}:{config.port}: {type(exc).__name__}: {exc}"[:500]
+        return Outcome.unknown(error) if handed_over else Outcome.failed(error)
+    if refused:
+        listed = ", ".join(f"{rcpt} ({code})" for rcpt, (code, _) in refused.items())
+        return Outcome.sent(250, f"accepted; refused recipients: {listed}"[:500])
+    return Outcome.sent(250, f"accepted for {len(config.to)} recipient(s)")
