@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     #: Seconds a run may stay queued after its enqueue before the sweeper re-enqueues it
     #: (the broker lost it: Redis here keeps nothing on disk).
     requeue_after_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    #: ``User-Agent`` of every outbound fetch: names the bot and where to read about it.
+    fetch_user_agent: str = Field(
+        default="newsmon/0.1 (+https://newsmon.invalid/bot)", min_length=1, max_length=200
+    )
+    #: Fetches of one host in flight at once, per worker process.
+    fetch_host_concurrency: int = Field(default=2, ge=1, le=64)
+    #: Seconds between the starts of two fetches of one host, per worker process.
+    fetch_host_interval_seconds: float = Field(default=1.0, ge=0, le=60)
+    #: JSON object overriding news-search providers' base URLs, by source type
+    #: (``google_news``, ``bing_news``, ``hackernews``, ``reddit``, ``gdelt``).
+    provider_base_urls: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -106,6 +117,13 @@ class Settings(BaseSettings):
 
             parse_keys(value)  # raises ConfigError naming NEWSMON_ENCRYPTION_KEYS
         return value
+
+    @field_validator("provider_base_urls")
+    @classmethod
+    def _check_provider_base_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        from core.news.providers import check_base_urls  # noqa: PLC0415  (no import cycle)
+
+        return check_base_urls(value)
 
     @model_validator(mode="after")
     def _check_mode(self) -> Settings:

@@ -120,9 +120,15 @@ class ParsedFeed:
 
 
 def parse_feed(
-    body: bytes, headers: Mapping[str, str] | None = None, base_url: str | None = None
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    base_url: str | None = None,
+    *,
+    source_type: str | None = None,
 ) -> ParsedFeed:
     """Parse a fetched feed body; ``headers`` are the response headers, ``base_url`` its URL.
+
+    ``source_type`` (``sources.type``) only settles answers that are ambiguous alone.
 
     Raises :class:`FeedParseError` when the body is not a feed at all.
     """
@@ -130,7 +136,7 @@ def parse_feed(
     if not first:
         raise FeedParseError("empty body")
     if first == b"{":
-        return _parse_json(body, base_url)
+        return _parse_json(body, base_url, source_type)
     return _parse_xml(body, headers or {}, base_url)
 
 
@@ -269,7 +275,7 @@ def _struct_to_utc(parsed: Any) -> datetime | None:
 # --- JSON Feed and RSS-in-JSON ---------------------------------------------------------
 
 
-def _parse_json(body: bytes, base_url: str | None) -> ParsedFeed:
+def _parse_json(body: bytes, base_url: str | None, source_type: str | None) -> ParsedFeed:
     if len(body) > MAX_JSON_FEED_BYTES:
         raise FeedParseError(f"JSON document larger than {MAX_JSON_FEED_BYTES} bytes")
     try:
@@ -292,7 +298,12 @@ def _parse_json(body: bytes, base_url: str | None) -> ParsedFeed:
     if isinstance(doc.get("items"), list):
         # JSON Feed without (or with a misspelt) version: read it, but say so.
         return _json_feed(doc, base, bozo_reason="JSON Feed without a jsonfeed.org version")
-    raise FeedParseError("JSON document is neither JSON Feed nor RSS-in-JSON")
+    from core.feeds.search_api import parse_search_api  # noqa: PLC0415  (it imports us)
+
+    answer = parse_search_api(doc, source_type)
+    if answer is not None:
+        return answer
+    raise FeedParseError("JSON document is neither JSON Feed nor RSS-in-JSON nor a search API's")
 
 
 def _json_feed(doc: dict[str, Any], base: str, bozo_reason: str | None = None) -> ParsedFeed:

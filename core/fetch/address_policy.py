@@ -34,7 +34,7 @@ READ_TIMEOUT_S = 15.0
 #: Redirects followed before a fetch fails with "too many redirects".
 DEFAULT_MAX_REDIRECTS = 5
 #: Sent with every request so that publishers can tell who is fetching and why.
-DEFAULT_USER_AGENT = "newsmon/0.1 (+https://github.com/newsmon/newsmon)"
+DEFAULT_USER_AGENT = "newsmon/0.1 (+https://newsmon.invalid/bot)"
 #: Cloud metadata endpoints (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba): named apart
 #: from link-local/CGNAT because reaching them leaks credentials.
 METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(

@@ -13,6 +13,7 @@ import email.utils
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from core.db.models import Source
 from core.errors import NewsmonError
 from core.feeds import parse_feed
 from core.fetch import FetchResult, GuardedClient
+from core.fetch.politeness import HostLimiter
 from core.ingest.entries import store_entries
 
 #: A source is not fetched again within this window (unless its server asks for longer).
@@ -119,9 +121,16 @@ def _record_success(source: Source, now: datetime, response: FetchResult) -> Non
 
 
 def refresh_source(
-    session: Session, source: Source, client: GuardedClient, now: datetime
+    session: Session,
+    source: Source,
+    client: GuardedClient,
+    now: datetime,
+    limiter: HostLimiter | None = None,
 ) -> SourceOutcome:
-    """Fetch ``source`` if due and store its new entries, in the caller's transaction."""
+    """Fetch ``source`` if due and store its new entries, in the caller's transaction.
+
+    ``limiter`` (the worker process's) spaces and bounds fetches per host.
+    """
     if not claim_source(session, source.id, now):
         return SourceOutcome("fresh")
     session.refresh(source)
@@ -134,7 +143,11 @@ def refresh_source(
     if source.lastModified:
         headers["If-Modified-Since"] = source.lastModified
     try:
-        response = client.fetch(source.url, headers=headers)
+        if limiter is None:
+            response = client.fetch(source.url, headers=headers)
+        else:
+            with limiter.slot(urlsplit(source.url).hostname or ""):
+                response = client.fetch(source.url, headers=headers)
     except NewsmonError as exc:  # refused, timed out, too large, too many redirects
         return _record_failure(source, now, str(exc), None)
     lowered = {k.lower(): v for k, v in response.headers.items()}
@@ -145,7 +158,7 @@ def refresh_source(
         retry_after = _seconds_header(lowered.get("retry-after"), now)
         return _record_failure(source, now, f"HTTP {response.status}", response.status, retry_after)
     try:
-        feed = parse_feed(response.body, lowered, response.url)
+        feed = parse_feed(response.body, lowered, response.url, source_type=source.type)
     except NewsmonError as exc:  # not a feed: previous entries stay untouched
         return _record_failure(source, now, str(exc), response.status)
     new = store_entries(session, source.id, feed, now)

@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from core.config import get_settings
 from core.db.models import NewsSource, Source, Story
 from core.fetch import GuardedClient, GuardPolicy, build_client
+from core.fetch.politeness import HostLimiter
 from core.ingest.sources import refresh_source
 from core.ingest.stories import collect_stories
 from core.news.searches import get_search
@@ -19,7 +21,11 @@ from core.scheduling.steps import RunStep
 
 
 def ingest(
-    session: Session, run: ClaimedRun, now: datetime, client: GuardedClient
+    session: Session,
+    run: ClaimedRun,
+    now: datetime,
+    client: GuardedClient,
+    limiter: HostLimiter | None = None,
 ) -> dict[str, Any]:
     """One run of a search; returns its statistics (and failing sources, if any)."""
     news = get_search(session, run.organization_id, run.news_id)
@@ -34,7 +40,7 @@ def ingest(
     new_entries = 0
     errors: list[dict[str, Any]] = []
     for source in sources:
-        outcome = refresh_source(session, source, client, now)
+        outcome = refresh_source(session, source, client, now, limiter)
         states[outcome.state] += 1
         new_entries += outcome.new_entries
         if outcome.error:
@@ -54,10 +60,13 @@ def ingest(
 
 
 def make_ingest_step(policy: GuardPolicy) -> RunStep:
-    """The default run step, with one guarded HTTP client per worker process."""
-    client = build_client(policy)
+    """The default run step, with one guarded HTTP client and one per-host limiter per
+    worker process (its threads share both); User-Agent and politeness from settings."""
+    settings = get_settings()
+    client = build_client(policy.replace(user_agent=settings.fetch_user_agent))
+    limiter = HostLimiter(settings.fetch_host_concurrency, settings.fetch_host_interval_seconds)
 
     def ingest_step(session: Session, run: ClaimedRun, now: datetime) -> dict[str, Any]:
-        return ingest(session, run, now, client)
+        return ingest(session, run, now, client, limiter)
 
     return ingest_step

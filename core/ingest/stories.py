@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core.db.bulk import insert_ignoring_conflicts
 from core.db.models import Entry, News, NewsSource, Story
 from core.ids import new_id
+from core.ingest.clusters import cluster_new_stories
 from core.relevance.query import (
     Document,
     Query,
@@ -122,5 +123,6 @@ def collect_stories(
                 row["isFiltered"] = True
                 row["explanation"] = {**row["explanation"], "filtered": "backlog at first run"}
                 backlog += 1
-    new = len(insert_ignoring_conflicts(session, Story, list(rows.values()), ["newsId", "url"]))
-    return StoryOutcome(new=new, backlog=backlog, considered=len(candidates))
+    inserted = insert_ignoring_conflicts(session, Story, list(rows.values()), ["newsId", "url"])
+    cluster_new_stories(session, news, inserted, now)
+    return StoryOutcome(new=len(inserted), backlog=backlog, considered=len(candidates))

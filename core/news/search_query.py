@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.news.providers import ProviderType
 from core.relevance.query import QuerySyntaxError, parse_query
 
 #: Most sources one search may follow.
@@ -35,8 +36,37 @@ class FeedSource(BaseModel):
         return value
 
 
-#: Every source kind a search may name (news-search providers join this union).
-SourceSpec = FeedSource
+#: Longest provider query override.
+MAX_PROVIDER_QUERY_LENGTH = 500
+
+
+class ProviderSource(BaseModel):
+    """A news-search provider asked for the search's query (or ``query`` if given).
+
+    ``language``: ISO 639-1 code (``en``); ``country``: ISO 3166-1 alpha-2 (``US``).
+    See :mod:`core.news.providers` for the URL each provider builds.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ProviderType
+    query: str | None = Field(default=None, max_length=MAX_PROVIDER_QUERY_LENGTH)
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _lower_language(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _upper_country(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+
+#: Every source kind a search may name, told apart by ``type`` (default ``feed``).
+SourceSpec = Annotated[FeedSource | ProviderSource, Field(discriminator="type")]
 
 
 class SearchQuery(BaseModel):
@@ -57,3 +87,23 @@ class SearchQuery(BaseModel):
                 # A ValueError lets pydantic report it under the "query" field.
                 raise ValueError(str(exc)) from None
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _feed_is_the_default_type(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("sources"), list):
+            data = {
+                **data,
+                "sources": [
+                    {"type": "feed", **s} if isinstance(s, dict) and "type" not in s else s
+                    for s in data["sources"]
+                ],
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _providers_have_query_text(self) -> SearchQuery:
+        for source in self.sources:
+            if isinstance(source, ProviderSource) and not (source.query or self.query).strip():
+                raise ValueError(f"a {source.type} source needs query text")
+        return self

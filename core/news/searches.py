@@ -10,10 +10,12 @@ import pydantic
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.config import get_settings
 from core.cron import parse_cron
 from core.db.models import CATCH_UP_POLICIES, News, NewsSource, Schedule, Source
 from core.errors import NotFound, ValidationError
-from core.news.search_query import SearchQuery
+from core.news.providers import provider_url
+from core.news.search_query import FeedSource, SearchQuery, SourceSpec
 
 #: Longest search name accepted.
 MAX_SEARCH_NAME_LENGTH = 255
@@ -39,6 +41,34 @@ def source_for_url(session: Session, url: str, type_: str = "feed") -> Source:
     return source
 
 
+def source_url(
+    spec: SourceSpec, query_text: str, base_urls: Mapping[str, str] | None = None
+) -> str:
+    """The URL a source spec is fetched from: the feed's own, or a provider's search URL."""
+    if isinstance(spec, FeedSource):
+        return spec.url
+    return provider_url(
+        spec.type,
+        spec.query or query_text,
+        language=spec.language,
+        country=spec.country,
+        base_urls=base_urls,
+    )
+
+
+def source_for_spec(
+    session: Session,
+    spec: SourceSpec,
+    query_text: str,
+    base_urls: Mapping[str, str] | None = None,
+) -> Source:
+    """The shared source row a spec names (providers' URLs built from ``base_urls``,
+    default: the ``NEWSMON_PROVIDER_BASE_URLS`` setting), created on first use."""
+    if base_urls is None:
+        base_urls = get_settings().provider_base_urls
+    return source_for_url(session, source_url(spec, query_text, base_urls), spec.type)
+
+
 def get_search(session: Session, organization_id: str, news_id: str) -> News:
     news = session.scalar(
         select(News).where(News.organizationId == organization_id, News.id == news_id)
@@ -56,8 +86,13 @@ def create_search(
     search_query: Mapping[str, Any],
     relevance_settings: Mapping[str, Any] | None = None,
     wait_settings: Mapping[str, Any] | None = None,
+    provider_base_urls: Mapping[str, str] | None = None,
 ) -> News:
-    """Create a search of ``organization_id`` and link it to its (shared) sources."""
+    """Create a search of ``organization_id`` and link it to its (shared) sources.
+
+    Provider sources are built from ``provider_base_urls`` (default: the
+    ``NEWSMON_PROVIDER_BASE_URLS`` setting).
+    """
     name = name.strip()
     if not name or len(name) > MAX_SEARCH_NAME_LENGTH:
         raise ValidationError(f"must be 1 to {MAX_SEARCH_NAME_LENGTH} characters", field="name")
@@ -71,8 +106,12 @@ def create_search(
     )
     session.add(news)
     session.flush()
+    linked: set[str] = set()
     for spec in query.sources:
-        source = source_for_url(session, spec.url, spec.type)
+        source = source_for_spec(session, spec, query.query, provider_base_urls)
+        if source.id in linked:
+            continue  # the same source named twice
+        linked.add(source.id)
         session.add(NewsSource(organizationId=organization_id, newsId=news.id, sourceId=source.id))
     session.flush()
     return news
