@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
+import dramatiq
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from api.routes import health
+from api.errors import install_error_handlers
+from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from api.routes import health, keys, metrics, news, operator, runs, schedules, stories
+from core.clock import utcnow
 from core.config import Settings
 
 
-def create_app(settings: Settings, engine: Engine) -> FastAPI:
-    """Build the web application for ``settings`` against ``engine``."""
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    *,
+    broker: dramatiq.Broker | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    """Build the web application for ``settings`` against ``engine``.
+
+    ``broker`` is where "run now" enqueues (built from ``settings`` on first use when
+    None; embedded mode passes its in-process one); ``clock`` drives key quotas and rate
+    limits (tests pass a fake).
+    """
     app = FastAPI(
         title="newsmon",
         version="0.1.0",
@@ -18,5 +37,19 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.broker = broker
+    app.state.clock = clock
+    app.state.metrics_registry = CollectorRegistry()
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(news.router)
+    app.include_router(schedules.router)
+    app.include_router(stories.router)
+    app.include_router(runs.router)
+    app.include_router(keys.router)
+    app.include_router(operator.router)
     return app

@@ -1,0 +1,148 @@
+"""The organization's own API keys: create (shown once), list, read, revoke, rotate."""
+
+# Path and query parameters keep the schema's camelCase names (newsId, minScore).
+# ruff: noqa: N803
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Response
+from pydantic import ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep, TenantContext, requires
+from api.errors import ERROR_RESPONSES
+from api.pagination import Cursor, Limit, Page, page_of, paginate
+from api.schemas import Out, StrictBody
+from core.db.models import ApiKey
+from core.keys import parse_permissions
+from core.tenancy.api_keys import MAX_KEY_NAME_LENGTH, create_api_key
+from core.tenancy.key_admin import check_grantable, get_api_key, revoke_api_key, rotate_api_key
+
+router = APIRouter(prefix="/keys", tags=["keys"], responses=ERROR_RESPONSES)
+
+#: Largest quota, refill amount or rate limit accepted (fits a 32-bit column).
+MAX_LIMIT_VALUE = 2**31 - 1
+
+
+class KeyCreate(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "ci", "permissions": {"news": ["read"]}, "remaining": 1000}]
+        }
+    )
+
+    name: str = Field(min_length=1, max_length=MAX_KEY_NAME_LENGTH)
+    permissions: dict[str, list[str]] = {}
+    expiresAt: datetime | None = None
+    remaining: int | None = Field(default=None, ge=0, le=MAX_LIMIT_VALUE)
+    refillInterval: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
+    refillAmount: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
+    rateLimitMax: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
+    rateLimitTimeWindow: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
+
+    @field_validator("expiresAt")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a time zone offset")
+        return value
+
+
+class KeyOut(Out):
+    """A key as listed: ``start`` and ``prefix`` identify it; the key itself is never shown."""
+
+    id: str
+    name: str | None
+    start: str | None
+    prefix: str | None
+    enabled: bool
+    permissions: dict[str, list[str]]
+    expiresAt: datetime | None
+    remaining: int | None
+    refillInterval: int | None
+    refillAmount: int | None
+    lastRefillAt: datetime | None
+    rateLimitEnabled: bool
+    rateLimitMax: int | None
+    rateLimitTimeWindow: int | None
+    requestCount: int
+    lastRequest: datetime | None
+    createdAt: datetime
+
+
+class KeyCreated(KeyOut):
+    """The created key, with ``key`` in plaintext: shown this once, stored only hashed."""
+
+    key: str
+
+
+def key_out(row: ApiKey) -> KeyOut:
+    data: dict[str, Any] = {c: getattr(row, c) for c in KeyOut.model_fields if c != "permissions"}
+    data["permissions"] = {r: sorted(a) for r, a in parse_permissions(row.permissions).items()}
+    return KeyOut.model_validate(data)
+
+
+def issue_key(session: Session, organization_id: str, body: KeyCreate) -> KeyCreated:
+    """Create a key of ``organization_id`` from ``body`` (shared with the operator routes)."""
+    issued = create_api_key(
+        session,
+        organization_id,
+        name=body.name,
+        permissions=body.permissions,
+        expires_at=body.expiresAt,
+        remaining=body.remaining,
+        refill_interval_ms=body.refillInterval,
+        refill_amount=body.refillAmount,
+        rate_limit_max=body.rateLimitMax,
+        rate_limit_window_ms=body.rateLimitTimeWindow,
+    )
+    row = get_api_key(session, organization_id, issued.id)
+    return KeyCreated(**key_out(row).model_dump(), key=issued.key)
+
+
+Reader = Annotated[TenantContext, requires("keys:read")]
+Writer = Annotated[TenantContext, requires("keys:write")]
+
+
+@router.post("", status_code=201)
+def create_key(body: KeyCreate, ctx: Writer, session: SessionDep) -> KeyCreated:
+    """Create a key with at most the permissions of the calling key."""
+    check_grantable(ctx.permissions, body.permissions)
+    created = issue_key(session, ctx.organization_id, body)
+    ctx.audit(session, "key.create", "apikey", created.id, {"name": created.name})
+    return created
+
+
+@router.get("")
+def list_keys(
+    ctx: Reader, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[KeyOut]:
+    query = select(ApiKey).where(ApiKey.organizationId == ctx.organization_id)
+    rows = list(session.scalars(paginate(query, ApiKey.id, cursor, limit)))
+    return page_of([key_out(r) for r in rows], [r.id for r in rows], limit)
+
+
+@router.get("/{keyId}")
+def read_key(keyId: str, ctx: Reader, session: SessionDep) -> KeyOut:
+    return key_out(get_api_key(session, ctx.organization_id, keyId))
+
+
+@router.delete("/{keyId}", status_code=204)
+def revoke_key(keyId: str, ctx: Writer, session: SessionDep) -> Response:
+    """Revoke a key: it stops working at once."""
+    revoke_api_key(session, ctx.organization_id, keyId)
+    ctx.audit(session, "key.revoke", "apikey", keyId)
+    return Response(status_code=204)
+
+
+@router.post("/{keyId}/rotate", status_code=201)
+def rotate_key(keyId: str, ctx: Writer, session: SessionDep) -> KeyCreated:
+    """Replace a key by a new one with the same settings; the old one stops working."""
+    issued = rotate_api_key(session, ctx.organization_id, keyId)
+    ctx.audit(session, "key.rotate", "apikey", issued.id, {"replaced": keyId})
+    row = get_api_key(session, ctx.organization_id, issued.id)
+    return KeyCreated(**key_out(row).model_dump(), key=issued.key)

@@ -1,0 +1,171 @@
+"""Saved news searches of the caller's organization, and "run now"."""
+
+# Path and query parameters keep the schema's camelCase names (newsId, minScore).
+# ruff: noqa: N803
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import dramatiq
+import redis
+from fastapi import APIRouter, Request, Response
+from pydantic import ConfigDict, Field
+from sqlalchemy import delete, select
+
+from api.deps import SessionDep, TenantContext, requires
+from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
+from api.pagination import Cursor, Limit, Page, page_of, paginate
+from api.schemas import Out, StrictBody
+from core.clock import utcnow
+from core.db.models import News, Run
+from core.news.editing import delete_search, update_search
+from core.news.searches import MAX_SEARCH_NAME_LENGTH, create_search, get_search
+from core.scheduling.runs import create_manual_run, mark_enqueued
+from workers.runs import enqueue_runs
+
+router = APIRouter(prefix="/news", tags=["news"], responses=ERROR_RESPONSES)
+
+_EXAMPLE_QUERY: dict[str, Any] = {
+    "query": '"open source" AND ai',
+    "sources": [{"url": "https://example.com/feed.xml"}],
+}
+
+
+class NewsCreate(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "AI", "searchQuery": _EXAMPLE_QUERY}]}
+    )
+
+    name: str = Field(min_length=1, max_length=MAX_SEARCH_NAME_LENGTH)
+    searchQuery: dict[str, Any]
+    relevanceSettings: dict[str, Any] = {}
+    waitSettings: dict[str, Any] = {}
+
+
+class NewsUpdate(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "AI", "isActive": False}]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_SEARCH_NAME_LENGTH)
+    searchQuery: dict[str, Any] | None = None
+    relevanceSettings: dict[str, Any] | None = None
+    waitSettings: dict[str, Any] | None = None
+    isActive: bool | None = None
+
+
+class NewsOut(Out):
+    id: str
+    name: str
+    searchQuery: dict[str, Any]
+    relevanceSettings: dict[str, Any]
+    waitSettings: dict[str, Any]
+    isActive: bool
+    lastRun: datetime | None
+    lastSent: datetime | None
+    nextRun: datetime | None
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class RunStarted(Out):
+    runId: str
+    created: bool
+
+
+Reader = Annotated[TenantContext, requires("news:read")]
+Writer = Annotated[TenantContext, requires("news:write")]
+Runner = Annotated[TenantContext, requires("news:run")]
+
+
+@router.post("", status_code=201)
+def create_news(body: NewsCreate, ctx: Writer, session: SessionDep) -> NewsOut:
+    """Create a search; its sources are linked (shared between organizations)."""
+    news = create_search(
+        session,
+        ctx.organization_id,
+        name=body.name,
+        search_query=body.searchQuery,
+        relevance_settings=body.relevanceSettings,
+        wait_settings=body.waitSettings,
+    )
+    ctx.audit(session, "news.create", "news", news.id, {"name": news.name})
+    return NewsOut.model_validate(news)
+
+
+@router.get("")
+def list_news(
+    ctx: Reader, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[NewsOut]:
+    """The organization's searches, newest first."""
+    query = select(News).where(News.organizationId == ctx.organization_id)
+    rows = list(session.scalars(paginate(query, News.id, cursor, limit)))
+    return page_of([NewsOut.model_validate(r) for r in rows], [r.id for r in rows], limit)
+
+
+@router.get("/{newsId}")
+def read_news(newsId: str, ctx: Reader, session: SessionDep) -> NewsOut:
+    return NewsOut.model_validate(get_search(session, ctx.organization_id, newsId))
+
+
+@router.patch("/{newsId}")
+def patch_news(newsId: str, body: NewsUpdate, ctx: Writer, session: SessionDep) -> NewsOut:
+    """Change some fields of a search (absent fields stay as they are)."""
+    changes = body.model_dump(exclude_unset=True)
+    news = update_search(session, ctx.organization_id, newsId, changes)
+    ctx.audit(session, "news.update", "news", news.id, {"fields": sorted(changes)})
+    return NewsOut.model_validate(news)
+
+
+@router.delete("/{newsId}", status_code=204)
+def remove_news(newsId: str, ctx: Writer, session: SessionDep) -> Response:
+    """Delete a search with its schedules, stories and runs."""
+    delete_search(session, ctx.organization_id, newsId)
+    ctx.audit(session, "news.delete", "news", newsId)
+    return Response(status_code=204)
+
+
+def _broker(request: Request) -> dramatiq.Broker:
+    broker: dramatiq.Broker | None = request.app.state.broker
+    if broker is None:
+        from workers.broker import build_broker  # noqa: PLC0415 (only when first needed)
+
+        broker = request.app.state.broker = build_broker(request.app.state.settings)
+    return broker
+
+
+#: Broker failures that mean "the queue is unreachable": answered with 503.
+BROKER_ERRORS = (redis.RedisError, dramatiq.errors.BrokerError, OSError)
+
+
+@router.post(
+    "/{newsId}/run",
+    status_code=202,
+    responses={503: {"model": ErrorResponse, "description": "queue unreachable"}},
+)
+def run_now(newsId: str, request: Request, ctx: Runner, session: SessionDep) -> RunStarted:
+    """Start a run of the search now; a manual run still waiting is returned instead.
+
+    The run is committed, then enqueued; if the broker is unreachable the new run is
+    deleted again and the answer is 503 (a crash in between leaves an orphan the
+    scheduler's sweeper enqueues).
+    """
+    run_id, created = create_manual_run(session, ctx.organization_id, newsId, now=utcnow())
+    session.commit()
+    try:
+        enqueue_runs(_broker(request), [run_id])
+    except BROKER_ERRORS:
+        if created:
+            session.execute(
+                delete(Run).where(
+                    Run.organizationId == ctx.organization_id,
+                    Run.id == run_id,
+                    Run.state == "queued",
+                    Run.enqueuedAt.is_(None),
+                )
+            )
+            session.commit()
+        raise ApiError(503, "the run queue is unreachable; nothing was started") from None
+    mark_enqueued(session, [run_id], now=utcnow())
+    ctx.audit(session, "news.run", "run", run_id, {"newsId": newsId, "created": created})
+    return RunStarted(runId=run_id, created=created)

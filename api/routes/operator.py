@@ -1,0 +1,196 @@
+"""Operator routes (operator keys only): tenants, their keys, runs and sources across tenants."""
+
+# Path and query parameters keep the schema's camelCase names (newsId, minScore).
+# ruff: noqa: N803
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import ConfigDict, Field
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from api.deps import OperatorDep, SessionDep
+from api.errors import ERROR_RESPONSES
+from api.pagination import Cursor, Limit, Page, page_of, paginate
+from api.routes.keys import KeyCreate, KeyCreated, KeyOut, issue_key, key_out
+from api.routes.runs import RunOut
+from api.schemas import Out, StrictBody
+from core.db.models import RUN_STATES, ApiKey, Organization, Run, Source
+from core.errors import NotFound, ValidationError
+from core.tenancy.organizations import MAX_NAME_LENGTH, create_organization
+
+router = APIRouter(prefix="/operator", tags=["operator"], responses=ERROR_RESPONSES)
+
+
+class OrganizationCreate(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Acme Corp"}]})
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    slug: str | None = Field(default=None, max_length=64)
+
+
+class OrganizationUpdate(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"isActive": False}]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
+    isActive: bool | None = None
+
+
+class OrganizationOut(Out):
+    id: str
+    name: str
+    slug: str
+    isActive: bool
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class SourceOut(Out):
+    id: str
+    type: str
+    url: str
+    title: str | None
+    status: str
+    failureCount: int
+    nextFetchAt: datetime | None
+    updatedAt: datetime
+
+
+def _organization(session: Session, organization_id: str) -> Organization:
+    organization = session.get(Organization, organization_id)
+    if organization is None:
+        raise NotFound("no such organization")
+    return organization
+
+
+@router.post("/organizations", status_code=201)
+def create_org(body: OrganizationCreate, op: OperatorDep, session: SessionDep) -> OrganizationOut:
+    """Create a tenant (the slug is derived from the name unless given)."""
+    organization = create_organization(session, name=body.name, slug=body.slug)
+    op.audit(
+        session,
+        organization.id,
+        action="organization.create",
+        target_type="organization",
+        target_id=organization.id,
+    )
+    return OrganizationOut.model_validate(organization)
+
+
+@router.get("/organizations")
+def list_orgs(
+    op: OperatorDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[OrganizationOut]:
+    rows = list(session.scalars(paginate(select(Organization), Organization.id, cursor, limit)))
+    return page_of([OrganizationOut.model_validate(r) for r in rows], [r.id for r in rows], limit)
+
+
+@router.get("/organizations/{organizationId}")
+def read_org(organizationId: str, op: OperatorDep, session: SessionDep) -> OrganizationOut:
+    return OrganizationOut.model_validate(_organization(session, organizationId))
+
+
+@router.patch("/organizations/{organizationId}")
+def patch_org(
+    organizationId: str, body: OrganizationUpdate, op: OperatorDep, session: SessionDep
+) -> OrganizationOut:
+    """Rename, disable (``isActive: false``: its keys stop working, nothing of it runs) or
+    enable a tenant."""
+    organization = _organization(session, organizationId)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "name" in changes:
+        if not changes["name"].strip():
+            raise ValidationError("must not be blank", field="name")
+        organization.name = changes["name"].strip()
+    if "isActive" in changes:
+        organization.isActive = changes["isActive"]
+    session.flush()
+    op.audit(
+        session,
+        organizationId,
+        action="organization.update",
+        target_type="organization",
+        target_id=organizationId,
+        details=changes,
+    )
+    return OrganizationOut.model_validate(organization)
+
+
+@router.delete("/organizations/{organizationId}", status_code=204)
+def delete_org(organizationId: str, op: OperatorDep, session: SessionDep) -> Response:
+    """Delete a tenant and everything it owns (database cascades); the audit row stays."""
+    organization = _organization(session, organizationId)
+    session.execute(delete(Organization).where(Organization.id == organization.id))
+    op.audit(
+        session,
+        None,
+        action="organization.delete",
+        target_type="organization",
+        target_id=organizationId,
+        details={"slug": organization.slug},
+    )
+    return Response(status_code=204)
+
+
+@router.get("/organizations/{organizationId}/keys")
+def list_org_keys(
+    organizationId: str,
+    op: OperatorDep,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[KeyOut]:
+    _organization(session, organizationId)
+    query = select(ApiKey).where(ApiKey.organizationId == organizationId)
+    rows = list(session.scalars(paginate(query, ApiKey.id, cursor, limit)))
+    return page_of([key_out(r) for r in rows], [r.id for r in rows], limit)
+
+
+@router.post("/organizations/{organizationId}/keys", status_code=201)
+def create_org_key(
+    organizationId: str, body: KeyCreate, op: OperatorDep, session: SessionDep
+) -> KeyCreated:
+    """Create a key of any organization, with any permissions (shown once)."""
+    _organization(session, organizationId)
+    created = issue_key(session, organizationId, body)
+    op.audit(
+        session,
+        organizationId,
+        action="key.create",
+        target_type="apikey",
+        target_id=created.id,
+        details={"name": created.name},
+    )
+    return created
+
+
+@router.get("/runs")
+def recent_runs(
+    op: OperatorDep,
+    session: SessionDep,
+    state: Annotated[str | None, Query(description=f"one of {', '.join(RUN_STATES)}")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[RunOut]:
+    """Recent runs of every tenant, newest first."""
+    query = select(Run)
+    if state is not None:
+        if state not in RUN_STATES:
+            raise ValidationError(f"must be one of {', '.join(RUN_STATES)}", field="state")
+        query = query.where(Run.state == state)
+    rows = list(session.scalars(paginate(query, Run.id, cursor, limit)))
+    return page_of([RunOut.model_validate(r) for r in rows], [r.id for r in rows], limit)
+
+
+@router.get("/sources/failing")
+def failing_sources(
+    op: OperatorDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[SourceOut]:
+    """Sources whose fetches keep failing (shared by every search following them)."""
+    query = select(Source).where(Source.status == "failing")
+    rows = list(session.scalars(paginate(query, Source.id, cursor, limit)))
+    return page_of([SourceOut.model_validate(r) for r in rows], [r.id for r in rows], limit)

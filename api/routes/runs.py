@@ -1,0 +1,71 @@
+"""Runs of the organization's searches and their outcomes."""
+
+# Path and query parameters keep the schema's camelCase names (newsId, minScore).
+# ruff: noqa: N803, PLR0917
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from api.deps import SessionDep, TenantContext, requires
+from api.errors import ERROR_RESPONSES
+from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, paginate
+from api.schemas import Out
+from core.db.models import RUN_STATES, Run
+from core.errors import NotFound, ValidationError
+
+router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+class RunOut(Out):
+    id: str
+    newsId: str
+    scheduleId: str | None
+    trigger: str
+    scheduledFor: datetime
+    state: str
+    attempts: int
+    enqueuedAt: datetime | None
+    startedAt: datetime | None
+    finishedAt: datetime | None
+    error: dict[str, Any] | None
+    stats: dict[str, Any] | None
+    createdAt: datetime
+
+
+Reader = Annotated[TenantContext, requires("runs:read")]
+
+
+@router.get("")
+def list_runs(
+    ctx: Reader,
+    session: SessionDep,
+    newsId: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    state: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[RunOut]:
+    """The organization's runs, newest first."""
+    query = select(Run).where(Run.organizationId == ctx.organization_id)
+    if newsId is not None:
+        query = query.where(Run.newsId == newsId)
+    if state is not None:
+        if state not in RUN_STATES:
+            raise ValidationError(f"must be one of {', '.join(RUN_STATES)}", field="state")
+        query = query.where(Run.state == state)
+    rows = list(session.scalars(paginate(query, Run.id, cursor, limit)))
+    return page_of([RunOut.model_validate(r) for r in rows], [r.id for r in rows], limit)
+
+
+@router.get("/{runId}")
+def read_run(runId: str, ctx: Reader, session: SessionDep) -> RunOut:
+    run = session.scalar(
+        select(Run).where(Run.organizationId == ctx.organization_id, Run.id == runId)
+    )
+    if run is None:
+        raise NotFound("no such run")
+    return RunOut.model_validate(run)

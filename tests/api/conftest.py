@@ -1,0 +1,93 @@
+"""Fixtures of the API tests: an app on a real database, two organizations, their keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.app import create_app
+from core.clock import utcnow
+from core.config import Settings
+from core.db.session import unit_of_work
+from core.keys import RESOURCE_ACTIONS
+from core.tenancy.api_keys import create_api_key, create_operator_key
+from tests.support import factories
+
+#: Every permission there is, for keys that should pass every check.
+ALL_PERMISSIONS = {resource: sorted(actions) for resource, actions in RESOURCE_ACTIONS.items()}
+
+
+class FakeClock:
+    """A settable clock for quotas and rate limits."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Tenant:
+    id: str
+    key: str
+    key_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self.key}
+
+
+def make_tenant(engine: Engine, slug: str, **key_fields: object) -> Tenant:
+    with unit_of_work(engine) as session:
+        organization = factories.org(session, slug)
+        key_fields.setdefault("permissions", ALL_PERMISSIONS)
+        issued = create_api_key(session, organization.id, name=f"{slug} key", **key_fields)  # type: ignore[arg-type]
+        return Tenant(id=organization.id, key=issued.key, key_id=issued.id)
+
+
+def add_key(engine: Engine, tenant: Tenant, **key_fields: object) -> str:
+    with unit_of_work(engine) as session:
+        key_fields.setdefault("permissions", ALL_PERMISSIONS)
+        return create_api_key(session, tenant.id, name="extra", **key_fields).key  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def api_engine(db_engine: Engine) -> Engine:
+    return db_engine
+
+
+@pytest.fixture
+def client(api_engine: Engine, clock: FakeClock) -> Iterator[TestClient]:
+    app = create_app(Settings(), api_engine, clock=clock)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def org_a(api_engine: Engine) -> Tenant:
+    return make_tenant(api_engine, "org-a")
+
+
+@pytest.fixture
+def org_b(api_engine: Engine) -> Tenant:
+    return make_tenant(api_engine, "org-b")
+
+
+@pytest.fixture
+def operator_key(api_engine: Engine) -> str:
+    with unit_of_work(api_engine) as session:
+        return create_operator_key(session, name="ops").key
