@@ -13,6 +13,7 @@ import sys
 import threading
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -188,15 +189,30 @@ def key_create(
 def search_add(
     org: Annotated[str, typer.Option(help="Organization slug.")],
     name: Annotated[str, typer.Option(help="Name of the search.")],
-    feed: Annotated[list[str], typer.Option(help="Feed URL to watch (repeatable).")],
+    feed: Annotated[list[str] | None, typer.Option(help="Feed URL to watch (repeatable).")] = None,
+    opml: Annotated[
+        Path | None,
+        typer.Option(
+            help="OPML file whose feeds to watch (with any --feed).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
     query: Annotated[str, typer.Option(help="Boolean query, e.g. '\"open source\" AND ai'.")] = "",
     cron: Annotated[str | None, typer.Option(help="Cron schedule, e.g. '*/15 * * * *'.")] = None,
     tz: Annotated[str, typer.Option(help="IANA time zone of the schedule.")] = "UTC",
     catch_up: Annotated[str, typer.Option(help="once, all or skip.")] = "once",
 ) -> None:
-    """Create a search over feeds, optionally with a cron schedule."""
+    """Create a search over feeds (and an OPML file's feeds), optionally with a cron schedule."""
+    from core.news.opml import MAX_OPML_BYTES, parse_opml
     from core.news.searches import add_schedule, create_search
     from core.tenancy.organizations import organization_by_slug
+
+    urls = list(feed or [])
+    if opml is not None:
+        with opml.open("rb") as handle:  # read one byte past the cap: parse_opml refuses it
+            urls += [source.url for source in parse_opml(handle.read(MAX_OPML_BYTES + 1))]
 
     engine = _migrated_engine(_settings())
     with unit_of_work(engine) as session:
@@ -205,7 +221,7 @@ def search_add(
             session,
             organization.id,
             name=name,
-            search_query={"query": query, "sources": [{"type": "feed", "url": u} for u in feed]},
+            search_query={"query": query, "sources": [{"type": "feed", "url": u} for u in urls]},
         )
         out: dict[str, object] = {"id": news.id, "name": news.name}
         if cron:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from tests.support.services import REDIS_HOST, REDIS_PORT, REDIS_TEST_DB, requir
 ROOT = Path(__file__).resolve().parents[1]
 #: ../shared next to the project: present on developer machines and in CI.
 SHARED = ROOT.parent / "shared"
+#: Where the tripwire lets tests connect.
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 #: Real-world feeds copied from the shared corpus, with provenance in MANIFEST.tsv.
 FEED_FIXTURES = ROOT / "tests" / "fixtures" / "feeds"
 
@@ -108,3 +112,35 @@ def feed_server() -> Iterator[LocalHTTPServer]:
     scripted routes with ``feed_server.routes[path] = Response(...)`` or a handler."""
     with LocalHTTPServer(directory=FEED_FIXTURES) as server:
         yield server
+
+
+@pytest.fixture
+def tripwire(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Opt-in: record every connect; refuse any outside loopback (no test leaves the machine).
+
+    Returns the list of connect targets, so "zero connect attempts" is checkable. A module
+    turns it on for all its tests with an autouse fixture that requests ``tripwire``.
+    """
+    attempts: list[str] = []
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def check(address: object) -> None:
+        if not isinstance(address, tuple):
+            return  # unix socket
+        host = str(address[0]).split("%")[0]
+        attempts.append(host)
+        if not any(ipaddress.ip_address(host) in net for net in LOOPBACK):
+            raise OSError(f"tripwire: connect to {host} outside loopback")
+
+    def connect(self: socket.socket, address: object) -> None:
+        check(address)
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        check(address)
+        return real_connect_ex(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    return attempts

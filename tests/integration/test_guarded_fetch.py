@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import ipaddress
 import itertools
-import socket
 import time
 import tracemalloc
 import zlib
@@ -44,31 +43,9 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
 
 
 @pytest.fixture(autouse=True)
-def tripwire(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every connect; refuse any outside loopback (no test may leave the machine)."""
-    attempts: list[str] = []
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def check(address: object) -> None:
-        if not isinstance(address, tuple):
-            return  # unix socket
-        host = str(address[0]).split("%")[0]
-        attempts.append(host)
-        if not any(ipaddress.ip_address(host) in net for net in LOOPBACK):
-            raise OSError(f"tripwire: connect to {host} outside loopback")
-
-    def connect(self: socket.socket, address: object) -> None:
-        check(address)
-        real_connect(self, address)  # type: ignore[arg-type]
-
-    def connect_ex(self: socket.socket, address: object) -> int:
-        check(address)
-        return real_connect_ex(self, address)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    return attempts
+def _tripwire_on(tripwire: list[str]) -> list[str]:
+    """Every test of this module runs under the tripwire (see tests/conftest.py)."""
+    return tripwire
 
 
 class FakeResolver:
