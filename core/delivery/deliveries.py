@@ -1,0 +1,366 @@
+"""A delivery's life: claim, send, record; retries with backoff, replay and test sends.
+
+As with runs, the queue only carries delivery ids and these conditional updates decide:
+a claim moves ``pending`` (due) -> ``sending`` with a lease and ``attempts + 1``; the
+outcome is recorded only while that claim still holds (``attempts`` and ``leaseUntil``
+are the fencing token), so a duplicate message after a success finds nothing to claim
+and sends nothing.
+
+- ``sent``: the digest's stories get ``wasDelivered``, the search ``lastSent``, the
+  channel's failure count resets.
+- ``failed`` (transient): back to ``pending`` at ``now + backoff`` (exponential from
+  ``BACKOFF_BASE``, equal jitter, at least the target's ``Retry-After``), until
+  ``MAX_DELIVERY_ATTEMPTS``; then, or when permanent, ``failed``.
+- ``unknown`` (timed out mid-send, or a worker died while ``sending``): retried like a
+  transient failure for webhooks, whose receivers deduplicate by ``webhook-id``; kept as
+  ``unknown`` for the others (email, Slack, apprise, file) rather than risk a silent
+  duplicate: visible and replayable.
+
+Each failure counts on the channel: ``FAILING_AFTER`` in a row mark it ``failing`` (its
+pending deliveries keep their place); 410 or a revoked Slack webhook mark it ``broken``,
+after which its deliveries fail without an attempt until it is fixed and they are replayed.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from core.db.models import Channel, Delivery, Digest, DigestStory, News, Story
+from core.db.session import unit_of_work
+from core.delivery import channels as ch
+from core.delivery.model import DigestView, load_digest, sample_digest
+from core.delivery.outcome import Outcome
+from core.delivery.send_apprise import send_apprise
+from core.delivery.send_email import SMTP_TIMEOUT_S, send_email
+from core.delivery.send_file import send_file
+from core.delivery.send_slack import send_slack
+from core.delivery.send_webhook import send_webhook
+from core.errors import NotFound, ValidationError
+from core.fetch import GuardedClient, GuardPolicy, Resolver
+from core.ids import new_id
+from core.secrets import Keyring, SecretsError
+
+#: Attempts a delivery gets before it is marked failed (a replay grants a new budget).
+MAX_DELIVERY_ATTEMPTS = 8
+#: How long a claim holds a delivery; past it the sweeper offers it again.
+DELIVERY_LEASE = timedelta(minutes=2)
+#: First retry delay; doubled per attempt up to ``BACKOFF_MAX``.
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(hours=6)
+#: Consecutive failures after which a channel is marked failing.
+FAILING_AFTER = 3
+#: A due pending delivery is re-enqueued by the sweeper only this late (its own message
+#: is normally on its way).
+SWEEP_GRACE = timedelta(seconds=30)
+#: Deliveries the sweeper re-enqueues per pass.
+SWEEP_BATCH_SIZE = 1000
+#: Channel types whose receivers deduplicate a repeated send (``webhook-id``).
+IDEMPOTENT_TYPES = frozenset({"webhook"})
+#: Longest error text kept on a delivery or channel.
+MAX_ERROR_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class SendContext:
+    """What senders need besides the channel: keys, the guarded client, the policy.
+
+    Parameters:
+      keyring: opens the channel's sealed secrets.
+      client: the guarded HTTP client (webhook, Slack).
+      policy: address policy for SMTP and apprise targets (the client's own policy).
+      resolver: DNS for SMTP/apprise checks (tests inject one).
+      smtp_timeout_s / smtp_ssl_context: SMTP connection settings.
+    """
+
+    keyring: Keyring
+    client: GuardedClient
+    policy: GuardPolicy
+    resolver: Resolver | None = None
+    smtp_timeout_s: float = SMTP_TIMEOUT_S
+    smtp_ssl_context: ssl.SSLContext | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: str
+    organization_id: str
+    channel_id: str
+    digest_id: str
+    attempt: int
+    lease_until: datetime
+    resumed: bool  # claimed from an expired ``sending``: a worker died mid-send
+
+
+@dataclass(frozen=True)
+class DeliverResult:
+    """What a deliver call did: ``None`` outcome = nothing to claim; ``retry_at`` = when
+    the row is due again (the caller enqueues a delayed message)."""
+
+    outcome: Outcome | None
+    retry_at: datetime | None = None
+
+
+def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
+    """Delay after failed attempt ``attempt`` (1-based): equal jitter over 2^(n-1) x base."""
+    ceiling: timedelta = min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_MAX)
+    jitter: float = (rng or random).random()
+    return ceiling / 2 + ceiling / 2 * jitter
+
+
+def claim_delivery(
+    session: Session, delivery_id: str, *, now: datetime, lease: timedelta = DELIVERY_LEASE
+) -> ClaimedDelivery | None:
+    """Take a due pending (or abandoned sending) delivery; None = nothing to do."""
+    row = session.execute(
+        select(Delivery.state).where(Delivery.id == delivery_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        return None
+    resumed = row.state == "sending"
+    until = now + lease
+    claimed = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            or_(
+                and_(
+                    Delivery.state == "pending",
+                    or_(Delivery.nextAttemptAt.is_(None), Delivery.nextAttemptAt <= now),
+                ),
+                and_(Delivery.state == "sending", Delivery.leaseUntil < now),
+            ),
+        )
+        .values(state="sending", attempts=Delivery.attempts + 1, leaseUntil=until, updatedAt=now)
+        .returning(
+            Delivery.id,
+            Delivery.organizationId,
+            Delivery.channelId,
+            Delivery.digestId,
+            Delivery.attempts,
+        )
+    ).one_or_none()
+    if claimed is None:
+        return None
+    return ClaimedDelivery(*claimed, lease_until=until, resumed=resumed)
+
+
+def _channel_failed(session: Session, channel: Channel, outcome: Outcome, now: datetime) -> None:
+    failures = channel.consecutiveFailures + 1
+    status = channel.status
+    if outcome.broken:
+        status = "broken"
+    elif failures >= FAILING_AFTER and status == "ok":
+        status = "failing"
+    session.execute(
+        update(Channel)
+        .where(Channel.organizationId == channel.organizationId, Channel.id == channel.id)
+        .values(
+            consecutiveFailures=failures,
+            status=status,
+            lastError=(outcome.error or "")[:MAX_ERROR_CHARS],
+            updatedAt=now,
+        )
+    )
+
+
+def _mark_sent(session: Session, claim: ClaimedDelivery, channel: Channel, now: datetime) -> None:
+    org = claim.organization_id
+    story_ids = select(DigestStory.storyId).where(DigestStory.digestId == claim.digest_id)
+    session.execute(
+        update(Story)
+        .where(Story.organizationId == org, Story.id.in_(story_ids))
+        .values(wasDelivered=True, updatedAt=now)
+    )
+    news_id = select(Digest.newsId).where(Digest.id == claim.digest_id).scalar_subquery()
+    session.execute(
+        update(News).where(News.organizationId == org, News.id == news_id).values(lastSent=now)
+    )
+    session.execute(
+        update(Channel)
+        .where(Channel.organizationId == org, Channel.id == channel.id)
+        .values(
+            consecutiveFailures=0,
+            status="ok" if channel.status != "broken" else "broken",
+            lastError=None,
+            updatedAt=now,
+        )
+    )
+
+
+def record_outcome(
+    session: Session,
+    claim: ClaimedDelivery,
+    channel: Channel,
+    outcome: Outcome,
+    *,
+    now: datetime,
+    rng: random.Random | None = None,
+    max_attempts: int = MAX_DELIVERY_ATTEMPTS,
+) -> datetime | None:
+    """Record one attempt's outcome under the claim's fence; returns when to retry."""
+    values: dict[str, object] = {
+        "leaseUntil": None,
+        "updatedAt": now,
+        "lastStatusCode": outcome.status,
+        "response": outcome.response,
+        "lastError": outcome.error[:MAX_ERROR_CHARS] if outcome.error else None,
+    }
+    retry_at: datetime | None = None
+    if outcome.kind == "sent":
+        values.update(state="sent", sentAt=now, nextAttemptAt=None)
+    else:
+        retryable = outcome.kind == "failed" and not outcome.permanent
+        retryable |= outcome.kind == "unknown" and channel.type in IDEMPOTENT_TYPES
+        if retryable and claim.attempt < max_attempts:
+            delay = backoff(claim.attempt, rng)
+            if outcome.retry_after is not None:
+                delay = max(delay, timedelta(seconds=outcome.retry_after))
+            retry_at = now + delay
+            values.update(state="pending", nextAttemptAt=retry_at)
+        else:
+            state = "unknown" if outcome.kind == "unknown" and not retryable else "failed"
+            values.update(state=state, nextAttemptAt=None)
+    fenced = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == claim.id,
+            Delivery.state == "sending",
+            Delivery.attempts == claim.attempt,
+            Delivery.leaseUntil == claim.lease_until,
+        )
+        .values(**values)
+    )
+    if fenced.rowcount != 1:  # type: ignore[attr-defined]
+        return None  # taken over after our lease expired; the new holder records
+    if outcome.kind == "sent":
+        _mark_sent(session, claim, channel, now)
+    else:
+        _channel_failed(session, channel, outcome, now)
+    return retry_at
+
+
+def send_to_channel(
+    channel: Channel, digest: DigestView, *, delivery_id: str, ctx: SendContext, now: datetime
+) -> Outcome:
+    """Open the channel's config and send ``digest`` once with its type's sender."""
+    try:
+        config = ch.open_config(
+            channel.type, channel.config, ctx.keyring, channel.organizationId, channel.id
+        )
+    except (SecretsError, ValidationError) as exc:
+        return Outcome.failed(f"channel config unusable: {exc}", permanent=True)
+    if isinstance(config, ch.WebhookConfig):
+        return send_webhook(config, digest, delivery_id=delivery_id, client=ctx.client, now=now)
+    if isinstance(config, ch.SlackConfig):
+        return send_slack(config, digest, client=ctx.client, now=now)
+    if isinstance(config, ch.EmailConfig):
+        return send_email(
+            config,
+            digest,
+            policy=ctx.policy,
+            resolver=ctx.resolver,
+            timeout_s=ctx.smtp_timeout_s,
+            ssl_context=ctx.smtp_ssl_context,
+        )
+    if isinstance(config, ch.AppriseConfig):
+        return send_apprise(config, digest, policy=ctx.policy, resolver=ctx.resolver)
+    return send_file(config, digest)
+
+
+def deliver(
+    engine: Engine,
+    delivery_id: str,
+    ctx: SendContext,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    rng: random.Random | None = None,
+    lease: timedelta = DELIVERY_LEASE,
+) -> DeliverResult:
+    """Claim, send and record one delivery (the ``deliver`` actor's whole body)."""
+    with unit_of_work(engine) as session:
+        claim = claim_delivery(session, delivery_id, now=clock(), lease=lease)
+        if claim is None:
+            return DeliverResult(None)
+        channel = session.scalars(
+            select(Channel).where(
+                Channel.organizationId == claim.organization_id, Channel.id == claim.channel_id
+            )
+        ).one()
+        session.expunge(channel)
+        digest = load_digest(session, claim.organization_id, claim.digest_id)
+    if claim.resumed and channel.type not in IDEMPOTENT_TYPES:
+        outcome = Outcome.unknown("worker lost while sending; it may have been sent")
+    elif channel.status == "broken" or not channel.isActive:
+        outcome = Outcome.failed(
+            f"channel is {channel.status if channel.isActive else 'inactive'}", permanent=True
+        )
+    else:
+        outcome = send_to_channel(channel, digest, delivery_id=claim.id, ctx=ctx, now=clock())
+    with unit_of_work(engine) as session:
+        retry_at = record_outcome(session, claim, channel, outcome, now=clock(), rng=rng)
+    return DeliverResult(outcome, retry_at)
+
+
+def replay_delivery(
+    session: Session, organization_id: str, delivery_id: str, *, now: datetime
+) -> None:
+    """Put a failed or unknown delivery back to pending with a new attempt budget; it
+    keeps its id, so a webhook receiver sees the same ``webhook-id``."""
+    done = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.organizationId == organization_id,
+            Delivery.id == delivery_id,
+            Delivery.state.in_(("failed", "unknown")),
+        )
+        .values(state="pending", attempts=0, nextAttemptAt=now, leaseUntil=None, updatedAt=now)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound(f"no failed or unknown delivery {delivery_id}")
+
+
+def deliveries_to_enqueue(
+    session: Session,
+    *,
+    now: datetime,
+    grace: timedelta = SWEEP_GRACE,
+    limit: int = SWEEP_BATCH_SIZE,
+) -> list[str]:
+    """Deliveries the queue may have lost: pending and due for a while, or sending with
+    an expired lease (worker died). Enqueueing one twice is harmless: claims decide."""
+    return list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                or_(
+                    and_(Delivery.state == "pending", Delivery.nextAttemptAt <= now - grace),
+                    and_(Delivery.state == "pending", Delivery.nextAttemptAt.is_(None)),
+                    and_(Delivery.state == "sending", Delivery.leaseUntil < now),
+                )
+            )
+            .order_by(Delivery.nextAttemptAt)
+            .limit(limit)
+        )
+    )
+
+
+def send_test_digest(
+    session: Session, organization_id: str, channel_id: str, ctx: SendContext, *, now: datetime
+) -> Outcome:
+    """Send a sample digest to one channel now and return the exact outcome (nothing
+    recorded: the channel's health and deliveries are untouched)."""
+    channel = session.scalar(
+        select(Channel).where(Channel.organizationId == organization_id, Channel.id == channel_id)
+    )
+    if channel is None:
+        raise NotFound(f"channel {channel_id} not found")
+    digest = sample_digest(now, organization_id)
+    return send_to_channel(channel, digest, delivery_id=f"test_{new_id()}", ctx=ctx, now=now)

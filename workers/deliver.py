@@ -1,0 +1,68 @@
+"""The deliver actor: claim a delivery, send, record; a retry is a delayed message."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+import dramatiq
+from sqlalchemy import Engine
+
+from core.clock import utcnow
+from core.delivery.deliveries import DELIVERY_LEASE, SendContext, deliver
+from workers.broker import DELIVER_QUEUE
+
+log = logging.getLogger(__name__)
+
+#: Actor name of deliveries (the message's ``actor_name``).
+DELIVER_ACTOR = "deliver"
+
+
+def declare_deliver_actor(
+    broker: dramatiq.Broker,
+    engine: Engine,
+    context: Callable[[], SendContext],
+    *,
+    lease: timedelta = DELIVERY_LEASE,
+) -> dramatiq.Actor[[str], None]:
+    """Declare ``deliver`` on ``broker``; ``context`` builds the send context once."""
+    made: list[SendContext] = []
+
+    def deliver_one(delivery_id: str) -> None:
+        if not made:
+            made.append(context())
+        result = deliver(engine, delivery_id, made[0], lease=lease)
+        if result.outcome is None:
+            log.info("delivery %s not claimable (done, not due or held elsewhere)", delivery_id)
+            return
+        log.info("delivery %s: %s %s", delivery_id, result.outcome.kind, result.outcome.error or "")
+        if result.retry_at is not None:
+            delay_ms = max(0, int((result.retry_at - utcnow()).total_seconds() * 1000))
+            broker.enqueue(delivery_message(delivery_id), delay=delay_ms)
+
+    decorate = dramatiq.actor(
+        actor_name=DELIVER_ACTOR,
+        queue_name=DELIVER_QUEUE,
+        broker=broker,
+        time_limit=int(lease.total_seconds() * 1000),
+        max_retries=0,  # the database schedules retries (backoff, Retry-After)
+    )
+    return decorate(deliver_one)
+
+
+def delivery_message(delivery_id: str) -> dramatiq.Message[None]:
+    """The message of one delivery, built without the actor (schedulers send it too)."""
+    return dramatiq.Message(
+        queue_name=DELIVER_QUEUE,
+        actor_name=DELIVER_ACTOR,
+        args=(delivery_id,),
+        kwargs={},
+        options={},
+    )
+
+
+def enqueue_deliveries(broker: dramatiq.Broker, delivery_ids: list[str]) -> None:
+    """One message per delivery (duplicates are harmless: the claim decides)."""
+    for delivery_id in delivery_ids:
+        broker.enqueue(delivery_message(delivery_id))
