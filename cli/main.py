@@ -282,6 +282,7 @@ def _crash_after_commit(_run_ids: list[str]) -> None:
 
 def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) -> Scheduler:
     from scheduler.loop import Scheduler
+    from workers.deliver import enqueue_deliveries
     from workers.runs import enqueue_runs
 
     crash = os.environ.get(TEST_CRASH_AFTER_COMMIT_ENV) == "1"
@@ -291,6 +292,7 @@ def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) 
         orphan_grace=timedelta(seconds=settings.orphan_grace_seconds),
         requeue_after=timedelta(seconds=settings.requeue_after_seconds),
         after_commit=_crash_after_commit if crash else None,
+        enqueue_deliveries=partial(enqueue_deliveries, broker),
     )
 
 

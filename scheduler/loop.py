@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from core.db.session import unit_of_work
+from core.delivery.deliveries import deliveries_to_enqueue
 from core.scheduling.fire import FIRE_BATCH_SIZE, database_now, fire_due_schedules
 from core.scheduling.runs import (
     ORPHAN_GRACE,
@@ -44,6 +45,8 @@ class Scheduler:
       requeue_after: age of an enqueue after which a still-queued run is sent again.
       after_commit: fault-injection hook called with the new run ids between commit and
         enqueue (tests kill the process there); None in normal operation.
+      enqueue_deliveries: sends one deliver message per delivery id; given, the sweep
+        also re-enqueues deliveries that are due or whose worker died.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Scheduler:
         orphan_grace: timedelta = ORPHAN_GRACE,
         requeue_after: timedelta = REQUEUE_AFTER,
         after_commit: Callable[[list[str]], None] | None = None,
+        enqueue_deliveries: Enqueue | None = None,
     ) -> None:
         self.engine = engine
         self.enqueue = enqueue
@@ -62,6 +66,7 @@ class Scheduler:
         self.orphan_grace = orphan_grace
         self.requeue_after = requeue_after
         self.after_commit = after_commit
+        self.enqueue_deliveries = enqueue_deliveries
 
     def _enqueue(self, run_ids: list[str], *, mark: bool) -> None:
         if not run_ids:
@@ -98,7 +103,20 @@ class Scheduler:
         self._enqueue(run_ids, mark=False)  # marked in the sweep's own transaction
         if run_ids:
             log.warning("sweeper re-enqueued %d runs", len(run_ids))
+        if self.enqueue_deliveries is not None:
+            self.sweep_deliveries()
         return len(run_ids)
+
+    def sweep_deliveries(self) -> int:
+        """Re-enqueue deliveries due a while ago or abandoned mid-send; returns how many."""
+        if self.enqueue_deliveries is None:
+            return 0
+        with unit_of_work(self.engine) as session:
+            delivery_ids = deliveries_to_enqueue(session, now=database_now(session))
+        if delivery_ids:
+            self.enqueue_deliveries(delivery_ids)
+            log.info("sweeper enqueued %d due deliveries", len(delivery_ids))
+        return len(delivery_ids)
 
     def recover(self) -> int:
         """Embedded start-up: the in-process queue is empty and no other worker exists,

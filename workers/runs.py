@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import dramatiq
 from sqlalchemy import Engine
@@ -30,8 +32,13 @@ def declare_run_actor(
     step: RunStep,
     *,
     lease: timedelta = RUN_LEASE,
+    after_success: Callable[[dict[str, Any]], None] | None = None,
 ) -> dramatiq.Actor[[str], None]:
-    """Declare ``run_search`` on ``broker``; it runs ``step`` against ``engine``."""
+    """Declare ``run_search`` on ``broker``; it runs ``step`` against ``engine``.
+
+    ``after_success`` gets the committed run's stats (the pipeline enqueues the
+    deliveries the run created).
+    """
 
     def run_search(run_id: str) -> None:
         with unit_of_work(engine) as session:
@@ -63,6 +70,8 @@ def declare_run_actor(
                 raise RetryRun(error["error"]) from exc
             return
         log.info("run %s succeeded: %s", run_id, stats)
+        if after_success is not None:
+            after_success(stats)
 
     decorate = dramatiq.actor(
         actor_name=RUN_ACTOR,

@@ -1,4 +1,7 @@
-"""The run step of a search: refresh its sources, then turn new entries into stories."""
+"""The run step of a search: refresh its sources, turn new entries into stories, then
+plan digests (:func:`core.delivery.digests.plan_and_create`) in the same transaction, so
+a digest and its delivery rows commit with the run; the run actor enqueues the new
+deliveries (``stats["deliveryIds"]``) after commit and the sweeper catches any it lost."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.config import get_settings
 from core.db.models import NewsSource, Source, Story
+from core.delivery.digests import plan_and_create
 from core.fetch import GuardedClient, GuardPolicy, build_client
 from core.fetch.politeness import HostLimiter
 from core.ingest.sources import refresh_source
@@ -54,6 +58,9 @@ def ingest(
         "storiesBacklog": stories.backlog,
         "candidates": stories.considered,
     }
+    planned = plan_and_create(session, run.organization_id, news.id, now=now)
+    stats["digestsNew"] = planned.digests
+    stats["deliveryIds"] = list(planned.delivery_ids)
     if errors:
         stats["sourceErrors"] = errors
     return stats
