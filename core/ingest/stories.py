@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,14 +15,10 @@ from core.db.bulk import insert_ignoring_conflicts
 from core.db.models import Entry, News, NewsSource, Story
 from core.ids import new_id
 from core.ingest.clusters import cluster_new_stories
-from core.relevance.query import (
-    Document,
-    Query,
-    matched_terms,
-    matches,
-    parse_query,
-    positive_terms,
-)
+from core.relevance.feedback import load_model
+from core.relevance.query import Document, matched_terms, matches, parse_query
+from core.relevance.scorer import FIT_CORPUS_SIZE, Candidate, document_text, score_batch
+from core.relevance.settings import validate_relevance_settings
 
 #: Entries a run considers at most (newest first); a flood waits for the next run.
 MAX_CANDIDATES_PER_RUN = 2000
@@ -31,6 +28,8 @@ FIRST_RUN_ANNOUNCE = 5
 #: Entries stored this long before the previous run are looked at again, so an entry
 #: committed by a concurrent run while ours read is never missed.
 LOOKBACK_MARGIN = timedelta(hours=1)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,15 +63,55 @@ def _candidates(session: Session, news: News, since: datetime | None) -> list[Ro
     return list(session.execute(query))
 
 
-def _score(query: Query | None, doc: Document) -> tuple[float, dict[str, Any]]:
-    """Share of the query's positive terms the entry contains; the relevance issue's
-    TF-IDF model replaces this, the explanation shape stays."""
-    if query is None:
-        return 1.0, {"rule": "no query: every entry matches", "matched": []}
-    wanted = positive_terms(query)
-    matched = matched_terms(query, doc)
-    score = min(1.0, len(matched) / len(wanted)) if wanted else 1.0
-    return score, {"rule": "query", "matched": matched, "model": "term-overlap"}
+def _stream(session: Session, news: News) -> list[str]:
+    """The search's recent entries (title + summary): what its scorer is fitted on."""
+    rows = session.execute(
+        select(Entry.title, Entry.summary)
+        .join(NewsSource, NewsSource.sourceId == Entry.sourceId)
+        .where(NewsSource.organizationId == news.organizationId, NewsSource.newsId == news.id)
+        .order_by(Entry.createdAt.desc(), Entry.id)
+        .limit(FIT_CORPUS_SIZE)
+    )
+    return [document_text(title, summary) for title, summary in rows]
+
+
+def _apply_scores(
+    session: Session, news: News, rows: list[dict[str, Any]], docs: list[Document], now: datetime
+) -> None:
+    """Score the run's matching candidates in one batch: score, explanation, isFiltered."""
+    settings = validate_relevance_settings(news.relevanceSettings)
+    raw_query = str(news.searchQuery.get("query", "")).strip()
+    query = parse_query(raw_query) if raw_query else None
+    model = (
+        load_model(session, news.organizationId, news.id)
+        if settings.model == "tfidf+feedback"
+        else None
+    )
+    candidates = [
+        Candidate(
+            title=row["title"],
+            summary=row["snippet"] or "",
+            url=doc.source,
+            language=doc.language,
+            published_at=row["publishedAt"],
+        )
+        for row, doc in zip(rows, docs, strict=True)
+    ]
+    stream = _stream(session, news) if query is not None or settings.boostedTerms else []
+    verdicts, speed = score_batch(query, settings, stream, candidates, now=now, model=model)
+    for row, doc, verdict in zip(rows, docs, verdicts, strict=True):
+        matched = matched_terms(query, doc) if query is not None else []
+        row["relevanceScore"] = verdict.score
+        row["explanation"] = {"matched": matched, **verdict.explanation}
+        row["isFiltered"] = verdict.filtered is not None
+    if candidates:
+        log.info(
+            "scored %d candidates of search %s at %.0f entries/s",
+            speed.entries,
+            news.id,
+            speed.per_second,
+            extra={"newsId": news.id, "entriesPerSecond": round(speed.per_second)},
+        )
 
 
 def collect_stories(
@@ -84,6 +123,7 @@ def collect_stories(
     query = parse_query(raw_query) if raw_query else None
     since = None if first_run else news.lastRun
     rows: dict[str, dict[str, Any]] = {}
+    docs: list[Document] = []
     candidates = _candidates(session, news, since)
     for entry in candidates:
         if entry.canonicalUrl in rows:
@@ -96,7 +136,7 @@ def collect_stories(
         )
         if query is not None and not matches(query, doc):
             continue
-        score, explanation = _score(query, doc)
+        docs.append(doc)
         rows[entry.canonicalUrl] = {
             "id": new_id(),
             "organizationId": organization_id,
@@ -107,14 +147,15 @@ def collect_stories(
             "snippet": entry.summary,
             "sourceName": urlsplit(entry.url).hostname,
             "publishedAt": entry.publishedAt,
-            "relevanceScore": score,
-            "explanation": explanation,
+            "relevanceScore": 0.0,
+            "explanation": None,
             "isFiltered": False,
             "wasDelivered": False,
             "foundAt": now,
             "createdAt": now,
             "updatedAt": now,
         }
+    _apply_scores(session, news, list(rows.values()), docs, now)
     backlog = 0
     if first_run:
         # Candidates come newest first: announce a handful, record the rest as seen.

@@ -1,0 +1,117 @@
+"""The validated shape of ``news.relevanceSettings``: threshold, boosts, exclusions, model.
+
+Keys are camelCase like the rest of the stored JSON. An empty document is valid and means
+the defaults below. Validation errors name the field (``relevanceSettings.threshold``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.errors import ValidationError
+from core.relevance.query import _host, tokenize
+
+#: Score below which a story is stored but not delivered ("filtered"). Chosen on the
+#: development half of AG News (bench/relevance.py) as the best F1 cut of query-only scores.
+DEFAULT_THRESHOLD = 0.3
+#: Largest weight a boosted term may carry (1.0 counts like a query term).
+MAX_BOOST_WEIGHT = 10.0
+#: Most boosted terms, excluded terms, excluded sources or languages in one list.
+MAX_LIST_LENGTH = 100
+#: Longest boosted or excluded term, in characters.
+MAX_TERM_LENGTH = 100
+
+#: ``tfidf``: the query score alone; ``tfidf+feedback``: blended with the search's
+#: feedback classifier once one is trained (the default).
+ModelChoice = Literal["tfidf", "tfidf+feedback"]
+
+
+def _clean_term(value: str) -> str:
+    """Normalized words of a term (several make a phrase): ``Open-Source`` -> ``open source``."""
+    words = tokenize(value)
+    if not words:
+        raise ValueError(f"{value!r} has no word characters")
+    return " ".join(words)
+
+
+class RelevanceSettings(BaseModel):
+    """How a search scores and filters its candidate stories.
+
+    Parameters:
+      threshold: stories scoring below it are kept, marked filtered, never delivered.
+      boostedTerms: extra terms (or phrases) with a weight, added to the query's terms.
+      excludedTerms: a story containing any of them is filtered (with the term as reason).
+      excludedSources: domains whose stories are filtered (subdomains included).
+      languages: language codes accepted; stories in another known language are filtered.
+      model: ``tfidf`` or ``tfidf+feedback`` (see ``ModelChoice``).
+      clusteringThreshold: similarity above which stories are grouped (used by ingest).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    boostedTerms: dict[str, float] = Field(default_factory=dict, max_length=MAX_LIST_LENGTH)
+    excludedTerms: list[str] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
+    excludedSources: list[str] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
+    languages: list[str] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
+    model: ModelChoice = "tfidf+feedback"
+    clusteringThreshold: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("boostedTerms")
+    @classmethod
+    def _boosts(cls, value: dict[str, float]) -> dict[str, float]:
+        cleaned: dict[str, float] = {}
+        for term, weight in value.items():
+            if len(term) > MAX_TERM_LENGTH:
+                raise ValueError(f"{term[:20]!r}... is longer than {MAX_TERM_LENGTH} characters")
+            if not 0.0 < weight <= MAX_BOOST_WEIGHT:
+                raise ValueError(
+                    f"weight of {term!r} must be above 0 and at most {MAX_BOOST_WEIGHT}"
+                )
+            cleaned[_clean_term(term)] = float(weight)
+        return cleaned
+
+    @field_validator("excludedTerms")
+    @classmethod
+    def _excluded(cls, value: list[str]) -> list[str]:
+        for term in value:
+            if len(term) > MAX_TERM_LENGTH:
+                raise ValueError(f"{term[:20]!r}... is longer than {MAX_TERM_LENGTH} characters")
+        return list(dict.fromkeys(_clean_term(term) for term in value))
+
+    @field_validator("excludedSources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        hosts = []
+        for source in value:
+            host = _host(source)
+            if not host or " " in host:
+                raise ValueError(f"{source!r} is not a domain or URL")
+            hosts.append(host)
+        return list(dict.fromkeys(hosts))
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        codes = []
+        for code in value:
+            clean = code.strip().lower().replace("_", "-")
+            primary = clean.split("-")[0]
+            if not (2 <= len(primary) <= 3 and primary.isascii() and primary.isalpha()):
+                raise ValueError(f"{code!r} is not a language code such as 'en' or 'pt-br'")
+            codes.append(clean)
+        return list(dict.fromkeys(codes))
+
+
+def validate_relevance_settings(raw: Mapping[str, Any] | None) -> RelevanceSettings:
+    """Validate a ``relevanceSettings`` document; the error names the first bad field."""
+    try:
+        return RelevanceSettings.model_validate(dict(raw or {}))
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in ("relevanceSettings", *error["loc"]))
+        raise ValidationError(error["msg"].removeprefix("Value error, "), field=where) from None
