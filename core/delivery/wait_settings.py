@@ -96,7 +96,10 @@ class WaitSettings(BaseModel):
         if self.intervalMinutes is not None and self.cron is not None:
             raise ValueError("give intervalMinutes or cron, not both")
         if self.cron is not None:
-            parse_cron(self.cron, self.timezone)  # raises ValidationError naming the field
+            try:
+                parse_cron(self.cron, self.timezone)
+            except ValidationError as exc:
+                raise ValueError(f"cron: {exc}".replace("cronExpr: ", "")) from None
         return self
 
     @property
