@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -28,6 +29,11 @@ NOISE = [
     ("Pocket rocket striker scores", "The striker scored twice in the league match."),
     ("Mars bar prices rise", "The candy maker raised prices of chocolate bars."),
 ]
+
+
+def why(story: Story) -> dict[str, Any]:
+    assert story.explanation is not None
+    return story.explanation
 
 
 def make_search(session: Session, slug: str, query: str = "rocket OR mars", **settings) -> News:
@@ -77,8 +83,8 @@ def test_stories_below_the_threshold_are_stored_filtered_with_the_reason(db_engi
     assert filtered and all(story.relevanceScore >= 0.95 for story in found if not story.isFiltered)
     for story in filtered:
         assert story.relevanceScore < 0.95 and story.explanation is not None
-        assert "below threshold 0.950" in story.explanation["filtered"]
-        assert story.explanation["matched"] and story.explanation["terms"]
+        assert "below threshold 0.950" in why(story)["filtered"]
+        assert why(story)["matched"] and why(story)["terms"]
 
 
 def test_stories_above_the_threshold_are_kept_for_delivery(db_engine: Engine):
@@ -88,7 +94,7 @@ def test_stories_above_the_threshold_are_kept_for_delivery(db_engine: Engine):
         found = {story.title: story for story in run(s, news)}
     assert not found["NASA rocket heads to Mars"].isFiltered
     excluded = found["Rocket League tournament final"]
-    assert excluded.isFiltered and excluded.explanation["filtered"] == "excluded term 'esports'"
+    assert excluded.isFiltered and why(excluded)["filtered"] == "excluded term 'esports'"
 
 
 def label(session: Session, news: News, stories: list[Story]) -> None:
@@ -128,12 +134,10 @@ def test_feedback_of_one_organization_never_changes_anothers_scores(db_engine: E
     assert set(new[a.id]) == set(new[b.id]) == {title for title, _ in fresh}
     for title in new[b.id]:
         assert new[b.id][title].relevanceScore == new[c.id][title].relevanceScore
-        assert new[b.id][title].explanation["model"] == {"kind": "tfidf"}
-        assert new[a.id][title].explanation["model"]["kind"] == "feedback"
+        assert why(new[b.id][title])["model"] == {"kind": "tfidf"}
+        assert why(new[a.id][title])["model"]["kind"] == "feedback"
     on_topic, noise = new[a.id]["Rocket lands on Mars"], new[a.id][NOISE[0][0]]
-    assert (
-        on_topic.explanation["model"]["contribution"] > noise.explanation["model"]["contribution"]
-    )
+    assert why(on_topic)["model"]["contribution"] > why(noise)["model"]["contribution"]
 
 
 def test_retrain_stores_a_new_version_only_when_labels_change(db_engine: Engine):

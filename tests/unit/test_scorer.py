@@ -29,7 +29,8 @@ STREAM = SPACE + OTHER
 
 
 def candidates(*texts: str) -> list[Candidate]:
-    return [Candidate(*text.split("\n", 1)) for text in texts]
+    pairs = [text.split("\n", 1) for text in texts]
+    return [Candidate(title, summary) for title, summary in pairs]
 
 
 def test_scoring_is_deterministic_for_fixed_input():
