@@ -8,133 +8,34 @@ import base64
 import itertools
 import json
 import os
-import random
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select, text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from core.db.models import Channel, Delivery, News, NewsChannel, Story
+from core.db.models import Channel, Delivery, News, Story
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
 from core.delivery.deliveries import (
     MAX_DELIVERY_ATTEMPTS,
-    DeliverResult,
     SendContext,
-    deliver,
     deliveries_to_enqueue,
     replay_delivery,
     send_test_digest,
 )
-from core.delivery.digests import plan_and_create
 from core.delivery.send_webhook import webhook_headers
 from core.fetch import GuardPolicy, build_client
-from core.ids import new_id
-from core.secrets import Keyring, generate_key_string
-from tests.support import factories
+from tests.support.delivery import (  # noqa: F401  (world is a fixture)
+    OLD_SECRET,
+    POLICY,
+    SECRET,
+    START,
+    World,
+    world_fixture,
+)
 from tests.support.http_server import LocalHTTPServer, RawConnection, Request, Response
-
-START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
-OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()
-POLICY = GuardPolicy.from_allowlist(["127.0.0.1"], deadline_s=2.0, read_timeout_s=1.0)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class World:
-    engine: Engine
-    keyring: Keyring
-    org_id: str
-    news_id: str
-    clock: Clock
-    ctx: SendContext
-    channel_ids: list[str] = field(default_factory=list)
-
-    def channel(self, type_: str, config: dict[str, Any]) -> str:
-        channel_id = new_id()
-        valid = ch.validate_config(type_, config)
-        with unit_of_work(self.engine) as session:
-            stored = ch.seal_config(type_, valid, self.keyring, self.org_id, channel_id)
-            session.add(
-                Channel(id=channel_id, organizationId=self.org_id, type=type_, config=stored)
-            )
-            session.flush()
-            session.add(
-                NewsChannel(organizationId=self.org_id, newsId=self.news_id, channelId=channel_id)
-            )
-        self.channel_ids.append(channel_id)
-        return channel_id
-
-    def stories(self, n: int = 2, score: float = 0.8) -> list[str]:
-        with unit_of_work(self.engine) as session:
-            search = session.get(News, self.news_id)
-            assert search is not None
-            return [
-                factories.story(
-                    session,
-                    search,
-                    f"https://news.example/{new_id()}",
-                    title=f"Story <{i}> & co",
-                    relevanceScore=score,
-                    sourceName="news.example",
-                    foundAt=self.clock(),
-                ).id
-                for i in range(n)
-            ]
-
-    def plan(self) -> list[str]:
-        with unit_of_work(self.engine) as session:
-            outcome = plan_and_create(session, self.org_id, self.news_id, now=self.clock())
-        return list(outcome.delivery_ids)
-
-    def deliver(self, delivery_id: str, **kwargs: Any) -> DeliverResult:
-        return deliver(
-            self.engine,
-            delivery_id,
-            kwargs.pop("ctx", self.ctx),
-            clock=self.clock,
-            rng=random.Random(7),
-            **kwargs,
-        )
-
-    def row(self, delivery_id: str) -> Delivery:
-        with unit_of_work(self.engine) as session:
-            row = session.get(Delivery, delivery_id)
-            assert row is not None
-            session.expunge(row)
-            return row
-
-    def channel_row(self, channel_id: str) -> Channel:
-        with unit_of_work(self.engine) as session:
-            row = session.get(Channel, channel_id)
-            assert row is not None
-            session.expunge(row)
-            return row
-
-
-@pytest.fixture
-def world(db_engine: Engine) -> Iterator[World]:
-    keyring = Keyring([generate_key_string()])
-    with unit_of_work(db_engine) as session:
-        organization = factories.org(session)
-        search = factories.news(session, organization)
-        org_id, news_id = organization.id, search.id
-    client = build_client(POLICY)
-    ctx = SendContext(keyring=keyring, client=client, policy=POLICY)
-    yield World(db_engine, keyring, org_id, news_id, Clock(START), ctx)
-    client.close()
 
 
 def scripted(
