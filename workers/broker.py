@@ -10,9 +10,13 @@ few seconds) its unacked messages are requeued within about a minute after that.
 
 from __future__ import annotations
 
+from typing import Any
+from uuid import uuid4
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import current_millis
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -42,6 +46,8 @@ DEAD_MESSAGE_TTL_MS = 7 * 24 * 3600 * 1000
 #: Retry backoff bounds (ms) for transient failures; the database counts attempts.
 MIN_BACKOFF_MS = 5_000
 MAX_BACKOFF_MS = 15 * 60_000
+#: Messages sent to Redis per pipelined round trip by :func:`enqueue_many`.
+ENQUEUE_PIPELINE_SIZE = 1000
 
 
 def middleware(
@@ -88,3 +94,45 @@ def build_broker(
     for queue in (FETCH_QUEUE, DELIVER_QUEUE):
         broker.declare_queue(queue)
     return broker
+
+
+def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message[Any]]) -> None:
+    """Enqueue ``messages`` (no delay); on Redis, ``ENQUEUE_PIPELINE_SIZE`` per round trip.
+
+    ``RedisBroker.enqueue`` costs one round trip per message: a 20,000-run burst spent
+    about half its time there. This runs the broker's own ``dispatch`` script with the
+    same arguments (no maintenance) in a pipeline, and emits the same middleware hooks.
+    """
+    if not isinstance(broker, RedisBroker):
+        for message in messages:
+            broker.enqueue(message)
+        return
+    redis_broker: Any = broker
+    dispatch = redis_broker.scripts["dispatch"]
+    for start in range(0, len(messages), ENQUEUE_PIPELINE_SIZE):
+        chunk = [
+            m.copy(options={"redis_message_id": str(uuid4())})
+            for m in messages[start : start + ENQUEUE_PIPELINE_SIZE]
+        ]
+        pipe = redis_broker.client.pipeline(transaction=False)
+        for message in chunk:
+            broker.emit_before("enqueue", message, None)
+            dispatch(
+                keys=[redis_broker.namespace],
+                args=[
+                    "enqueue",
+                    current_millis(),
+                    message.queue_name,
+                    redis_broker.broker_id,
+                    redis_broker.heartbeat_timeout,
+                    redis_broker.dead_message_ttl,
+                    0,  # no maintenance from the scheduler's pipeline
+                    redis_broker._max_unpack_size(),
+                    message.options["redis_message_id"],
+                    message.encode(),
+                ],
+                client=pipe,
+            )
+        pipe.execute()
+        for message in chunk:
+            broker.emit_after("enqueue", message, None)

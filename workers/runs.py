@@ -14,7 +14,7 @@ from core.clock import utcnow
 from core.db.session import unit_of_work
 from core.scheduling.runs import RUN_LEASE, LeaseLost, claim_run, complete_run, fail_run
 from core.scheduling.steps import RunStep, describe_error, is_transient
-from workers.broker import FETCH_QUEUE
+from workers.broker import FETCH_QUEUE, enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -102,5 +102,4 @@ def run_message(run_id: str) -> dramatiq.Message[None]:
 
 def enqueue_runs(broker: dramatiq.Broker, run_ids: list[str]) -> None:
     """One message per run (duplicates are harmless: the claim decides)."""
-    for run_id in run_ids:
-        broker.enqueue(run_message(run_id))
+    enqueue_many(broker, [run_message(run_id) for run_id in run_ids])

@@ -17,9 +17,6 @@ from core.scheduling.plan import compiled, plan_fires
 
 #: Schedules claimed per transaction; the loop repeats while batches come back full.
 FIRE_BATCH_SIZE = 500
-#: Runs per INSERT statement: 10 bound parameters each stays far below PostgreSQL's
-#: 65,535 and SQLite's 32,766, even when ``all`` catch-up gives a schedule 100 runs.
-INSERT_CHUNK_ROWS = 1000
 
 
 def database_now(session: Session) -> datetime:

@@ -35,16 +35,23 @@ def compiled(expr: str, timezone: str) -> CronSchedule:
     return parse_cron(expr, timezone)
 
 
+@lru_cache(maxsize=65_536)
+def _next_fire(cron: CronSchedule, after: datetime) -> datetime:
+    """Memoized: in a burst thousands of schedules share an expression and a ``nextRun``
+    (the benchmark's 20,000 due at one instant need 60 cron evaluations, not 40,000)."""
+    return cron.next_fire(after)
+
+
 def _due_fires(cron: CronSchedule, next_run: datetime, now: datetime) -> list[datetime]:
     """The latest ``MAX_CATCH_UP_RUNS`` fires in [next_run, now], without walking a long
     outage fire by fire (a minutely schedule down for a year would be 500k steps)."""
     first = next_run
     if now - next_run > RECENT_WINDOW:
-        probe = cron.next_fire(now - RECENT_WINDOW)
+        probe = _next_fire(cron, now - RECENT_WINDOW)
         if probe <= now:
             first = probe  # fires before the window are older than any the cap keeps
     due = [first]
-    while (following := cron.next_fire(due[-1])) <= now:
+    while (following := _next_fire(cron, due[-1])) <= now:
         due.append(following)
         if len(due) > MAX_CATCH_UP_RUNS:
             del due[0]
@@ -70,4 +77,4 @@ def plan_fires(cron: CronSchedule, next_run: datetime, catch_up: str, now: datet
     else:
         trigger = "schedule" if on_time and len(due) == 1 else "catchup"
         runs = (PlannedRun(latest, trigger),)
-    return FirePlan(runs=runs, next_run=cron.next_fire(max(latest, now)))
+    return FirePlan(runs=runs, next_run=_next_fire(cron, max(latest, now)))
