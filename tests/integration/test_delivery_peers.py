@@ -174,7 +174,7 @@ def test_deliver_actor_on_a_worker_sends_once_despite_duplicate_messages(world: 
         worker.start()
         try:
             enqueue_deliveries(broker, [delivery_id] * 5)
-            broker.join(DELIVER_QUEUE)  # type: ignore[attr-defined]
+            broker.join(DELIVER_QUEUE)
             worker.join()
         finally:
             worker.stop()
