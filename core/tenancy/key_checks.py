@@ -63,7 +63,7 @@ __all__ = [
 
 
 class epoch_ms(FunctionElement[float]):  # noqa: N801 (reads as the SQL function it renders)
-    """Milliseconds since 1970 of a timestamp column, on PostgreSQL and SQLite."""
+    """Whole milliseconds since 1970 of a timestamp column, on PostgreSQL and SQLite."""
 
     type = Float()
     inherit_cache = True
@@ -72,13 +72,14 @@ class epoch_ms(FunctionElement[float]):  # noqa: N801 (reads as the SQL function
 
 @compiles(epoch_ms, "postgresql")
 def _epoch_ms_pg(element: epoch_ms, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000)"
+    return f"ROUND(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000)"
 
 
 @compiles(epoch_ms, "sqlite")
 def _epoch_ms_sqlite(element: epoch_ms, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite stores naive UTC text; julianday() reads it; 2440587.5 is 1970-01-01.
-    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400000.0)"
+    # SQLite stores naive UTC text; julianday() reads it; 2440587.5 is 1970-01-01. Its
+    # floating point carries microsecond noise, so both dialects round to whole ms.
+    return f"ROUND((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400000.0)"
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ class KeyRefusal:
     rate_limit_max: int | None = None
 
 
-def _ms(now: datetime) -> float:
-    return now.timestamp() * 1000
+def _ms(now: datetime) -> int:
+    return round(now.timestamp() * 1000)
 
 
 def _conditions(now: datetime) -> dict[str, Any]:
@@ -233,7 +234,8 @@ def explain_refusal(conn: Connection, key_hash: str, *, now: datetime) -> KeyRef
 
 
 def _seconds(ms: float) -> int:
-    return max(1, math.ceil(ms / 1000))
+    # Round to whole ms first: julianday() arithmetic carries microsecond noise.
+    return max(1, math.ceil(round(ms) / 1000))
 
 
 @dataclass(frozen=True)
