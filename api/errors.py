@@ -92,7 +92,7 @@ def error_response(
 #: Responses every authenticated route documents (the schema of the error shape).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": ERROR_TYPES[status]}
-    for status in (401, 403, 404, 422, 429)
+    for status in (400, 401, 403, 404, 413, 422, 429)
 }
 
 
