@@ -15,7 +15,7 @@ from core.db.bulk import insert_ignoring_conflicts
 from core.db.models import Entry, News, NewsSource, Story
 from core.ids import new_id
 from core.ingest.clusters import cluster_new_stories
-from core.relevance.feedback import load_model
+from core.relevance.feedback import retrain
 from core.relevance.query import Document, matched_terms, matches, parse_query
 from core.relevance.scorer import FIT_CORPUS_SIZE, Candidate, document_text, score_batch
 from core.relevance.settings import validate_relevance_settings
@@ -83,7 +83,7 @@ def _apply_scores(
     raw_query = str(news.searchQuery.get("query", "")).strip()
     query = parse_query(raw_query) if raw_query else None
     model = (
-        load_model(session, news.organizationId, news.id)
+        retrain(session, news.organizationId, news.id, now=now)  # no-op when labels unchanged
         if settings.model == "tfidf+feedback"
         else None
     )
