@@ -64,6 +64,8 @@ SWEEP_GRACE = timedelta(seconds=30)
 SWEEP_BATCH_SIZE = 1000
 #: Channel types whose receivers deduplicate a repeated send (``webhook-id``).
 IDEMPOTENT_TYPES = frozenset({"webhook"})
+#: ``news.lastSent`` is kept to this resolution (see :func:`_mark_sent`).
+LAST_SENT_RESOLUTION = timedelta(seconds=1)
 #: Longest error text kept on a delivery or channel.
 MAX_ERROR_CHARS = 1000
 
@@ -118,38 +120,36 @@ def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
 def claim_delivery(
     session: Session, delivery_id: str, *, now: datetime, lease: timedelta = DELIVERY_LEASE
 ) -> ClaimedDelivery | None:
-    """Take a due pending (or abandoned sending) delivery; None = nothing to do."""
-    row = session.execute(
-        select(Delivery.state).where(Delivery.id == delivery_id).with_for_update()
-    ).one_or_none()
-    if row is None:
-        return None
-    resumed = row.state == "sending"
+    """Take a due pending (or abandoned sending) delivery; None = nothing to do.
+
+    The common case (pending and due) is one conditional UPDATE; only if it matches
+    nothing is an abandoned ``sending`` row (lease expired) tried.
+    """
     until = now + lease
-    claimed = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            or_(
-                and_(
-                    Delivery.state == "pending",
-                    or_(Delivery.nextAttemptAt.is_(None), Delivery.nextAttemptAt <= now),
-                ),
-                and_(Delivery.state == "sending", Delivery.leaseUntil < now),
-            ),
-        )
-        .values(state="sending", attempts=Delivery.attempts + 1, leaseUntil=until, updatedAt=now)
-        .returning(
-            Delivery.id,
-            Delivery.organizationId,
-            Delivery.channelId,
-            Delivery.digestId,
-            Delivery.attempts,
-        )
-    ).one_or_none()
-    if claimed is None:
-        return None
-    return ClaimedDelivery(*claimed, lease_until=until, resumed=resumed)
+    returning = (
+        Delivery.id,
+        Delivery.organizationId,
+        Delivery.channelId,
+        Delivery.digestId,
+        Delivery.attempts,
+    )
+    due = and_(
+        Delivery.state == "pending",
+        or_(Delivery.nextAttemptAt.is_(None), Delivery.nextAttemptAt <= now),
+    )
+    abandoned = and_(Delivery.state == "sending", Delivery.leaseUntil < now)
+    for condition, resumed in ((due, False), (abandoned, True)):
+        claimed = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, condition)
+            .values(
+                state="sending", attempts=Delivery.attempts + 1, leaseUntil=until, updatedAt=now
+            )
+            .returning(*returning)
+        ).one_or_none()
+        if claimed is not None:
+            return ClaimedDelivery(*claimed, lease_until=until, resumed=resumed)
+    return None
 
 
 def _channel_failed(session: Session, channel: Channel, outcome: Outcome, now: datetime) -> None:
@@ -180,19 +180,25 @@ def _mark_sent(session: Session, claim: ClaimedDelivery, channel: Channel, now: 
         .values(wasDelivered=True, updatedAt=now)
     )
     news_id = select(Digest.newsId).where(Digest.id == claim.digest_id).scalar_subquery()
+    # Only a lastSent older than the resolution is moved: many deliveries of one search
+    # finishing together then do not queue up on the search row's lock.
     session.execute(
-        update(News).where(News.organizationId == org, News.id == news_id).values(lastSent=now)
+        update(News)
+        .where(News.organizationId == org, News.id == news_id)
+        .where(or_(News.lastSent.is_(None), News.lastSent < now - LAST_SENT_RESOLUTION))
+        .values(lastSent=now)
     )
-    session.execute(
-        update(Channel)
-        .where(Channel.organizationId == org, Channel.id == channel.id)
-        .values(
-            consecutiveFailures=0,
-            status="ok" if channel.status != "broken" else "broken",
-            lastError=None,
-            updatedAt=now,
+    if channel.consecutiveFailures or channel.status == "failing" or channel.lastError:
+        session.execute(
+            update(Channel)
+            .where(Channel.organizationId == org, Channel.id == channel.id)
+            .values(
+                consecutiveFailures=0,
+                status="ok" if channel.status != "broken" else "broken",
+                lastError=None,
+                updatedAt=now,
+            )
         )
-    )
 
 
 def record_outcome(

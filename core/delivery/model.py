@@ -67,14 +67,14 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def load_digest(session: Session, organization_id: str, digest_id: str) -> DigestView:
     """The digest ``digest_id`` of ``organization_id`` with its frozen stories in order."""
-    digest = session.scalar(
-        select(Digest).where(Digest.organizationId == organization_id, Digest.id == digest_id)
-    )
-    if digest is None:
+    found = session.execute(
+        select(Digest, News.name)
+        .join(News, (News.organizationId == Digest.organizationId) & (News.id == Digest.newsId))
+        .where(Digest.organizationId == organization_id, Digest.id == digest_id)
+    ).one_or_none()
+    if found is None:
         raise NotFound(f"digest {digest_id} not found")
-    name = session.scalar(
-        select(News.name).where(News.organizationId == organization_id, News.id == digest.newsId)
-    )
+    digest, name = found
     rows = session.scalars(
         select(Story)
         .join(DigestStory, DigestStory.storyId == Story.id)
