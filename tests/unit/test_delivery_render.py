@@ -102,7 +102,7 @@ def test_email_is_multipart_utf8_with_unsubscribe_and_no_header_injection() -> N
         "<mailto:unsub@example.com>, <https://example.com/unsub?id=1>"
     )
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    text = parsed.get_body(("plain",)).get_content()
-    html = parsed.get_body(("html",)).get_content()
+    text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "https://example.com/news/1?a=1&b=2" in text
     assert "&lt;b&gt;escaping&lt;/b&gt;" in html and "<script>" not in html
