@@ -171,7 +171,8 @@ def test_quota_is_never_overspent_under_concurrency(
     key = add_key(api_engine, org_a, remaining=5)
 
     def call(_: int) -> int:
-        return client.get(LIST, headers={"x-api-key": key}).status_code
+        status: int = client.get(LIST, headers={"x-api-key": key}).status_code
+        return status
 
     with ThreadPoolExecutor(max_workers=25) as pool:
         statuses = list(pool.map(call, range(50)))
