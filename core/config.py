@@ -133,6 +133,14 @@ class Settings(BaseSettings):
                 "NEWSMON_DATABASE_URL",
                 "production mode (NEWSMON_BROKER_URL set) needs a PostgreSQL URL",
             )
+        if self.broker_url and not self.encryption_keys:
+            # Channel secrets are sealed with these keys; embedded mode generates a key
+            # file instead (core.delivery.channels.load_keyring), production never guesses.
+            raise ConfigError(
+                "NEWSMON_ENCRYPTION_KEYS",
+                "production mode (NEWSMON_BROKER_URL set) needs at least one key "
+                "(python -c 'from core.secrets import generate_key_string as g; print(g())')",
+            )
         return self
 
     @property

@@ -54,6 +54,7 @@ class Processes:
             NEWSMON_DATABASE_URL=db_url,
             NEWSMON_BROKER_URL=f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}",
             NEWSMON_TEST_BROKER_NAMESPACE=self.namespace,
+            NEWSMON_ENCRYPTION_KEYS="A" * 43,
             NEWSMON_SCHEDULER_TICK_SECONDS="0.2",
             NEWSMON_WORKER_THREADS="2",
         )

@@ -89,7 +89,9 @@ def make_pipeline(request: pytest.FixtureRequest) -> Iterator[Callable[[RunStep]
         else:
             engine = request.getfixturevalue("pg_engine")
             url: str = request.getfixturevalue("redis_url")
-            settings = Settings(database_url=str(engine.url), broker_url=url)
+            settings = Settings(
+                database_url=str(engine.url), broker_url=url, encryption_keys="A" * 43
+            )
             namespace = f"newsmon-test-{secrets.token_hex(4)}"
         broker = build_broker(
             settings,

@@ -22,9 +22,19 @@ def test_defaults_are_the_embedded_mode(tmp_path: Path, monkeypatch: pytest.Monk
 def test_broker_url_with_postgresql_is_production(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("NEWSMON_DATABASE_URL", "postgresql://postgres@db:5432/newsmon")
     monkeypatch.setenv("NEWSMON_BROKER_URL", "redis://redis:6379/0")
+    monkeypatch.setenv("NEWSMON_ENCRYPTION_KEYS", "A" * 43)
     settings = load_settings()
     assert settings.mode == "production"
     assert make_url(settings.sqlalchemy_url).get_dialect().driver == "psycopg"
+
+
+def test_production_mode_without_encryption_key_refuses_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("NEWSMON_DATABASE_URL", "postgresql://postgres@db:5432/newsmon")
+    monkeypatch.setenv("NEWSMON_BROKER_URL", "redis://redis:6379/0")
+    with pytest.raises(ConfigError, match=r"^NEWSMON_ENCRYPTION_KEYS: production mode"):
+        load_settings()
 
 
 def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
