@@ -228,7 +228,8 @@ def measure_newsmon(
     for _ in procs:
         ready.acquire()
     time.sleep(1.0)  # workers consuming
-    broker = build_broker(Settings(database_url=url, broker_url=REDIS_URL), namespace=namespace)
+    settings = Settings(database_url=url, broker_url=REDIS_URL, encryption_keys=key)
+    broker = build_broker(settings, namespace=namespace)
     started = time.perf_counter()
     enqueue_deliveries(broker, ids)
     deadline = time.monotonic() + TIMEOUT_S
