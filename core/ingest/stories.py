@@ -162,7 +162,10 @@ def collect_stories(
         for position, row in enumerate(rows.values()):
             if position >= FIRST_RUN_ANNOUNCE:
                 row["isFiltered"] = True
-                row["explanation"] = {**row["explanation"], "filtered": "backlog at first run"}
+                # Keep the scorer's own reason (threshold, exclusion) next to the backlog one.
+                earlier = row["explanation"].get("filtered")
+                reason = "backlog at first run" + (f"; {earlier}" if earlier else "")
+                row["explanation"] = {**row["explanation"], "filtered": reason}
                 backlog += 1
     inserted = insert_ignoring_conflicts(session, Story, list(rows.values()), ["newsId", "url"])
     cluster_new_stories(session, news, inserted, now)

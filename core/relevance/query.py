@@ -218,7 +218,7 @@ def _lex_leaf(text: str, pos: int) -> tuple[Leaf, int]:
         return Field(name, value), end
     raw, end = _raw_value(text, start)
     if name == "site":
-        domain = _host(raw)
+        domain = source_host(raw)
         if not _DOMAIN.fullmatch(domain):
             raise _error(f"invalid domain {raw!r}", start)
         return Field(name, domain), end
@@ -361,7 +361,7 @@ def parse_query(text: str) -> Query:
 # --- matching ------------------------------------------------------------------------
 
 
-def _host(source: str) -> str:
+def source_host(source: str) -> str:
     """The bare host of a URL or domain, lowercase, IDNA-encoded, without ``www.``."""
     source = source.strip().lower()
     host = (urlsplit(source).hostname or "") if "://" in source else source.split("/")[0]
@@ -412,7 +412,7 @@ class Document:
     @cached_property
     def _index(self) -> _Index:
         language = self.language.strip().lower().replace("_", "-")
-        return _Index(_Text(self.title), _Text(self.text), _host(self.source), language)
+        return _Index(_Text(self.title), _Text(self.text), source_host(self.source), language)
 
 
 def _where(leaf: Leaf, index: _Index) -> list[str]:

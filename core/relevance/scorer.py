@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from core.relevance.query import Query, _host, positive_terms, tokenize
+from core.relevance.query import Query, positive_terms, source_host, tokenize
 from core.relevance.settings import RelevanceSettings
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ class QueryScorer:
                 if f" {term} " in words:
                     return f"excluded term {term!r}"
         if settings.excludedSources and candidate.url:
-            host = _host(candidate.url)
+            host = source_host(candidate.url)
             for site in settings.excludedSources:
                 if host == site or host.endswith("." + site):
                     return f"excluded source {site}"

@@ -13,7 +13,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import ValidationError
-from core.relevance.query import _host, tokenize
+from core.relevance.query import source_host, tokenize
 
 #: Score below which a story is stored but not delivered ("filtered"): the best mean F1
 #: cut of query-only scores on the development half of AG News (bench/relevance.py), with
@@ -89,7 +89,7 @@ class RelevanceSettings(BaseModel):
     def _sources(cls, value: list[str]) -> list[str]:
         hosts = []
         for source in value:
-            host = _host(source)
+            host = source_host(source)
             if not host or " " in host:
                 raise ValueError(f"{source!r} is not a domain or URL")
             hosts.append(host)

@@ -97,6 +97,22 @@ def test_stories_above_the_threshold_are_kept_for_delivery(db_engine: Engine):
     assert excluded.isFiltered and why(excluded)["filtered"] == "excluded term 'esports'"
 
 
+def test_first_run_backlog_keeps_the_scorers_own_reason(db_engine: Engine):
+    with Session(db_engine, expire_on_commit=False) as s, s.begin():
+        news = make_search(s, "acme", excludedTerms=["esports"])
+        add_entries(s, SPACE + NOISE, at=NOW, tag="a")
+        add_entries(s, SPACE + NOISE, at=NOW - timedelta(days=1), tag="b")
+        collect_stories(s, news.organizationId, news, now=NOW, first_run=True)
+        found = list(s.scalars(select(Story).where(Story.newsId == news.id)))
+    backlog = [x for x in found if "backlog at first run" in why(x).get("filtered", "")]
+    assert backlog and all(story.isFiltered for story in backlog)
+    esports = [story for story in backlog if story.title == "Rocket League tournament final"]
+    assert esports and all(
+        why(story)["filtered"] == "backlog at first run; excluded term 'esports'"
+        for story in esports
+    )
+
+
 def label(session: Session, news: News, stories: list[Story]) -> None:
     for story in stories:
         relevant = any(story.title == title for title, _ in SPACE)
