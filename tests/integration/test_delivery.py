@@ -19,8 +19,10 @@ from core.db.models import Channel, Delivery, News, Story
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
 from core.delivery.deliveries import (
+    DELIVERY_LEASE,
     MAX_DELIVERY_ATTEMPTS,
     SendContext,
+    claim_delivery,
     deliveries_to_enqueue,
     replay_delivery,
     send_test_digest,
@@ -358,3 +360,30 @@ def test_file_channel_writes_markdown_and_html(world: World, tmp_path: os.PathLi
     with open(os.path.join(folder, names[0]), encoding="utf-8") as handle:
         html = handle.read()
     assert "Story &lt;0&gt; &amp; co" in html
+
+
+def test_worker_lost_mid_send_resends_webhooks_once_and_marks_others_unknown(
+    world: World, tmp_path: os.PathLike[str]
+) -> None:
+    """Row 46 at the database level: a claim whose worker died (lease expired) is swept
+    and claimed again; a webhook is sent again with the same webhook-id and recorded
+    sent once, a file/email/Slack delivery becomes unknown instead of a silent repeat."""
+    with LocalHTTPServer(routes={"/hook": Response()}) as server:
+        world.channel("webhook", {"url": server.url_for("/hook"), "secret": SECRET})
+        world.channel("file", {"directory": os.path.join(tmp_path, "out")})
+        world.stories(1)
+        hook_id, file_id = world.plan()
+        with unit_of_work(world.engine) as session:  # both claimed, then the worker dies
+            assert claim_delivery(session, hook_id, now=world.clock()) is not None
+            assert claim_delivery(session, file_id, now=world.clock()) is not None
+        assert world.deliver(hook_id).outcome is None  # still leased: nobody else sends
+        world.clock.now += DELIVERY_LEASE + timedelta(seconds=1)
+        with unit_of_work(world.engine) as session:
+            swept = deliveries_to_enqueue(session, now=world.clock())
+        assert set(swept) == {hook_id, file_id}
+        assert world.deliver(hook_id).outcome.kind == "sent"  # type: ignore[union-attr]
+        assert world.deliver(file_id).outcome.kind == "unknown"  # type: ignore[union-attr]
+        assert [r.headers["webhook-id"] for r in server.requests] == [hook_id]
+    assert (world.row(hook_id).state, world.row(hook_id).attempts) == ("sent", 2)
+    assert world.row(file_id).state == "unknown"
+    assert not os.path.exists(os.path.join(tmp_path, "out"))
