@@ -241,13 +241,13 @@ def search_add(
 # --- processes -------------------------------------------------------------------------
 
 
-def _serve_web(settings: Settings, engine: Engine) -> None:
+def _serve_web(settings: Settings, engine: Engine, broker: dramatiq.Broker | None = None) -> None:
     import uvicorn
 
     from api.app import create_app
 
     uvicorn.run(
-        create_app(settings, engine),
+        create_app(settings, engine, broker=broker),
         host=settings.web_host,
         port=settings.web_port,
         log_level=settings.log_level.lower(),
@@ -370,7 +370,8 @@ def run() -> None:
         settings.web_port,
     )
     try:
-        _serve_web(settings, engine)  # blocks until SIGINT/SIGTERM
+        # The in-process broker is shared, so "run now" reaches this process's worker.
+        _serve_web(settings, engine, broker)  # blocks until SIGINT/SIGTERM
     finally:
         stop.set()
         for thread in threads:

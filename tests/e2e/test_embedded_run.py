@@ -21,7 +21,7 @@ from tests.support.http_server import LocalHTTPServer
 FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 NEWSMON = [sys.executable, "-c", "from cli.main import main; main()"]
 #: Seconds the embedded system gets to fire, fetch and store.
-WAIT_S = 30
+WAIT_S = 60
 
 
 def free_port() -> int:
@@ -64,6 +64,7 @@ def test_embedded_run_fires_a_schedule_fetches_and_stops_cleanly(tmp_path: Path)
 
     with LocalHTTPServer(directory=FEEDS) as feeds:
         cli("org", "create", "Acme")
+        key = json.loads(cli("key", "create", "--org", "acme", "--name", "e2e"))["key"]
         added = json.loads(
             cli(
                 "search",
@@ -106,6 +107,16 @@ def test_embedded_run_fires_a_schedule_fetches_and_stops_cleanly(tmp_path: Path)
             assert state == ("succeeded",)
             assert db.execute("SELECT count(*) FROM stories").fetchone()[0] > 0
             assert feeds.hits["/rsparser-ranchero-manton.rss"] == 1
+            # "Run now" through the API reaches this process's in-process worker.
+            queued = _post(f"http://127.0.0.1:{port}/news/{added['id']}/run", key)
+            assert queued["runId"]
+            done = wait_for(
+                lambda: (
+                    db.execute("SELECT count(*) FROM runs WHERE state = 'succeeded'").fetchone()[0]
+                    == 2
+                )
+            )
+            assert done
         finally:
             proc.send_signal(signal.SIGINT)
             output, _ = proc.communicate(timeout=60)
@@ -115,6 +126,12 @@ def test_embedded_run_fires_a_schedule_fetches_and_stops_cleanly(tmp_path: Path)
         schedule = db.execute('SELECT "lastSuccess", "nextRun" FROM schedules').fetchone()
         assert schedule[0] is not None and schedule[1] > due
         db.close()
+
+
+def _post(url: str, key: str):
+    request = urllib.request.Request(url, method="POST", headers={"x-api-key": key})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
 
 
 def _get(url: str):
