@@ -379,6 +379,24 @@ def run() -> None:
         log.info("newsmon stopped")
 
 
+@app.command()
+def demo() -> None:
+    """Run the embedded system on a demo organization: feeds served on 127.0.0.1 (new
+    items every 20 s, duplicates, URL variants), a file channel and a webhook receiver."""
+    from cli.demo import start_demo_server
+
+    server = start_demo_server()
+    allow = os.environ.get("NEWSMON_FETCH_ALLOWLIST", "")
+    os.environ["NEWSMON_FETCH_ALLOWLIST"] = ",".join(filter(None, [allow, "127.0.0.1"]))
+    settings = _settings()
+    if settings.mode != "embedded":
+        raise ConfigError("NEWSMON_BROKER_URL", "the demo runs embedded; unset it")
+    from cli.demo import set_up_demo
+
+    set_up_demo(settings, _migrated_engine(settings), server.base)
+    run()
+
+
 def main() -> None:
     """Console entry point: user errors become one line and exit status 2."""
     try:

@@ -1,0 +1,168 @@
+"""``newsmon demo``: a demo organization watching feeds newsmon serves itself on
+127.0.0.1, delivering to a ``file`` channel and a local signed-webhook receiver.
+
+The generated feeds (three "outlets") publish a new item every ``ITEM_EVERY_S`` seconds;
+the same story appears in two outlets (a duplicate) and under URL variants (tracking
+parameters, fragments), so deduplication by canonical URL is visible. The search runs
+every minute and once right away; digests land in ``<data_dir>/demo-digests`` and in
+the log of the receiver.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape
+
+from sqlalchemy import Engine, delete
+
+from core.clock import utcnow
+from core.config import Settings
+from core.db.models import Channel, NewsChannel, Organization
+from core.db.session import unit_of_work
+from core.delivery import channels as ch
+from core.news.searches import add_schedule, create_search
+from core.scheduling.runs import create_manual_run
+from core.tenancy.organizations import create_organization
+
+log = logging.getLogger(__name__)
+
+#: Slug of the demo organization (deleted and recreated by every ``newsmon demo``).
+DEMO_SLUG = "demo"
+#: Seconds between two new items of the generated feeds.
+ITEM_EVERY_S = 20
+#: Items already "published" when the demo starts.
+BACKLOG_ITEMS = 12
+#: Items per generated feed document (the newest).
+ITEMS_PER_FEED = 30
+OUTLETS = ("daily-planet", "gotham-gazette", "metro-news")
+TOPICS = (
+    "Open source AI model tops benchmark",
+    "City council approves new bike lanes",
+    "Heat wave breaks June records",
+    "Startup raises funds for battery recycling",
+    "Local team wins championship in overtime",
+    "Researchers map deep-sea vents",
+    "Rail strike talks resume on Monday",
+)
+
+
+def _item_xml(base: str, outlet: str, number: int, started: datetime) -> str:
+    topic = TOPICS[number % len(TOPICS)]
+    published = started + timedelta(seconds=ITEM_EVERY_S * (number - BACKLOG_ITEMS))
+    # Every third story is syndicated: the same URL (with tracking noise) in two outlets.
+    shared = number % 3 == 0
+    slug = f"story-{number}"
+    link = f"{base}/articles/{slug}" if shared else f"{base}/{outlet}/{slug}"
+    if number % 2:
+        link += f"?utm_source={outlet}&utm_medium=rss#top"
+    return (
+        f"<item><title>{escape(f'{topic} (#{number})')}</title><link>{escape(link)}</link>"
+        f"<guid>{escape(link)}</guid><pubDate>{format_datetime(published)}</pubDate>"
+        f"<description>{escape(f'{outlet} reports: {topic.lower()}.')}</description></item>"
+    )
+
+
+def _feed(base: str, outlet: str, started: datetime) -> bytes:
+    published = BACKLOG_ITEMS + int((utcnow() - started).total_seconds() // ITEM_EVERY_S)
+    own = OUTLETS.index(outlet)
+    numbers = [
+        n
+        for n in range(max(0, published - ITEMS_PER_FEED), published + 1)
+        if n % 3 in (0, own)  # every third story is in all outlets
+    ]
+    items = "".join(_item_xml(base, outlet, n, started) for n in reversed(numbers))
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{outlet}</title><link>{base}/{outlet}</link>"
+        f"<description>newsmon demo feed</description>{items}</channel></rss>"
+    ).encode()
+
+
+class _DemoHandler(BaseHTTPRequestHandler):
+    server: _DemoServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the demo logs what matters itself."""
+
+    def do_GET(self) -> None:
+        outlet = self.path.strip("/").removesuffix(".xml")
+        if outlet not in OUTLETS:
+            self.send_error(404)
+            return
+        body = _feed(self.server.base, outlet, self.server.started)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(204)
+        self.end_headers()
+        log.info(
+            "demo receiver: webhook %s (%d bytes, signed %s)",
+            self.headers.get("webhook-id"),
+            len(body),
+            "yes" if self.headers.get("webhook-signature") else "NO",
+        )
+
+
+class _DemoServer(ThreadingHTTPServer):
+    daemon_threads = True
+    base = ""
+    started = datetime.now(UTC)
+
+
+def start_demo_server() -> _DemoServer:
+    """Feeds at ``/<outlet>.xml`` and a webhook receiver at ``/hook``, on 127.0.0.1."""
+    server = _DemoServer(("127.0.0.1", 0), _DemoHandler)
+    server.base = f"http://127.0.0.1:{server.server_address[1]}"
+    server.started = utcnow()
+    threading.Thread(target=server.serve_forever, daemon=True, name="demo-server").start()
+    return server
+
+
+def set_up_demo(settings: Settings, engine: Engine, base: str) -> str:
+    """(Re)create the demo organization, search, schedule and channels; returns the
+    run id started right away."""
+    keyring = ch.load_keyring(settings)
+    now = utcnow()
+    with unit_of_work(engine) as session:
+        session.execute(delete(Organization).where(Organization.slug == DEMO_SLUG))
+        org = create_organization(session, name="Demo", slug=DEMO_SLUG)
+        news = create_search(
+            session,
+            org.id,
+            name="Demo news",
+            search_query={"query": "", "sources": [{"url": f"{base}/{o}.xml"} for o in OUTLETS]},
+            wait_settings={"mode": "immediate"},
+        )
+        add_schedule(session, org.id, news.id, cron_expr="* * * * *", now=now)
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        configs = {
+            "file": {"directory": str((settings.data_dir / "demo-digests").resolve())},
+            "webhook": {"url": f"{base}/hook", "secret": secret},
+        }
+        for type_, raw in configs.items():
+            channel = Channel(organizationId=org.id, type=type_, name=f"demo {type_}", config={})
+            session.add(channel)
+            session.flush()
+            valid = ch.validate_config(type_, raw)
+            channel.config = ch.seal_config(type_, valid, keyring, org.id, channel.id)
+            session.add(NewsChannel(organizationId=org.id, newsId=news.id, channelId=channel.id))
+        run_id, _ = create_manual_run(session, org.id, news.id, now=now)
+    log.info(
+        "demo: feeds at %s/{%s}.xml, digests in %s, webhook receiver at %s/hook",
+        base,
+        ",".join(OUTLETS),
+        configs["file"]["directory"],
+        base,
+    )
+    return run_id
