@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,14 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+## browser: Debian's chromium and chromedriver, for the operator page's browser test
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver)
+
 ## test: install, lint, then the whole suite against the real PostgreSQL and Redis
-test: lint
+test: lint browser
 	$(BIN)/pytest -q -p no:cacheprovider
 
 ## bench: the benchmarks (print figures and ratios)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
-from api.routes import health, keys, metrics, news, operator, runs, schedules, stories
+from api.routes import health, keys, metrics, news, operator, ops, runs, schedules, stories
 from core.clock import utcnow
 from core.config import Settings
 
@@ -52,4 +52,6 @@ def create_app(
     app.include_router(runs.router)
     app.include_router(keys.router)
     app.include_router(operator.router)
+    app.mount("/ops/static", ops.static_files, name="ops-static")
+    app.include_router(ops.router)
     return app

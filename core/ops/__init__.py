@@ -1,0 +1,1 @@
+"""What operators look at across tenants: failing sources and channels, runs, lag."""

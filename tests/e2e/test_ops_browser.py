@@ -1,0 +1,75 @@
+"""The operator page in headless Chromium: log in, read the failures, log out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import Engine
+
+from api.app import create_app
+from core.config import Settings
+from core.db.models import Run, Source
+from core.db.session import unit_of_work
+from core.tenancy.api_keys import create_operator_key
+from tests.support import factories
+from tests.support.browser import chromium, serve
+
+
+@pytest.mark.slow
+def test_operator_logs_in_sees_failures_and_logs_out(pg_engine: Engine):
+    with unit_of_work(pg_engine) as session:
+        key = create_operator_key(session, name="night shift").key
+        search = factories.news(session, factories.org(session, "acme"), name="Chips")
+        session.add(
+            Source(
+                url="https://feeds.example/broken.xml",
+                status="failing",
+                failureCount=4,
+                lastError={"error": "HTTP 503"},
+            )
+        )
+        session.add(
+            Run(
+                organizationId=search.organizationId,
+                newsId=search.id,
+                trigger="manual",
+                scheduledFor=datetime(2026, 11, 24, 8, tzinfo=UTC),
+                state="failed",
+                attempts=5,
+                error={"error": "gave up after 5 attempts"},
+            )
+        )
+    app = create_app(Settings(), pg_engine)
+    with serve(app) as base, chromium() as browser:
+        browser.get(f"{base}/ops")
+        browser.find_element(By.ID, "key").send_keys("nmop_" + "x" * 64)
+        browser.find_element(By.ID, "login").click()
+        WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "login-error"))
+        assert "not a valid operator key" in browser.find_element(By.ID, "login-error").text
+
+        browser.find_element(By.ID, "key").send_keys(key)
+        browser.find_element(By.ID, "login").click()
+        WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "failing-sources"))
+        sources = browser.find_element(By.ID, "failing-sources").text
+        assert "https://feeds.example/broken.xml" in sources and "HTTP 503" in sources
+        runs = browser.find_element(By.ID, "recent-runs").text
+        assert "acme" in runs and "Chips" in runs and "gave up after 5 attempts" in runs
+        assert "night shift" in browser.find_element(By.TAG_NAME, "header").text
+        browser.save_screenshot(str(_screenshot_path()))
+
+        browser.find_element(By.ID, "logout").click()
+        WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "key"))
+        browser.get(f"{base}/ops")  # the session is gone for good, not just this page
+        assert browser.find_elements(By.ID, "key")
+        assert not browser.find_elements(By.ID, "failing-sources")
+
+
+def _screenshot_path() -> Path:
+    """Where the last run leaves its screenshot, for a person to look at."""
+    path = Path(__file__).resolve().parents[2] / "data" / "test-ops-page.png"
+    path.parent.mkdir(exist_ok=True)
+    return path
