@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
+import dramatiq
+import redis
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Connection
@@ -254,3 +256,17 @@ def current_operator(request: Request, key: PresentedKey, conn: ConnectionDep) -
 
 
 OperatorDep = Annotated[OperatorContext, Depends(current_operator)]
+
+
+#: Broker failures that mean "the queue is unreachable".
+BROKER_ERRORS = (redis.RedisError, dramatiq.errors.BrokerError, OSError)
+
+
+def request_broker(request: Request) -> dramatiq.Broker:
+    """The broker routes enqueue to: the app's own, or built from settings on first use."""
+    broker: dramatiq.Broker | None = request.app.state.broker
+    if broker is None:
+        from workers.broker import build_broker  # noqa: PLC0415 (only when first needed)
+
+        broker = request.app.state.broker = build_broker(request.app.state.settings)
+    return broker

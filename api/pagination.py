@@ -17,6 +17,8 @@ MAX_PAGE_SIZE = 200
 MAX_CURSOR_LENGTH = 64
 
 T = TypeVar("T")
+#: Any select statement, whatever its columns.
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")]
 Cursor = Annotated[
@@ -32,9 +34,7 @@ class Page(BaseModel, Generic[T]):
     nextCursor: str | None = None
 
 
-def paginate(
-    query: Select[Any], id_column: InstrumentedAttribute[str], cursor: str | None, limit: int
-) -> Select[Any]:
+def paginate(query: S, id_column: InstrumentedAttribute[str], cursor: str | None, limit: int) -> S:
     """Newest first, after ``cursor``; one extra row tells whether a next page exists."""
     if cursor:
         query = query.where(id_column < cursor)

@@ -8,13 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import dramatiq
-import redis
 from fastapi import APIRouter, Request, Response
 from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 
-from api.deps import SessionDep, TenantContext, requires
+from api.deps import BROKER_ERRORS, SessionDep, TenantContext, request_broker, requires
 from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.schemas import Out, StrictBody
@@ -22,10 +20,14 @@ from core.clock import utcnow
 from core.db.models import News, Run
 from core.news.editing import delete_search, update_search
 from core.news.searches import MAX_SEARCH_NAME_LENGTH, create_search, get_search
+from core.relevance.preview import PreviewItem, preview_search
 from core.scheduling.runs import create_manual_run, mark_enqueued
 from workers.runs import enqueue_runs
 
 router = APIRouter(prefix="/news", tags=["news"], responses=ERROR_RESPONSES)
+
+#: Longest draft query a preview accepts.
+MAX_QUERY_LENGTH = 4096
 
 _EXAMPLE_QUERY: dict[str, Any] = {
     "query": '"open source" AND ai',
@@ -66,6 +68,39 @@ class NewsOut(Out):
     nextRun: datetime | None
     createdAt: datetime
     updatedAt: datetime
+
+
+class PreviewIn(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"query": "ai AND NOT crypto", "relevanceSettings": {"threshold": 0.3}}]
+        }
+    )
+
+    query: str | None = Field(
+        default=None, max_length=MAX_QUERY_LENGTH, description="draft query (saved one if null)"
+    )
+    relevanceSettings: dict[str, Any] | None = Field(
+        default=None, description="draft settings (saved ones if null)"
+    )
+
+
+class PreviewItemOut(Out):
+    entryId: str
+    title: str
+    url: str
+    score: float
+    filtered: str | None = Field(description="why it would be filtered; null if delivered")
+    explanation: dict[str, Any]
+
+
+class PreviewOut(Out):
+    """What the draft would deliver and filter among the search's recent entries."""
+
+    wouldDeliver: list[PreviewItemOut]
+    filtered: list[PreviewItemOut]
+    notMatching: int
+    entriesPerSecond: float
 
 
 class RunStarted(Out):
@@ -125,17 +160,36 @@ def remove_news(newsId: str, ctx: Writer, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-def _broker(request: Request) -> dramatiq.Broker:
-    broker: dramatiq.Broker | None = request.app.state.broker
-    if broker is None:
-        from workers.broker import build_broker  # noqa: PLC0415 (only when first needed)
+def _item(item: PreviewItem) -> PreviewItemOut:
+    return PreviewItemOut(
+        entryId=item.entry_id,
+        title=item.title,
+        url=item.url,
+        score=item.score,
+        filtered=item.filtered,
+        explanation=item.explanation,
+    )
 
-        broker = request.app.state.broker = build_broker(request.app.state.settings)
-    return broker
 
-
-#: Broker failures that mean "the queue is unreachable": answered with 503.
-BROKER_ERRORS = (redis.RedisError, dramatiq.errors.BrokerError, OSError)
+@router.post("/{newsId}/preview")
+def preview(newsId: str, body: PreviewIn, ctx: Reader, session: SessionDep) -> PreviewOut:
+    """Dry-run a draft query and relevance settings over the search's recent entries:
+    which would be delivered, which filtered and why. Nothing is written."""
+    result = preview_search(
+        session,
+        ctx.organization_id,
+        newsId,
+        query_text=body.query,
+        relevance_settings=body.relevanceSettings,
+        now=utcnow(),
+    )
+    session.rollback()  # a dry run: whatever the scorer touched is not kept
+    return PreviewOut(
+        wouldDeliver=[_item(i) for i in result.delivered],
+        filtered=[_item(i) for i in result.filtered],
+        notMatching=result.not_matching,
+        entriesPerSecond=result.entries_per_second,
+    )
 
 
 @router.post(
@@ -153,7 +207,7 @@ def run_now(newsId: str, request: Request, ctx: Runner, session: SessionDep) -> 
     run_id, created = create_manual_run(session, ctx.organization_id, newsId, now=utcnow())
     session.commit()
     try:
-        enqueue_runs(_broker(request), [run_id])
+        enqueue_runs(request_broker(request), [run_id])
     except BROKER_ERRORS:
         if created:
             session.execute(

@@ -28,7 +28,8 @@ from core.secrets import mask_url
 MAX_LOG_CHARS = 500
 
 
-def _plugin_host(plugin: object) -> tuple[str, int] | None:
+def plugin_host(plugin: object) -> tuple[str, int] | None:
+    """The host and port an apprise plugin contacts (None when it names no host)."""
     host = getattr(plugin, "host", None)
     if not isinstance(host, str) or not host:
         return None
@@ -49,7 +50,7 @@ def send_apprise(
     if plugin is None:
         return Outcome.failed(f"not a valid apprise URL: {mask_url(config.url)}", permanent=True)
     plugin.retry = 0
-    target = _plugin_host(plugin)
+    target = plugin_host(plugin)
     if target is not None:
         try:
             check_host(policy, *target, resolver)

@@ -17,6 +17,7 @@ from core.news.searches import (
     get_search,
     source_for_spec,
     validate_search_query,
+    validate_settings,
 )
 
 
@@ -56,7 +57,7 @@ def update_search(
             )
     for field in ("relevanceSettings", "waitSettings"):
         if field in changes:
-            setattr(news, field, dict(changes[field]))
+            setattr(news, field, validate_settings(field, changes[field]))
     if "isActive" in changes:
         news.isActive = bool(changes["isActive"])
     session.flush()

@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 from core.config import get_settings
 from core.cron import parse_cron
 from core.db.models import CATCH_UP_POLICIES, News, NewsSource, Schedule, Source
+from core.delivery.wait_settings import parse_wait_settings
 from core.errors import NotFound, ValidationError
 from core.news.providers import provider_url
 from core.news.search_query import FeedSource, SearchQuery, SourceSpec
+from core.relevance.settings import validate_relevance_settings
 
 #: Longest search name accepted.
 MAX_SEARCH_NAME_LENGTH = 255
@@ -78,6 +80,16 @@ def get_search(session: Session, organization_id: str, news_id: str) -> News:
     return news
 
 
+def validate_settings(field: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check ``relevanceSettings`` or ``waitSettings`` with their own models (the
+    :class:`ValidationError` names the field inside); the document is stored as given."""
+    if field == "relevanceSettings":
+        validate_relevance_settings(raw)
+    else:
+        parse_wait_settings(dict(raw or {}))
+    return dict(raw or {})
+
+
 def create_search(
     session: Session,
     organization_id: str,
@@ -101,8 +113,8 @@ def create_search(
         organizationId=organization_id,
         name=name,
         searchQuery=query.model_dump(mode="json"),
-        relevanceSettings=dict(relevance_settings or {}),
-        waitSettings=dict(wait_settings or {}),
+        relevanceSettings=validate_settings("relevanceSettings", relevance_settings),
+        waitSettings=validate_settings("waitSettings", wait_settings),
     )
     session.add(news)
     session.flush()

@@ -14,7 +14,10 @@ from api.app import create_app
 from core.clock import utcnow
 from core.config import Settings
 from core.db.session import unit_of_work
+from core.delivery.deliveries import SendContext
+from core.fetch import GuardPolicy, build_client
 from core.keys import RESOURCE_ACTIONS
+from core.secrets import Keyring, generate_key_string, parse_keys
 from core.tenancy.api_keys import create_api_key, create_operator_key
 from tests.support import factories
 
@@ -70,9 +73,22 @@ def api_engine(db_engine: Engine) -> Engine:
     return db_engine
 
 
+#: Address policy of channel sends in API tests: loopback allowed (local receivers).
+LOOPBACK_POLICY = GuardPolicy.from_allowlist(["127.0.0.1"], deadline_s=5.0)
+
+
 @pytest.fixture
-def client(api_engine: Engine, clock: FakeClock) -> Iterator[TestClient]:
+def keyring() -> Keyring:
+    return parse_keys(generate_key_string())
+
+
+@pytest.fixture
+def client(api_engine: Engine, clock: FakeClock, keyring: Keyring) -> Iterator[TestClient]:
     app = create_app(Settings(), api_engine, clock=clock)
+    # channel sends: a fresh keyring (no key file written), strict policy except loopback
+    app.state.send_context = SendContext(
+        keyring=keyring, client=build_client(LOOPBACK_POLICY), policy=LOOPBACK_POLICY
+    )
     with TestClient(app) as test_client:
         yield test_client
 

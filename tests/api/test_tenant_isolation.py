@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from core.db.base import Base
-from core.db.models import Organization, Run
+from core.db.models import NewsChannel, Organization, Run
 from core.db.session import unit_of_work
 from core.scheduling.runs import create_manual_run
 from core.tenancy.api_keys import create_api_key
@@ -37,12 +37,17 @@ def seed(engine: Engine, tenant: Tenant) -> dict[str, str]:
         story = factories.story(session, search, SAME_URL)
         run_id, _ = create_manual_run(session, tenant.id, search.id, now=search.createdAt)
         key = create_api_key(session, tenant.id, name="spare", permissions={"news": ["read"]})
+        channel = factories.channel(session, organization)
+        session.add(NewsChannel(organizationId=tenant.id, newsId=search.id, channelId=channel.id))
+        delivery = factories.delivery(session, channel, search, state="failed")
         return {
             "newsId": search.id,
             "scheduleId": schedule.id,
             "storyId": story.id,
             "runId": run_id,
             "keyId": key.id,
+            "channelId": channel.id,
+            "deliveryId": delivery.id,
         }
 
 
@@ -126,7 +131,7 @@ def test_lists_never_contain_another_orgs_rows(
     a_ids, b_ids = seeded
     spec = client.app.openapi()  # type: ignore[attr-defined]
     lists = [p for p, m, _ in tenant_operations(spec) if m == "get" and "{" not in p]
-    assert {"/news", "/stories", "/runs", "/keys"} <= set(lists)
+    assert {"/news", "/stories", "/runs", "/keys", "/channels", "/deliveries"} <= set(lists)
     for path in lists:
         response = client.get(path, headers=org_a.headers)
         assert response.status_code == 200, path

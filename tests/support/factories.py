@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from core.db.models import Channel, News, Organization, Schedule, Story
+from core.db.models import Channel, Delivery, Digest, News, Organization, Schedule, Story
 
 #: Fires once a year: a schedule made due a few seconds ago has exactly one due fire.
 YEARLY = "0 0 1 1 *"
@@ -47,6 +47,21 @@ def story(session: Session, search: News, url: str, **fields: Any) -> Story:
 
 def channel(session: Session, organization: Organization, type_: str = "webhook") -> Channel:
     row = Channel(organizationId=organization.id, type=type_, name=type_, config={})
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delivery(session: Session, channel: Channel, search: News, **fields: Any) -> Delivery:
+    """A delivery of a new (empty) digest of ``search`` to ``channel``."""
+    digest = Digest(
+        organizationId=search.organizationId, newsId=search.id, digestKey=f"test-{channel.id}"
+    )
+    session.add(digest)
+    session.flush()
+    row = Delivery(
+        organizationId=search.organizationId, channelId=channel.id, digestId=digest.id, **fields
+    )
     session.add(row)
     session.flush()
     return row

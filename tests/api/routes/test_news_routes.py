@@ -27,7 +27,7 @@ def new_search(client: TestClient, tenant: Tenant, **fields: Any) -> dict[str, A
 
 
 def test_search_crud_and_audit(client: TestClient, org_a: Tenant, api_engine: Engine) -> None:
-    news = new_search(client, org_a, waitSettings={"quietHours": [22, 7]})
+    news = new_search(client, org_a, waitSettings={"mode": "digest", "intervalMinutes": 60})
     assert news["searchQuery"]["sources"] == [{"type": "feed", **FEED}]
     patched = client.patch(
         f"/news/{news['id']}", json={"name": "ML", "isActive": False}, headers=org_a.headers
@@ -35,7 +35,7 @@ def test_search_crud_and_audit(client: TestClient, org_a: Tenant, api_engine: En
     assert (patched["name"], patched["isActive"], patched["waitSettings"]) == (
         "ML",
         False,
-        {"quietHours": [22, 7]},
+        {"mode": "digest", "intervalMinutes": 60},
     )
     assert client.get(f"/news/{news['id']}", headers=org_a.headers).json()["name"] == "ML"
     assert client.delete(f"/news/{news['id']}", headers=org_a.headers).status_code == 204

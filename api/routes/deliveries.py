@@ -1,0 +1,126 @@
+"""Deliveries of the organization's digests to its channels, and replay of failed ones."""
+
+# Path and query parameters keep the schema's camelCase names (channelId, newsId).
+# ruff: noqa: N803, PLR0917
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from api.deps import BROKER_ERRORS, SessionDep, TenantContext, request_broker, requires
+from api.errors import ERROR_RESPONSES
+from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, paginate
+from api.schemas import Out
+from core.clock import utcnow
+from core.db.models import DELIVERY_STATES, Delivery, Digest
+from core.delivery.deliveries import replay_delivery
+from core.errors import NotFound, ValidationError
+from workers.deliver import enqueue_deliveries
+
+router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=ERROR_RESPONSES)
+
+
+class DeliveryOut(Out):
+    """One digest to one channel; ``id`` is also the ``webhook-id`` every attempt carries."""
+
+    id: str
+    channelId: str
+    digestId: str
+    newsId: str
+    state: str
+    attempts: int
+    nextAttemptAt: datetime | None
+    lastError: str | None
+    lastStatusCode: int | None
+    response: str | None
+    sentAt: datetime | None
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class ReplayStarted(Out):
+    id: str
+    state: str
+    enqueued: bool
+
+
+Reader = Annotated[TenantContext, requires("deliveries:read")]
+Writer = Annotated[TenantContext, requires("deliveries:write")]
+IdFilter = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)]
+
+
+def _query(organization_id: str) -> Select[Delivery, str]:
+    return (
+        select(Delivery, Digest.newsId)
+        .join(
+            Digest,
+            (Digest.organizationId == Delivery.organizationId) & (Digest.id == Delivery.digestId),
+        )
+        .where(Delivery.organizationId == organization_id)
+    )
+
+
+def _out(delivery: Delivery, news_id: str) -> DeliveryOut:
+    data: dict[str, Any] = {c: getattr(delivery, c, None) for c in DeliveryOut.model_fields}
+    data["newsId"] = news_id
+    return DeliveryOut.model_validate(data)
+
+
+def _delivery(session: Session, organization_id: str, delivery_id: str) -> DeliveryOut:
+    row = session.execute(_query(organization_id).where(Delivery.id == delivery_id)).first()
+    if row is None:
+        raise NotFound("no such delivery")
+    return _out(*row)
+
+
+@router.get("")
+def list_deliveries(
+    ctx: Reader,
+    session: SessionDep,
+    state: Annotated[str | None, Query(description=f"one of {', '.join(DELIVERY_STATES)}")] = None,
+    channelId: IdFilter = None,
+    newsId: IdFilter = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[DeliveryOut]:
+    """The organization's deliveries, newest first."""
+    query = _query(ctx.organization_id)
+    if state is not None:
+        if state not in DELIVERY_STATES:
+            raise ValidationError(f"must be one of {', '.join(DELIVERY_STATES)}", field="state")
+        query = query.where(Delivery.state == state)
+    if channelId is not None:
+        query = query.where(Delivery.channelId == channelId)
+    if newsId is not None:
+        query = query.where(Digest.newsId == newsId)
+    rows = session.execute(paginate(query, Delivery.id, cursor, limit)).all()
+    return page_of([_out(*r) for r in rows], [r[0].id for r in rows], limit)
+
+
+@router.get("/{deliveryId}")
+def read_delivery(deliveryId: str, ctx: Reader, session: SessionDep) -> DeliveryOut:
+    return _delivery(session, ctx.organization_id, deliveryId)
+
+
+@router.post("/{deliveryId}/replay", status_code=202)
+def replay(deliveryId: str, request: Request, ctx: Writer, session: SessionDep) -> ReplayStarted:
+    """Send a failed (or unknown) delivery again with a fresh attempt budget; it keeps its
+    id, so a webhook receiver sees the same ``webhook-id``. 404 unless failed/unknown.
+
+    The row is committed as pending first; if the queue is unreachable the sweeper sends
+    it later (``enqueued: false``)."""
+    _delivery(session, ctx.organization_id, deliveryId)
+    replay_delivery(session, ctx.organization_id, deliveryId, now=utcnow())
+    ctx.audit(session, "delivery.replay", "delivery", deliveryId)
+    session.commit()
+    try:
+        enqueue_deliveries(request_broker(request), [deliveryId])
+        enqueued = True
+    except BROKER_ERRORS:
+        enqueued = False
+    return ReplayStarted(id=deliveryId, state="pending", enqueued=enqueued)
