@@ -12,7 +12,20 @@ from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
-from api.routes import health, keys, metrics, news, operator, ops, runs, schedules, stories
+from api.routes import (
+    channels,
+    deliveries,
+    health,
+    keys,
+    metrics,
+    news,
+    news_channels,
+    operator,
+    ops,
+    runs,
+    schedules,
+    stories,
+)
 from core.clock import utcnow
 from core.config import Settings
 
