@@ -29,7 +29,13 @@ MAX_LOG_CHARS = 500
 
 
 def plugin_host(plugin: object) -> tuple[str, int] | None:
-    """The host and port an apprise plugin contacts (None when it names no host)."""
+    """The host and port an apprise plugin contacts; None when it names no host, or when
+    it posts to its service's fixed public endpoint (a class-level ``notify_url``) and the
+    URL's host position holds a token: ``discord://1234/token`` must not be read as the
+    numeric address 1234 (0.0.4.210) and refused."""
+    fixed = getattr(type(plugin), "notify_url", None)
+    if isinstance(fixed, str) and fixed.startswith("https://"):
+        return None
     host = getattr(plugin, "host", None)
     if not isinstance(host, str) or not host:
         return None
@@ -70,4 +76,5 @@ def send_apprise(
     if ok:
         return Outcome.sent(response="apprise: sent")
     lines = " | ".join(line.strip() for line in log_text.splitlines() if line.strip())
+    lines = lines.replace(config.url, mask_url(config.url))  # never a token in our records
     return Outcome.failed(f"apprise: {lines or 'notification failed'}"[:MAX_LOG_CHARS])

@@ -15,6 +15,7 @@ from email.policy import default
 from pathlib import Path
 from typing import Any
 
+import apprise
 import dramatiq
 import pytest
 from aiosmtpd.controller import Controller
@@ -22,6 +23,7 @@ from aiosmtpd.controller import Controller
 from core.config import Settings
 from core.delivery.channels import KEY_FILE_NAME, load_keyring
 from core.delivery.deliveries import SendContext
+from core.delivery.send_apprise import plugin_host
 from core.errors import ConfigError
 from core.fetch import GuardPolicy, build_client
 from tests.support.delivery import (  # noqa: F401  (world_fixture provides `world`)
@@ -200,3 +202,10 @@ def test_production_mode_without_a_key_refuses_with_one_line() -> None:
     # Settings built around validation (as some tests do) still cannot load a keyring.
     with pytest.raises(ConfigError, match=r"^NEWSMON_ENCRYPTION_KEYS: production mode needs"):
         load_keyring(Settings.model_construct(**env))
+
+
+def test_apprise_token_hosts_are_not_addresses_but_numeric_hosts_of_custom_targets_are() -> None:
+    discord = apprise.Apprise.instantiate("discord://1234/abcdefTOKEN")
+    assert plugin_host(discord) is None  # posts to discord.com whatever the id
+    sneaky = apprise.Apprise.instantiate("json://2130706433:8080/x")  # 127.0.0.1
+    assert plugin_host(sneaky) == ("2130706433", 8080)
