@@ -58,6 +58,7 @@ def send_email(  # noqa: PLR0911  (one return per SMTP outcome)
     )
     context = ssl_context or ssl.create_default_context()
     handed_over = False
+    stage = "connect"
     try:
         smtp: smtplib.SMTP
         if config.security == "tls":
@@ -66,18 +67,21 @@ def send_email(  # noqa: PLR0911  (one return per SMTP outcome)
             smtp = smtplib.SMTP(config.host, config.port, timeout=timeout_s)
         with smtp:
             if config.security == "starttls":
+                stage = "STARTTLS"
                 smtp.starttls(context=context)  # raises if the server does not offer it
             if config.username and config.password:
+                stage = "AUTH"
                 smtp.login(config.username, config.password)
+            stage = "DATA"
             handed_over = True
             refused = smtp.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
         return _from_code(code, text, "RCPT")
     except smtplib.SMTPNotSupportedError as exc:
-        return Outcome.failed(f"SMTP server does not support STARTTLS: {exc}", permanent=True)
+        return Outcome.failed(f"SMTP server does not support {stage}: {exc}", permanent=True)
     except smtplib.SMTPResponseException as exc:
-        return _from_code(exc.smtp_code, exc.smtp_error, "DATA" if handed_over else "login")
+        return _from_code(exc.smtp_code, exc.smtp_error, stage)
     except (smtplib.SMTPException, OSError) as exc:
         error = f"SMTP {config.host}:{config.port}: {type(exc).__name__}: {exc}"[:500]
         return Outcome.unknown(error) if handed_over else Outcome.failed(error)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -27,39 +26,14 @@ from core.delivery.send_apprise import plugin_host
 from core.errors import ConfigError
 from core.fetch import GuardPolicy, build_client
 from tests.support.delivery import (  # noqa: F401  (world_fixture provides `world`)
+    SMTPHandler,
     World,
+    free_port,
     world_fixture,
 )
 from tests.support.http_server import LocalHTTPServer, Response
 from workers.broker import DELIVER_QUEUE, build_broker
 from workers.deliver import declare_deliver_actor, enqueue_deliveries
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class SMTPHandler:
-    """Accepts mail, or answers RCPT with a scripted reply."""
-
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-        self.rcpt_reply: str | None = None
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope.content)
-        return "250 Message accepted"
 
 
 @pytest.fixture

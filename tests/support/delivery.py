@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import random
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -120,3 +121,30 @@ def world_fixture(db_engine: Engine) -> Iterator[World]:
     ctx = SendContext(keyring=keyring, client=client, policy=POLICY)
     yield World(db_engine, keyring, org_id, news_id, Clock(START), ctx)
     client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class SMTPHandler:
+    """Accepts mail, or answers RCPT with a scripted reply."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.rcpt_reply: str | None = None
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.content)
+        return "250 Message accepted"
