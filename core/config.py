@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     #: Seconds a worker's claim holds a run (also the run's time limit); past it, the
     #: sweeper hands the run to another worker.
     run_lease_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    #: Seconds a worker's claim holds a delivery (a send's deadline is far shorter); past
+    #: it, the sweeper offers the delivery again (webhooks resend, others turn unknown).
+    delivery_lease_seconds: float = Field(default=120.0, gt=0, le=86_400)
     #: Seconds a committed run may wait unenqueued before the sweeper calls it an orphan
     #: of a crashed scheduler.
     orphan_grace_seconds: float = Field(default=30.0, gt=0, le=86_400)

@@ -63,7 +63,12 @@ def build_pipeline(
         lease=timedelta(seconds=settings.run_lease_seconds),
         after_success=enqueue_new_deliveries,
     )
-    declare_deliver_actor(broker, engine, partial(delivery_context, settings))
+    declare_deliver_actor(
+        broker,
+        engine,
+        partial(delivery_context, settings),
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+    )
     return broker
 
 
