@@ -16,7 +16,9 @@ from api.routes import (
     channels,
     deliveries,
     health,
+    invitations,
     keys,
+    members,
     metrics,
     news,
     news_channels,
@@ -25,6 +27,7 @@ from api.routes import (
     runs,
     schedules,
     stories,
+    teams,
 )
 from core.clock import utcnow
 from core.config import Settings
@@ -66,6 +69,9 @@ def create_app(
     app.include_router(channels.router)
     app.include_router(news_channels.router)
     app.include_router(deliveries.router)
+    app.include_router(members.router)
+    app.include_router(invitations.router)
+    app.include_router(teams.router)
     app.include_router(keys.router)
     app.include_router(operator.router)
     app.mount("/ops/static", ops.static_files, name="ops-static")

@@ -14,11 +14,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from core.clock import utcnow
 from core.db.base import Base
 from core.db.models import NewsChannel, Organization, Run
 from core.db.session import unit_of_work
 from core.scheduling.runs import create_manual_run
 from core.tenancy.api_keys import create_api_key
+from core.tenancy.invitations import create_invitation
+from core.tenancy.members import add_member, user_for_email
+from core.tenancy.teams import add_team_member, create_team
 from tests.api.conftest import ALL_PERMISSIONS, Tenant
 from tests.support import factories
 
@@ -40,6 +44,13 @@ def seed(engine: Engine, tenant: Tenant) -> dict[str, str]:
         channel = factories.channel(session, organization)
         session.add(NewsChannel(organizationId=tenant.id, newsId=search.id, channelId=channel.id))
         delivery = factories.delivery(session, channel, search, state="failed")
+        user = user_for_email(session, f"owner@{organization.slug}.example")
+        member = add_member(session, tenant.id, user.id, "owner")
+        team = create_team(session, tenant.id, "Research")
+        add_team_member(session, tenant.id, team.id, user.id)
+        invitation = create_invitation(
+            session, tenant.id, email="new@example.com", role="member", team_id=None, now=utcnow()
+        ).invitation
         return {
             "newsId": search.id,
             "scheduleId": schedule.id,
@@ -48,6 +59,10 @@ def seed(engine: Engine, tenant: Tenant) -> dict[str, str]:
             "keyId": key.id,
             "channelId": channel.id,
             "deliveryId": delivery.id,
+            "memberId": member.id,
+            "userId": user.id,
+            "teamId": team.id,
+            "invitationId": invitation.id,
         }
 
 

@@ -1,0 +1,120 @@
+"""Members of an organization (users x organization with a role), and their users.
+
+API keys act for the organization, not for a user, so the API manages members directly.
+An organization keeps at least one owner: the last one cannot be demoted or removed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.db.models import MEMBER_ROLES, Member, User
+from core.errors import NotFound, ValidationError
+
+#: The role that can never go missing from an organization.
+OWNER_ROLE = "owner"
+#: Longest user name / email address accepted.
+MAX_USER_NAME_LENGTH = 255
+MAX_EMAIL_LENGTH = 320
+
+
+def normal_email(email: str) -> str:
+    """Trimmed, lower-cased; refused unless it looks like an address (names the field)."""
+    clean = email.strip().lower()
+    local, at, domain = clean.partition("@")
+    if not (at and local and "." in domain) or len(clean) > MAX_EMAIL_LENGTH:
+        raise ValidationError("not an email address", field="email")
+    if any(c.isspace() or c in ",<>" for c in clean):
+        raise ValidationError("not an email address", field="email")
+    return clean
+
+
+def user_for_email(session: Session, email: str, name: str | None = None) -> User:
+    """The user with this email, created (unverified) if there is none."""
+    email = normal_email(email)
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        user = User(email=email, name=(name or email.split("@")[0])[:MAX_USER_NAME_LENGTH])
+        session.add(user)
+        session.flush()
+    return user
+
+
+def check_role(role: str) -> str:
+    if role not in MEMBER_ROLES:
+        raise ValidationError(f"must be one of {', '.join(MEMBER_ROLES)}", field="role")
+    return role
+
+
+def add_member(session: Session, organization_id: str, user_id: str, role: str) -> Member:
+    """Make a user a member (an existing membership keeps its id and takes the role)."""
+    check_role(role)
+    member = session.scalar(
+        select(Member).where(Member.organizationId == organization_id, Member.userId == user_id)
+    )
+    if member is None:
+        member = Member(organizationId=organization_id, userId=user_id, role=role)
+        session.add(member)
+    elif member.role != OWNER_ROLE:
+        member.role = role
+    session.flush()
+    return member
+
+
+def get_member(session: Session, organization_id: str, member_id: str) -> Member:
+    member = session.scalar(
+        select(Member).where(Member.organizationId == organization_id, Member.id == member_id)
+    )
+    if member is None:
+        raise NotFound("no such member")
+    return member
+
+
+def member_of(session: Session, organization_id: str, user_id: str) -> Member:
+    """The membership of ``user_id`` (404 when the user is not a member)."""
+    member = session.scalar(
+        select(Member).where(Member.organizationId == organization_id, Member.userId == user_id)
+    )
+    if member is None:
+        raise NotFound("no such member")
+    return member
+
+
+def _owners(session: Session, organization_id: str) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Member)
+            .where(Member.organizationId == organization_id, Member.role == OWNER_ROLE)
+        )
+        or 0
+    )
+
+
+def change_role(session: Session, organization_id: str, member_id: str, role: str) -> Member:
+    member = get_member(session, organization_id, member_id)
+    check_role(role)
+    if member.role == OWNER_ROLE and role != OWNER_ROLE and _owners(session, organization_id) < 2:
+        raise ValidationError("the last owner cannot be demoted", field="role")
+    member.role = role
+    session.flush()
+    return member
+
+
+def remove_member(session: Session, organization_id: str, member_id: str) -> None:
+    member = get_member(session, organization_id, member_id)
+    if member.role == OWNER_ROLE and _owners(session, organization_id) < 2:
+        raise ValidationError("the last owner cannot be removed", field="memberId")
+    session.delete(member)
+    session.flush()
+
+
+def first_owner(session: Session, organization_id: str) -> Member | None:
+    """The oldest owner: the inviter of record for invitations made with an API key."""
+    return session.scalars(
+        select(Member)
+        .where(Member.organizationId == organization_id, Member.role == OWNER_ROLE)
+        .order_by(Member.createdAt, Member.id)
+        .limit(1)
+    ).first()
