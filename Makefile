@@ -14,10 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: install, migrate and start the whole system in one process (embedded: SQLite, no Redis)
+## run: install, migrate and start the whole system in one process on a demo organization
+## (embedded: SQLite, no Redis); `newsmon run` starts it without the demo
 run: install
 	$(BIN)/newsmon db upgrade
-	$(BIN)/newsmon run
+	$(BIN)/newsmon demo
 
 ## lint: ruff and mypy
 lint: install
