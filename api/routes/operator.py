@@ -8,29 +8,51 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from api.deps import OperatorDep, SessionDep
-from api.errors import ERROR_RESPONSES
+from api.deps import BROKER_ERRORS, OperatorDep, SessionDep, request_broker
+from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.routes.keys import KeyCreate, KeyCreated, KeyOut, issue_key, key_out
 from api.routes.runs import RunOut
 from api.schemas import Out, StrictBody
-from core.db.models import RUN_STATES, ApiKey, Organization, Run, Source
+from core.clock import utcnow
+from core.db.models import RUN_STATES, ApiKey, Channel, Organization, Run, Source
 from core.errors import NotFound, ValidationError
+from core.ops.overview import scheduler_lag
+from core.tenancy.members import (
+    MAX_EMAIL_LENGTH,
+    MAX_USER_NAME_LENGTH,
+    OWNER_ROLE,
+    add_member,
+    user_for_email,
+)
 from core.tenancy.organizations import MAX_NAME_LENGTH, create_organization
+from workers.queue_depths import queue_depths
 
 router = APIRouter(prefix="/operator", tags=["operator"], responses=ERROR_RESPONSES)
 
 
+class OwnerIn(StrictBody):
+    email: str = Field(min_length=3, max_length=MAX_EMAIL_LENGTH)
+    name: str | None = Field(default=None, max_length=MAX_USER_NAME_LENGTH)
+
+
 class OrganizationCreate(StrictBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Acme Corp"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Acme Corp", "owner": {"email": "ada@acme.example"}}]
+        }
+    )
 
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     slug: str | None = Field(default=None, max_length=64)
+    owner: OwnerIn | None = Field(
+        default=None, description="user (found or created by email) made the owner"
+    )
 
 
 class OrganizationUpdate(StrictBody):
@@ -71,6 +93,9 @@ def _organization(session: Session, organization_id: str) -> Organization:
 def create_org(body: OrganizationCreate, op: OperatorDep, session: SessionDep) -> OrganizationOut:
     """Create a tenant (the slug is derived from the name unless given)."""
     organization = create_organization(session, name=body.name, slug=body.slug)
+    if body.owner is not None:
+        user = user_for_email(session, body.owner.email, body.owner.name)
+        add_member(session, organization.id, user.id, OWNER_ROLE)
     op.audit(
         session,
         organization.id,
@@ -194,3 +219,62 @@ def failing_sources(
     query = select(Source).where(Source.status == "failing")
     rows = list(session.scalars(paginate(query, Source.id, cursor, limit)))
     return page_of([SourceOut.model_validate(r) for r in rows], [r.id for r in rows], limit)
+
+
+class FailingChannelOut(Out):
+    id: str
+    organizationId: str
+    name: str
+    type: str
+    status: str
+    consecutiveFailures: int
+    lastError: str | None
+    updatedAt: datetime
+
+
+class LagOut(Out):
+    """Seconds behind: the oldest due schedule not yet fired, the oldest queued run."""
+
+    overdueScheduleS: float | None
+    oldestQueuedRunS: float | None
+
+
+class QueueDepthOut(Out):
+    queue: str
+    ready: int
+    delayed: int
+    dead: int
+
+
+@router.get("/channels/failing")
+def failing_channels(
+    op: OperatorDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[FailingChannelOut]:
+    """Channels of every tenant that keep failing or are broken (secrets never shown)."""
+    query = select(Channel).where(Channel.status.in_(("failing", "broken")))
+    rows = list(session.scalars(paginate(query, Channel.id, cursor, limit)))
+    items = [FailingChannelOut.model_validate(r) for r in rows]
+    return page_of(items, [r.id for r in rows], limit)
+
+
+@router.get("/scheduler/lag")
+def lag(op: OperatorDep, session: SessionDep) -> LagOut:
+    found = scheduler_lag(session, now=utcnow())
+    return LagOut(
+        overdueScheduleS=found.overdue_schedule.total_seconds() if found.overdue_schedule else None,
+        oldestQueuedRunS=(
+            found.oldest_queued_run.total_seconds() if found.oldest_queued_run else None
+        ),
+    )
+
+
+@router.get(
+    "/queues", responses={503: {"model": ErrorResponse, "description": "queue unreachable"}}
+)
+def queues(op: OperatorDep, request: Request) -> list[QueueDepthOut]:
+    """Messages ready, delayed and dead per queue."""
+    try:
+        depths = queue_depths(request_broker(request))
+    except BROKER_ERRORS:
+        raise ApiError(503, "the queue is unreachable") from None
+    return [QueueDepthOut.model_validate(d, from_attributes=True) for d in depths]
