@@ -18,7 +18,7 @@ from core.relevance.query import source_host, tokenize
 #: Score below which a story is stored but not delivered ("filtered"): the best mean F1
 #: cut of query-only scores on the development half of AG News (bench/relevance.py), with
 #: fresh entries; an entry a day old loses RECENCY_WEIGHT / 2 of its score.
-DEFAULT_THRESHOLD = 0.225
+DEFAULT_THRESHOLD = 0.35
 #: Largest weight a boosted term may carry (1.0 counts like a query term).
 MAX_BOOST_WEIGHT = 10.0
 #: Most boosted terms, excluded terms, excluded sources or languages in one list.

@@ -126,19 +126,36 @@ def test_no_query_scores_everything_high():
 def test_feedback_model_blends_and_survives_its_json_round_trip():
     texts = SPACE + OTHER
     labels = [True] * len(SPACE) + [False] * len(OTHER)
-    model = train_model(texts, labels, STREAM)
+    query_scores = [0.6] * len(SPACE) + [0.4] * len(OTHER)
+    model = train_model(texts, labels, query_scores, STREAM)
     assert model is not None
     again = FeedbackModel.from_bytes(model.to_bytes(), version=3)
-    assert again.probabilities(texts) == pytest.approx(model.probabilities(texts), abs=1e-4)
+    assert again.probabilities(texts, query_scores) == pytest.approx(
+        model.probabilities(texts, query_scores), abs=1e-4
+    )
     score, explanation = again.blend(0.5, 0.9)
     assert score > 0.5 and explanation["kind"] == "feedback" and explanation["version"] == 3
     assert explanation["contribution"] == pytest.approx(score - 0.5, abs=1e-6)
     assert b"\x80" not in model.to_bytes()[:1]  # zlib JSON, not a pickle
 
 
+def test_feedback_model_is_a_residual_on_the_query_score():
+    texts = SPACE + OTHER
+    labels = [True] * len(SPACE) + [False] * len(OTHER)
+    # The query ranks these labels only partly right: the words must make up the rest.
+    query_scores = [0.7, 0.5, 0.6] + [0.5, 0.3] * (len(OTHER) // 2)
+    model = train_model(texts, labels, query_scores, STREAM)
+    assert model is not None and model.query_weight > 0
+    same_text = [SPACE[0], SPACE[0]]
+    low, high = model.probabilities(same_text, [0.2, 0.8])
+    assert high > low  # the query score still counts once feedback exists
+    on_topic, off_topic = model.probabilities([SPACE[1], OTHER[1]], [0.5, 0.5])
+    assert on_topic > off_topic  # and the labeled words move it
+
+
 def test_no_model_until_both_kinds_of_label_exist():
-    assert train_model(SPACE, [True, True, True]) is None
-    assert train_model(SPACE[:2] + OTHER[:1], [True, True, False]) is None
+    assert train_model(SPACE, [True, True, True], [0.5] * 3) is None
+    assert train_model(SPACE[:2] + OTHER[:1], [True, True, False], [0.5] * 3) is None
 
 
 @pytest.mark.parametrize(
