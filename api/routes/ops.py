@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.deps import SessionDep
+from api.deps import BROKER_ERRORS, SessionDep, request_broker
 from api.errors import ApiError
 from core.keys import hash_key, looks_like_key
 from core.ops.overview import failing_channels, failing_sources, recent_runs, scheduler_lag
@@ -29,6 +29,7 @@ from core.ops.sessions import (
 from core.tenancy.api_keys import OPERATOR_KEY_PREFIX
 from core.tenancy.audit import record_audit
 from core.tenancy.key_checks import use_operator_key
+from workers.queue_depths import QueueDepth, queue_depths
 
 router = APIRouter(prefix="/ops", include_in_schema=False)
 
@@ -69,12 +70,19 @@ def ops_page(request: Request, session: SessionDep) -> Response:
     operator = ops_session_operator(session, request.cookies.get(COOKIE, ""), now=now)
     if operator is None:
         return _render("ops_login.html")
+    queues: list[QueueDepth] = []
+    queue_error = None
+    try:
+        queues = queue_depths(request_broker(request))
+    except BROKER_ERRORS:
+        queue_error = "The queue (NEWSMON_BROKER_URL) is unreachable."
     return _render(
         "ops.html",
         operator=operator.name,
         now=now.strftime("%Y-%m-%d %H:%M:%S UTC"),
         notice=request.query_params.get("notice"),
-        queues=[],
+        queues=queues,
+        queue_error=queue_error,
         dead_letters=[],
         lag=scheduler_lag(session, now=now),
         sources=failing_sources(session),

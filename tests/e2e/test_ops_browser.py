@@ -59,6 +59,8 @@ def test_operator_logs_in_sees_failures_and_logs_out(pg_engine: Engine):
         runs = browser.find_element(By.ID, "recent-runs").text
         assert "acme" in runs and "Chips" in runs and "gave up after 5 attempts" in runs
         assert "night shift" in browser.find_element(By.TAG_NAME, "header").text
+        queues = browser.find_element(By.ID, "queues").text
+        assert "fetch" in queues and "deliver" in queues
         browser.save_screenshot(str(_screenshot_path()))
 
         browser.find_element(By.ID, "logout").click()
