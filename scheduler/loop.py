@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -17,7 +18,12 @@ from sqlalchemy import Engine
 
 from core.db.session import unit_of_work
 from core.delivery.deliveries import deliveries_to_enqueue
-from core.scheduling.fire import FIRE_BATCH_SIZE, database_now, fire_due_schedules
+from core.scheduling.fire import (
+    FIRE_BATCH_SIZE,
+    database_now,
+    fire_due_schedules,
+    seconds_until_next_fire,
+)
 from core.scheduling.runs import (
     ORPHAN_GRACE,
     REQUEUE_AFTER,
@@ -28,7 +34,7 @@ from core.scheduling.runs import (
 
 log = logging.getLogger(__name__)
 
-#: Ticks between two sweeps of lost or orphaned runs.
+#: Tick intervals between two sweeps of lost or orphaned runs.
 SWEEP_EVERY_TICKS = 6
 
 Enqueue = Callable[[list[str]], None]
@@ -76,16 +82,15 @@ class Scheduler:
         self.enqueue(run_ids)
         if mark:
             with unit_of_work(self.engine) as session:
-                mark_enqueued(session, run_ids, now=database_now(session))
+                mark_enqueued(session, run_ids)  # by the database clock
 
     def tick(self) -> int:
         """Fire everything due now, batch after batch; returns the number of runs created."""
         created = 0
         while True:
             with unit_of_work(self.engine) as session:
-                run_ids, claimed = fire_due_schedules(
-                    session, now=database_now(session), batch_size=self.batch_size
-                )
+                # Due by the database clock, read in the claiming query itself.
+                run_ids, claimed = fire_due_schedules(session, batch_size=self.batch_size)
             self._enqueue(run_ids, mark=True)
             created += len(run_ids)
             if claimed < self.batch_size:
@@ -126,18 +131,29 @@ class Scheduler:
         self._enqueue(run_ids, mark=True)
         return len(run_ids)
 
+    def seconds_to_wait(self, interval_s: float) -> float:
+        """Until the earliest pending fire, at most ``interval_s``: a fire is taken at its
+        due instant instead of up to one tick late. The cap still bounds how long a
+        schedule created or changed meanwhile waits."""
+        with unit_of_work(self.engine) as session:
+            until = seconds_until_next_fire(session)
+        return interval_s if until is None else min(until, interval_s)
+
     def run_forever(self, stop: threading.Event, interval_s: float) -> None:
-        """Tick every ``interval_s`` until ``stop`` is set; errors are logged, not fatal."""
-        ticks = 0
+        """Tick at each pending fire (at least every ``interval_s``) until ``stop`` is
+        set, sweeping every ``SWEEP_EVERY_TICKS`` intervals; errors are logged, not fatal."""
+        next_sweep = time.monotonic()
         while not stop.is_set():
+            wait = interval_s
             try:
                 created = self.tick()
                 if created:
                     log.info("scheduler fired %d runs", created)
-                if ticks % SWEEP_EVERY_TICKS == 0:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + SWEEP_EVERY_TICKS * interval_s
                     self.sweep()
+                wait = self.seconds_to_wait(interval_s)
             except Exception:
                 # The database may be restarting; the next tick tries again.
                 log.exception("scheduler tick failed")
-            ticks += 1
-            stop.wait(interval_s)
+            stop.wait(wait)
