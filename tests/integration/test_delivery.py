@@ -27,8 +27,10 @@ from core.delivery.deliveries import (
     replay_delivery,
     send_test_digest,
 )
+from core.delivery.digests import held_stories
 from core.delivery.send_webhook import webhook_headers
 from core.fetch import GuardPolicy, build_client
+from tests.support import factories
 from tests.support.delivery import (  # noqa: F401  (world is a fixture)
     OLD_SECRET,
     POLICY,
@@ -387,3 +389,17 @@ def test_worker_lost_mid_send_resends_webhooks_once_and_marks_others_unknown(
     assert (world.row(hook_id).state, world.row(hook_id).attempts) == ("sent", 2)
     assert world.row(file_id).state == "unknown"
     assert not os.path.exists(os.path.join(tmp_path, "out"))
+
+
+def test_clustered_copies_are_not_held_apart_from_their_lead(db_engine):
+    """Wire copies clustered under a lead story go out once, as "also reported by"."""
+    with unit_of_work(db_engine) as s:
+        search = factories.news(s, factories.org(s, "wire"))
+        lead = factories.story(s, search, "https://a.example/1")
+        lead.clusterId = lead.id
+        copy = factories.story(s, search, "https://b.example/1", clusterId=lead.id)
+        alone = factories.story(s, search, "https://c.example/2")
+        s.flush()
+        held = {h.id for h in held_stories(s, search.organizationId, search.id)}
+    assert held == {lead.id, alone.id}
+    assert copy.id not in held
