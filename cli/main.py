@@ -23,7 +23,7 @@ from core.clock import utcnow
 from core.config import Settings, load_settings
 from core.db import migrate
 from core.db.session import check_connection, make_engine, unit_of_work
-from core.errors import ConfigError, NewsmonError
+from core.errors import ConfigError, NewsmonError, NotFound
 from core.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(key_app, name="key")
 app.add_typer(search_app, name="search")
+dlq_app = typer.Typer(help="Dead-lettered messages (production broker).", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 log = logging.getLogger("newsmon")
 
@@ -377,6 +379,54 @@ def run() -> None:
         for thread in threads:
             thread.join()
         log.info("newsmon stopped")
+
+
+# --- dlq -----------------------------------------------------------------------------
+
+QueueOption = Annotated[str, typer.Option(help="Queue: fetch or deliver.")]
+
+
+def _dlq_broker() -> dramatiq.Broker:
+    settings = _settings()
+    _require_production(settings, "dlq")
+    return _broker(settings)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    queue: QueueOption = "fetch",
+    limit: Annotated[int, typer.Option(min=1, help="Newest first, at most this many.")] = 100,
+) -> None:
+    """Print the dead letters of a queue, one JSON object per line."""
+    from workers.dead_letters import list_dead_letters
+
+    for letter in list_dead_letters(_dlq_broker(), queue, limit=limit):
+        typer.echo(json.dumps(letter.as_dict()))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    message_id: Annotated[str, typer.Argument(help="Message id (for runs: the run id).")],
+    queue: QueueOption = "fetch",
+) -> None:
+    """Enqueue a dead-lettered message again and remove it from the dead letters."""
+    from workers.dead_letters import replay_dead_letter
+
+    if not replay_dead_letter(_dlq_broker(), queue, message_id):
+        raise NotFound(f"no dead letter {message_id} in queue {queue}")
+    typer.echo(json.dumps({"replayed": message_id, "queue": queue}))
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    queue: QueueOption = "fetch",
+    message_id: Annotated[str | None, typer.Option(help="Only this message.")] = None,
+) -> None:
+    """Drop the dead letters of a queue (or one of them)."""
+    from workers.dead_letters import purge_dead_letters
+
+    count = purge_dead_letters(_dlq_broker(), queue, message_id)
+    typer.echo(json.dumps({"purged": count, "queue": queue}))
 
 
 @app.command()

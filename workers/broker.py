@@ -28,6 +28,7 @@ from dramatiq.middleware import (
 
 from core.config import Settings
 from core.scheduling.runs import MAX_RUN_ATTEMPTS
+from workers.dead_letters import KeepFailureDetails
 
 #: Queue of search runs (fetch, parse, score). Deliveries get their own queue so a
 #: fetch backlog never starves them.
@@ -80,6 +81,7 @@ def build_broker(
     """
     stack = middleware(min_backoff_ms=min_backoff_ms, max_backoff_ms=max_backoff_ms)
     if settings.broker_url:
+        stack.append(KeepFailureDetails())
         broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=settings.broker_url,
             namespace=namespace,

@@ -328,6 +328,35 @@ def create_manual_run(
     return run.id, True
 
 
+def replay_run(session: Session, organization_id: str, run_id: str, *, now: datetime) -> bool:
+    """Put a failed run of ``organization_id`` back to queued with its attempts reset.
+    Returns whether it changed (False: no such failed run, or a manual run of the same
+    search is already waiting, which replaying would duplicate).
+
+    ``enqueuedAt`` is cleared: the caller enqueues the run after commit and marks it;
+    should that not happen, the sweeper takes it for an orphan and enqueues it.
+    """
+    replay = (
+        update(Run)
+        .where(Run.organizationId == organization_id, Run.id == run_id, Run.state == "failed")
+        .values(
+            state="queued",
+            attempts=0,
+            leaseUntil=None,
+            enqueuedAt=None,
+            startedAt=None,
+            finishedAt=None,
+            updatedAt=now,
+        )
+    )
+    try:
+        with session.begin_nested():
+            done = session.execute(replay)
+    except IntegrityError:  # uq_runs_newsId_queued_manual: one waiting manual run
+        return False
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def recover_after_restart(session: Session, *, now: datetime) -> list[str]:
     """Every unfinished run, with running ones put back to queued. Only for embedded
     mode at start-up, where this process is the only worker that can exist."""

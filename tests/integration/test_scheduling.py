@@ -23,6 +23,7 @@ from core.scheduling.runs import (
     create_manual_run,
     fail_run,
     mark_enqueued,
+    replay_run,
     runs_to_enqueue,
 )
 from scheduler.loop import Scheduler
@@ -217,6 +218,60 @@ def test_transient_failure_requeues_and_permanent_failure_ends(db_engine: Engine
         assert not fail_run(session, again, now=now, error={"error": "bad"}, retry=False)
     (run,) = runs_of(db_engine)
     assert (run.state, run.error) == ("failed", {"error": "bad"})
+
+
+def failed_run(engine: Engine) -> tuple[Run, datetime]:
+    run_id, now = one_queued_run(engine)
+    with unit_of_work(engine) as session:
+        claimed = claim_run(session, run_id, now=now)
+    assert claimed is not None
+    with unit_of_work(engine) as session:
+        fail_run(session, claimed, now=now, error={"error": "bad"}, retry=False)
+    (run,) = runs_of(engine)
+    return run, now
+
+
+def test_replay_puts_a_failed_run_back_to_queued_with_attempts_reset(db_engine: Engine) -> None:
+    run, now = failed_run(db_engine)
+    later = now + timedelta(minutes=1)
+    with unit_of_work(db_engine) as session:
+        assert replay_run(session, run.organizationId, run.id, now=later) is True
+    (replayed,) = runs_of(db_engine)
+    assert (replayed.state, replayed.attempts, replayed.finishedAt) == ("queued", 0, None)
+    assert replayed.enqueuedAt is None and replayed.updatedAt == later
+    with unit_of_work(db_engine) as session:  # claimable again, from attempt 1
+        claimed = claim_run(session, run.id, now=later)
+    assert claimed is not None and claimed.attempt == 1
+
+
+def test_replay_changes_nothing_but_a_failed_run_of_the_organization(db_engine: Engine) -> None:
+    run, now = failed_run(db_engine)
+    with unit_of_work(db_engine) as session:
+        assert replay_run(session, "another-org", run.id, now=now) is False
+        assert replay_run(session, run.organizationId, "no-such-run", now=now) is False
+        assert replay_run(session, run.organizationId, run.id, now=now) is True
+    with unit_of_work(db_engine) as session:  # queued now: a second replay is a no-op
+        assert replay_run(session, run.organizationId, run.id, now=now) is False
+
+
+def test_replay_of_a_manual_run_while_another_waits_is_refused(db_engine: Engine) -> None:
+    with unit_of_work(db_engine) as session:
+        search = factories.news(session, factories.org(session))
+    org, now = search.organizationId, utcnow()
+    with unit_of_work(db_engine) as session:
+        first, _ = create_manual_run(session, org, search.id, now=now)
+    with unit_of_work(db_engine) as session:
+        claimed = claim_run(session, first, now=now)
+    assert claimed is not None
+    with unit_of_work(db_engine) as session:
+        fail_run(session, claimed, now=now, error={"error": "bad"}, retry=False)
+    with unit_of_work(db_engine) as session:
+        second, created = create_manual_run(session, org, search.id, now=now)
+    assert created
+    with unit_of_work(db_engine) as session:
+        assert replay_run(session, org, first, now=now) is False
+    states = {r.id: r.state for r in runs_of(db_engine)}
+    assert states == {first: "failed", second: "queued"}
 
 
 # --- the sweeper -----------------------------------------------------------------------
