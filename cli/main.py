@@ -58,6 +58,9 @@ TEST_RUN_STEP_ENV = "NEWSMON_TEST_RUN_STEP"
 TEST_CRASH_AFTER_COMMIT_ENV = "NEWSMON_TEST_CRASH_AFTER_COMMIT"
 #: Redis key namespace of the broker, so tests sharing one Redis stay apart.
 TEST_BROKER_NAMESPACE_ENV = "NEWSMON_TEST_BROKER_NAMESPACE"
+#: Milliseconds of the broker's heartbeat timeout, with maintenance on every command
+#: (the test of dramatiq's own redelivery of a killed worker's messages).
+TEST_BROKER_HEARTBEAT_ENV = "NEWSMON_TEST_BROKER_HEARTBEAT_MS"
 
 
 def _settings() -> Settings:
@@ -273,9 +276,20 @@ def web() -> None:
 
 
 def _broker(settings: Settings) -> dramatiq.Broker:
+    from dramatiq.brokers.redis import MAINTENANCE_SCALE
+
     from workers.broker import NAMESPACE, build_broker
 
-    return build_broker(settings, namespace=os.environ.get(TEST_BROKER_NAMESPACE_ENV) or NAMESPACE)
+    namespace = os.environ.get(TEST_BROKER_NAMESPACE_ENV) or NAMESPACE
+    heartbeat_ms = os.environ.get(TEST_BROKER_HEARTBEAT_ENV)
+    if heartbeat_ms:
+        return build_broker(
+            settings,
+            namespace=namespace,
+            heartbeat_timeout_ms=int(heartbeat_ms),
+            maintenance_chance=MAINTENANCE_SCALE,  # maintenance on every command
+        )
+    return build_broker(settings, namespace=namespace)
 
 
 def _crash_after_commit(_run_ids: list[str]) -> None:

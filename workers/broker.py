@@ -73,11 +73,13 @@ def build_broker(
     min_backoff_ms: int = MIN_BACKOFF_MS,
     max_backoff_ms: int = MAX_BACKOFF_MS,
     heartbeat_timeout_ms: int = HEARTBEAT_TIMEOUT_MS,
+    maintenance_chance: int = MAINTENANCE_CHANCE,
 ) -> dramatiq.Broker:
     """The broker for ``settings``: Redis when ``NEWSMON_BROKER_URL`` is set.
 
-    ``namespace`` separates Redis keys (tests use their own); the backoff bounds and
-    heartbeat timeout default to the constants above and are shortened only by tests.
+    ``namespace`` separates Redis keys (tests use their own); the backoff bounds,
+    heartbeat timeout and maintenance chance default to the constants above and are
+    changed only by tests.
     """
     stack = middleware(min_backoff_ms=min_backoff_ms, max_backoff_ms=max_backoff_ms)
     if settings.broker_url:
@@ -87,7 +89,7 @@ def build_broker(
             namespace=namespace,
             middleware=stack,
             heartbeat_timeout=heartbeat_timeout_ms,
-            maintenance_chance=MAINTENANCE_CHANCE,
+            maintenance_chance=maintenance_chance,
             dead_message_ttl=DEAD_MESSAGE_TTL_MS,
         )
     else:

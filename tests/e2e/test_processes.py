@@ -1,5 +1,6 @@
 """Real `newsmon scheduler` and `newsmon worker` processes on PostgreSQL and Redis:
-replicas racing on bursts, SIGKILL between commit and enqueue, SIGKILL mid-actor, SIGTERM.
+replicas racing on bursts, SIGKILL between commit and enqueue, SIGKILL mid-actor (recovered
+by the sweeper, and by the broker's heartbeat alone), SIGTERM.
 
 Timings are shortened through settings (tick, lease, orphan grace) and the test hooks
 of cli/main.py (``NEWSMON_TEST_*``); nothing else differs from production.
@@ -247,6 +248,44 @@ def test_worker_killed_mid_actor_run_is_recovered_and_completes_once(
     time.sleep(0.5)
     assert run_state(engine, run_id) == ("succeeded", 2)
     assert steps.executions(engine, run_id) == 1
+
+
+def lease_expired(engine: Engine, run_id: str) -> bool:
+    with unit_of_work(engine) as session:
+        lease = session.get_one(Run, run_id).leaseUntil
+        return lease is not None and lease < database_now(session)
+
+
+def test_killed_worker_message_is_redelivered_by_the_broker_heartbeat(
+    engine: Engine, procs: Processes
+) -> None:
+    """No sweeper here (the scheduler is gone): only dramatiq's requeue of a dead
+    worker's unacked messages brings the run back."""
+    env = {
+        "NEWSMON_RUN_LEASE_SECONDS": "2",
+        "NEWSMON_TEST_RUN_STEP": "tests.support.steps:blocking_step",
+    }
+    run_id = one_scheduled_run(engine, procs, **env)
+    scheduler = procs.started[-1]
+    scheduler.kill()
+    scheduler.wait()
+    doomed = procs.start("worker", **env)
+    wait_for(lambda: run_state(engine, run_id) == ("running", 1), "the first attempt")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    with redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB) as client:
+        # Held (unacked) by the dead worker: its body is kept, its id is off the queue.
+        assert client.llen(f"{procs.namespace}:fetch") == 0
+        assert client.hlen(f"{procs.namespace}:fetch.msgs") == 1
+    # The claim must find the lease expired; the heartbeat (1 s) is stale by then too.
+    wait_for(lambda: lease_expired(engine, run_id), "the first attempt's lease to end")
+
+    survivor = procs.start("worker", NEWSMON_TEST_BROKER_HEARTBEAT_MS="1000", **env)
+    wait_for(lambda: run_state(engine, run_id)[0] == "succeeded", "the run to complete")
+    time.sleep(0.5)
+    assert run_state(engine, run_id) == ("succeeded", 2)
+    assert steps.executions(engine, run_id) == 1
+    assert "sweeper" not in "".join(procs.log(p) for p in procs.started if p is not survivor)
 
 
 def test_worker_stops_gracefully_on_sigterm_finishing_its_run(
