@@ -14,6 +14,7 @@ from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from api.routes import (
     channels,
+    dead_letters,
     deliveries,
     health,
     invitations,
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(teams.router)
     app.include_router(keys.router)
     app.include_router(operator.router)
+    app.include_router(dead_letters.router)
     app.mount("/ops/static", ops.static_files, name="ops-static")
     app.include_router(ops.router)
     return app

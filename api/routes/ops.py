@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,10 +29,18 @@ from core.ops.sessions import (
 from core.tenancy.api_keys import OPERATOR_KEY_PREFIX
 from core.tenancy.audit import record_audit
 from core.tenancy.key_checks import use_operator_key
+from workers.dead_letters import (
+    DeadLetter,
+    dead_letter_queues,
+    list_dead_letters,
+    replay_dead_letter,
+)
 from workers.queue_depths import QueueDepth, queue_depths
 
 router = APIRouter(prefix="/ops", include_in_schema=False)
 
+#: Dead letters listed per queue on the page (the API lists more).
+DEAD_LETTERS_SHOWN = 20
 #: Name of the operator page's session cookie.
 COOKIE = "newsmon_ops"
 _HERE = Path(__file__).resolve().parent.parent
@@ -71,9 +79,13 @@ def ops_page(request: Request, session: SessionDep) -> Response:
     if operator is None:
         return _render("ops_login.html")
     queues: list[QueueDepth] = []
+    letters: list[DeadLetter] = []
     queue_error = None
     try:
-        queues = queue_depths(request_broker(request))
+        broker = request_broker(request)
+        queues = queue_depths(broker)
+        for queue in dead_letter_queues(broker):
+            letters.extend(list_dead_letters(broker, queue, limit=DEAD_LETTERS_SHOWN))
     except BROKER_ERRORS:
         queue_error = "The queue (NEWSMON_BROKER_URL) is unreachable."
     return _render(
@@ -83,7 +95,7 @@ def ops_page(request: Request, session: SessionDep) -> Response:
         notice=request.query_params.get("notice"),
         queues=queues,
         queue_error=queue_error,
-        dead_letters=[],
+        dead_letters=letters,
         lag=scheduler_lag(session, now=now),
         sources=failing_sources(session),
         channels=failing_channels(session),
@@ -133,3 +145,35 @@ def ops_logout(request: Request, session: SessionDep) -> Response:
     response = RedirectResponse("/ops", status_code=303)
     response.delete_cookie(COOKIE, path="/ops")
     return response
+
+
+@router.post("/dead-letters/replay")
+async def ops_replay_dead_letter(request: Request, session: SessionDep) -> Response:
+    """The page's Replay button: enqueue a dead letter again, then back to the page."""
+    _same_origin(request)
+    operator = ops_session_operator(session, request.cookies.get(COOKIE, ""), now=_now(request))
+    if operator is None:
+        return RedirectResponse("/ops", status_code=303)
+    form = await _form(request)
+    queue, message_id = form.get("queue", ""), form.get("message_id", "")
+    broker = request_broker(request)
+    if queue not in dead_letter_queues(broker):
+        raise ApiError(422, "unknown queue")
+    try:
+        replayed = replay_dead_letter(broker, queue, message_id)
+    except BROKER_ERRORS:
+        raise ApiError(503, "the queue is unreachable") from None
+    if replayed:
+        record_audit(
+            session,
+            None,
+            actor_type="operator",
+            actor_id=operator.id,
+            action="deadletter.replay",
+            target_type="message",
+            target_id=message_id,
+            request_id=request.state.request_id,
+            details={"queue": queue},
+        )
+    notice = f"Replayed {message_id}." if replayed else f"{message_id} is no longer a dead letter."
+    return RedirectResponse(f"/ops?{urlencode({'notice': notice})}", status_code=303)

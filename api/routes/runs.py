@@ -8,15 +8,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from api.deps import SessionDep, TenantContext, requires
-from api.errors import ERROR_RESPONSES
+from api.deps import BROKER_ERRORS, SessionDep, TenantContext, request_broker, requires
+from api.errors import ERROR_RESPONSES, ApiError
 from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, paginate
 from api.schemas import Out
+from core.clock import utcnow
 from core.db.models import RUN_STATES, Run
 from core.errors import NotFound, ValidationError
+from core.scheduling.runs import mark_enqueued, replay_run
+from workers.runs import enqueue_runs
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -69,3 +72,35 @@ def read_run(runId: str, ctx: Reader, session: SessionDep) -> RunOut:
     if run is None:
         raise NotFound("no such run")
     return RunOut.model_validate(run)
+
+
+class RunReplayed(Out):
+    runId: str
+    enqueued: bool
+
+
+Runner = Annotated[TenantContext, requires("runs:write")]
+
+
+@router.post("/{runId}/replay", status_code=202)
+def replay_failed_run(
+    runId: str, request: Request, ctx: Runner, session: SessionDep
+) -> RunReplayed:
+    """Run a failed run again (attempts reset). 409 unless the run failed, or when a
+    manual run of the same search is already waiting. If the queue is unreachable the
+    run stays queued and the scheduler's sweeper enqueues it (``enqueued: false``)."""
+    exists_ = session.scalar(
+        select(Run.id).where(Run.organizationId == ctx.organization_id, Run.id == runId)
+    )
+    if exists_ is None:
+        raise NotFound("no such run")
+    if not replay_run(session, ctx.organization_id, runId, now=utcnow()):
+        raise ApiError(409, "only a failed run can be replayed (and not while one waits)")
+    ctx.audit(session, "run.replay", "run", runId, None)
+    session.commit()
+    try:
+        enqueue_runs(request_broker(request), [runId])
+    except BROKER_ERRORS:
+        return RunReplayed(runId=runId, enqueued=False)
+    mark_enqueued(session, [runId], now=utcnow())
+    return RunReplayed(runId=runId, enqueued=True)

@@ -1,0 +1,130 @@
+"""Operator routes for dead-lettered messages: list, replay, purge (per queue)."""
+
+# Path parameters keep camelCase names like the rest of the API.
+# ruff: noqa: N803
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import BROKER_ERRORS, OperatorDep, SessionDep, request_broker
+from api.errors import ERROR_RESPONSES, ApiError
+from api.schemas import Out
+from core.errors import NotFound, ValidationError
+from workers.dead_letters import (
+    MAX_LISTED,
+    dead_letter_queues,
+    list_dead_letters,
+    purge_dead_letters,
+    replay_dead_letter,
+)
+
+router = APIRouter(prefix="/operator/dead-letters", tags=["operator"], responses=ERROR_RESPONSES)
+
+
+class DeadLetterOut(Out):
+    queue: str
+    messageId: str
+    actor: str
+    args: list[Any]
+    failedAt: datetime | None
+    retries: int
+    traceback: str | None
+
+
+class Purged(Out):
+    purged: int
+
+
+def _broker(request: Request) -> Any:
+    try:
+        return request_broker(request)
+    except BROKER_ERRORS:
+        raise ApiError(503, "the queue is unreachable") from None
+
+
+def _queue(request: Request, queue: str) -> Any:
+    broker = _broker(request)
+    if queue not in dead_letter_queues(broker):
+        raise ValidationError(
+            f"unknown queue (one of {', '.join(dead_letter_queues(broker))})", field="queue"
+        )
+    return broker
+
+
+@router.get("/{queue}", responses={503: {"description": "queue unreachable"}})
+def list_letters(
+    queue: str,
+    op: OperatorDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = MAX_LISTED,
+) -> list[DeadLetterOut]:
+    """Dead letters of ``queue``, newest first."""
+    broker = _queue(request, queue)
+    try:
+        letters = list_dead_letters(broker, queue, limit=limit)
+    except BROKER_ERRORS:
+        raise ApiError(503, "the queue is unreachable") from None
+    return [
+        DeadLetterOut(
+            queue=d.queue,
+            messageId=d.message_id,
+            actor=d.actor,
+            args=list(d.args),
+            failedAt=d.failed_at,
+            retries=d.retries,
+            traceback=d.traceback,
+        )
+        for d in letters
+    ]
+
+
+@router.post("/{queue}/{messageId}/replay", status_code=202)
+def replay_letter(
+    queue: str, messageId: str, op: OperatorDep, request: Request, session: SessionDep
+) -> dict[str, str]:
+    """Enqueue a dead-lettered message again with fresh retries."""
+    broker = _queue(request, queue)
+    try:
+        replayed = replay_dead_letter(broker, queue, messageId)
+    except BROKER_ERRORS:
+        raise ApiError(503, "the queue is unreachable") from None
+    if not replayed:
+        raise NotFound("no such dead letter (already replayed or purged?)")
+    op.audit(
+        session,
+        None,
+        action="deadletter.replay",
+        target_type="message",
+        target_id=messageId,
+        details={"queue": queue},
+    )
+    return {"queue": queue, "messageId": messageId, "status": "replayed"}
+
+
+@router.delete("/{queue}")
+def purge_letters(
+    queue: str,
+    op: OperatorDep,
+    request: Request,
+    session: SessionDep,
+    messageId: Annotated[str | None, Query(max_length=64)] = None,
+) -> Purged:
+    """Drop the dead letters of ``queue`` (one, with ``messageId``)."""
+    broker = _queue(request, queue)
+    try:
+        purged = purge_dead_letters(broker, queue, messageId)
+    except BROKER_ERRORS:
+        raise ApiError(503, "the queue is unreachable") from None
+    op.audit(
+        session,
+        None,
+        action="deadletter.purge",
+        target_type="queue",
+        target_id=queue,
+        details={"messageId": messageId, "purged": purged},
+    )
+    return Purged(purged=purged)

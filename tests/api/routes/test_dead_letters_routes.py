@@ -1,0 +1,78 @@
+"""Operator routes over dead letters and the tenant's run replay, on a real in-process
+broker with a real worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from api.app import create_app
+from core.config import Settings
+from core.db.models import AuditLog, Organization, Run
+from core.db.session import unit_of_work
+from tests.api.conftest import FakeClock, Tenant
+from tests.support import factories
+from tests.support.dead_letter_world import FlakyWorld, flaky_world, wait_until
+
+
+@pytest.fixture
+def world() -> Iterator[FlakyWorld]:
+    with flaky_world() as built:
+        yield built
+
+
+def test_operator_lists_replays_and_purges_dead_letters(
+    world: FlakyWorld, api_engine: Engine, operator_key: str, org_a: Tenant
+):
+    for number in (1, 2):
+        world.send(f"m{number}", number)
+    world.wait_dead(2)
+    app = create_app(Settings(), api_engine, broker=world.broker, clock=FakeClock())
+    ops = {"x-api-key": operator_key}
+    with TestClient(app) as client:
+        assert client.get("/operator/dead-letters/fetch", headers=org_a.headers).status_code == 403
+        listed = client.get("/operator/dead-letters/fetch", headers=ops).json()
+        assert {d["messageId"] for d in listed} == {"m1", "m2"}
+        assert all(d["actor"] == "flaky" and "boom" in (d["traceback"] or "") for d in listed)
+        assert client.get("/operator/dead-letters/nope", headers=ops).status_code == 422
+
+        world.fail = False
+        assert client.post("/operator/dead-letters/fetch/m1/replay", headers=ops).status_code == 202
+        wait_until(lambda: world.done == 1)
+        assert client.post("/operator/dead-letters/fetch/m1/replay", headers=ops).status_code == 404
+        purged = client.delete("/operator/dead-letters/fetch", headers=ops).json()
+        assert purged == {"purged": 1}
+        assert client.get("/operator/dead-letters/fetch", headers=ops).json() == []
+    with unit_of_work(api_engine) as s:
+        actions = set(s.scalars(select(AuditLog.action)))
+    assert {"deadletter.replay", "deadletter.purge"} <= actions
+
+
+def test_tenant_replays_its_failed_run_once(client: TestClient, api_engine: Engine, org_a: Tenant):
+    with unit_of_work(api_engine) as s:
+        organization = s.get(Organization, org_a.id)
+        assert organization is not None
+        search = factories.news(s, organization)
+        run = Run(
+            organizationId=org_a.id,
+            newsId=search.id,
+            trigger="manual",
+            state="failed",
+            attempts=5,
+            scheduledFor=datetime(2026, 11, 24, tzinfo=UTC),
+            error={"error": "gave up"},
+        )
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    answer = client.post(f"/runs/{run_id}/replay", headers=org_a.headers)
+    assert answer.status_code == 202 and answer.json()["runId"] == run_id
+    with unit_of_work(api_engine) as s:
+        replayed = s.get(Run, run_id)
+        assert replayed is not None and replayed.state == "queued" and replayed.attempts == 0
+    again = client.post(f"/runs/{run_id}/replay", headers=org_a.headers)
+    assert again.status_code == 409
