@@ -43,7 +43,9 @@ MAX_MODEL_WEIGHT = 0.85
 #: Labels at which the model takes half of ``MAX_MODEL_WEIGHT``.
 HALF_WEIGHT_LABELS = 40
 #: Inverse regularization strength of the word weights (the query's weight is free).
-REGULARIZATION_C = 1.0
+#: Mean AP at 200 labels on the AG News development half: C=1 0.861, 3 0.863, 10 0.865,
+#: 30 0.865; at 10 labels all leave the query's ranking as it was.
+REGULARIZATION_C = 10.0
 #: Most words a model keeps (the most frequent of its training stream).
 MAX_MODEL_FEATURES = 20_000
 #: Recent stories of the search whose words the model's IDF is fitted on.

@@ -5,16 +5,19 @@ weigh little. The query vector holds the query's positive terms (and the setting
 boosted terms, with their weights) over TF-IDF of the stream. When the stream is large
 enough, the scorer then self-trains on it (see ``fit_scorer``): the words that co-occur
 with the query's words gain weight, so an entry about the topic ranks above one that
-shares a query word by accident (+0.04 mean AP over the plain query cosine on AG News).
+shares a query word by accident. On the AG News development half (bench/relevance.py)
+naive Bayes self-training ranked better than logistic regression (mean AP within the
+filter 0.801 vs 0.768) and fits several times faster.
 The boolean query stays the hard filter (applied by the caller); this module only ranks
 and explains. Scores are pure functions of the input: same corpus, query, settings and
 ``now`` give the same numbers.
 
 Score = SIMILARITY_WEIGHT * s + TITLE_WEIGHT * t + RECENCY_WEIGHT * r, each in [0, 1]:
-``s`` the self-trained probability (or ``1 - exp(-cosine / SIMILARITY_SCALE)``), ``t``
-the weighted share of query terms in the title, ``r = 0.5 ** (age / RECENCY_HALF_LIFE)``.
-A feedback model, when given, is blended in (``FeedbackModel.blend``). Constants were
-set on the development half of AG News (bench/relevance.py); the other half reports.
+``s`` the self-trained probability (log-odds / SELF_TRAINING_TEMPERATURE) or
+``1 - exp(-cosine / SIMILARITY_SCALE)``, ``t`` the weighted share of query terms in the
+title, ``r = 0.5 ** (age / RECENCY_HALF_LIFE)``. A feedback model, when given, is blended
+in (``FeedbackModel.blend``). Constants were set on the development half of AG News
+(bench/relevance.py); the other half reports.
 """
 
 from __future__ import annotations
