@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from core.db.base import Base
-from core.db.models import Entry, News, NewsSource, Story, StoryFeedback
+from core.db.models import Entry, News, NewsSource, RelevanceModel, Story, StoryFeedback
 from core.ingest.stories import collect_stories
 from core.news.searches import create_search
 from core.relevance.feedback import load_model, model_count, retrain
@@ -170,6 +170,22 @@ def test_retrain_stores_a_new_version_only_when_labels_change(db_engine: Engine)
     assert first is not None and again is not None and third is not None
     assert (first.version, again.version, third.version, count) == (1, 1, 2, 2)
     assert third.label_count == len(SPACE + NOISE)
+
+
+def test_a_model_of_an_older_layout_is_replaced_not_loaded(db_engine: Engine):
+    with Session(db_engine, expire_on_commit=False) as s, s.begin():
+        news = make_search(s, "acme")
+        add_entries(s, SPACE + NOISE, at=NOW)
+        label(s, news, run(s, news))
+        current = retrain(s, news.organizationId, news.id, now=NOW)
+        assert current is not None
+        row = s.scalars(select(RelevanceModel).where(RelevanceModel.newsId == news.id)).one()
+        row.metrics = {**row.metrics, "format": 1}  # as stored before the residual model
+        s.flush()
+        before = load_model(s, news.organizationId, news.id)
+        renewed = retrain(s, news.organizationId, news.id, now=NOW)
+    assert before is None
+    assert renewed is not None and renewed.version == 2
 
 
 def snapshot(engine: Engine) -> dict[str, int]:
