@@ -180,7 +180,7 @@ def test_a_model_of_an_older_layout_is_replaced_not_loaded(db_engine: Engine):
         current = retrain(s, news.organizationId, news.id, now=NOW)
         assert current is not None
         row = s.scalars(select(RelevanceModel).where(RelevanceModel.newsId == news.id)).one()
-        row.metrics = {**row.metrics, "format": 1}  # as stored before the residual model
+        row.metrics = {**(row.metrics or {}), "format": 1}  # as stored before the residual model
         s.flush()
         before = load_model(s, news.organizationId, news.id)
         renewed = retrain(s, news.organizationId, news.id, now=NOW)
