@@ -47,6 +47,8 @@ TICK_S = 5.0
 #: The burst is due this long after the schedules are updated to it, so every replica
 #: has ticked at least once in between and knows of it.
 LEAD_S = 3.0
+#: Seconds a replica process may take to start and tick once.
+REPLICA_START_S = 60
 #: Channel key of the benchmark's settings (no channel secret is ever sealed with it).
 BENCH_KEY = "A" * 43
 #: Messages / runs of the pipeline overhead measurement.
@@ -154,7 +156,10 @@ def measure(
     for proc in procs:
         proc.start()
     for _ in procs:
-        ready.acquire()
+        if not ready.acquire(timeout=REPLICA_START_S):
+            for proc in procs:
+                proc.kill()
+            raise RuntimeError("a replica did not start (see its traceback above)")
     with unit_of_work(engine) as session:
         instant = database_now(session) + timedelta(seconds=tick_s + LEAD_S)
         for start in range(0, len(ids), 10_000):

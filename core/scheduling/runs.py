@@ -227,7 +227,12 @@ def mark_enqueued(session: Session, run_ids: list[str], *, now: datetime | None 
         # One array parameter: an IN list of 1,000 placeholders is parsed again by the
         # driver for every chunk (measured in bench/scheduler.py's burst).
         ids = bindparam("run_ids", run_ids, type_=ARRAY(String))
-        session.execute(update(Run).where(Run.id == any_(ids)).values(enqueuedAt=now or func.now()))
+        # No session synchronization: it would fetch every id back (RETURNING) to
+        # update objects this session never loaded.
+        session.execute(
+            update(Run).where(Run.id == any_(ids)).values(enqueuedAt=now or func.now()),
+            execution_options={"synchronize_session": False},
+        )
         return
     for start in range(0, len(run_ids), SWEEP_BATCH_SIZE):
         chunk = run_ids[start : start + SWEEP_BATCH_SIZE]

@@ -103,6 +103,19 @@ def test_tick_loops_while_batches_come_back_full(db_engine: Engine) -> None:
     assert len(set(sent.ids)) == 7
 
 
+def test_loop_sleeps_until_the_next_pending_fire_at_most_one_tick(db_engine: Engine) -> None:
+    scheduler = Scheduler(db_engine, Sent())
+    assert scheduler.seconds_to_wait(5.0) == 5.0  # nothing pending
+    with unit_of_work(db_engine) as session:
+        due_schedule(session, "soon", ago=-timedelta(seconds=2))
+        due_schedule(session, "later", ago=-timedelta(seconds=4))
+        due_schedule(session, "due", ago=timedelta(seconds=1))  # a replica fires it
+        due_schedule(session, "off", ago=-timedelta(seconds=1), isActive=False)
+
+    assert 1.0 < scheduler.seconds_to_wait(5.0) <= 2.0
+    assert scheduler.seconds_to_wait(0.5) == 0.5
+
+
 def test_refiring_the_same_time_inserts_nothing(db_engine: Engine) -> None:
     """The unique (schedule, scheduledFor) makes a repeated fire a no-op."""
     with unit_of_work(db_engine) as session:
