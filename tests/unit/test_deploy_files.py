@@ -80,3 +80,10 @@ def test_env_example_names_every_setting():
     text = (ROOT / ".env.example").read_text()
     for name in Settings.model_fields:
         assert ENV_PREFIX + name.upper() in text, name
+
+
+def test_readme_configuration_table_names_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Architecture")]
+    for name in Settings.model_fields:
+        assert f"`{ENV_PREFIX}{name.upper()}`" in table, name
