@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
+from core.db.session import transaction
 from core.keys import Permissions, hash_key, looks_like_key, require_permission, split_permission
 from core.tenancy.api_keys import API_KEY_PREFIX, OPERATOR_KEY_PREFIX
 from core.tenancy.audit import record_audit
@@ -63,15 +64,8 @@ ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
 def get_session(conn: ConnectionDep) -> Iterator[Session]:
     """The request's unit of work: committed when the route returns, rolled back if it
     raises; both before the response is sent."""
-    session = Session(bind=conn, expire_on_commit=False)
-    try:
+    with transaction(Session(bind=conn, expire_on_commit=False)) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.config import Settings, get_settings
+from core.config import get_settings
 from core.errors import DatabaseUnavailable
 
 #: Seconds SQLite waits on a locked database before failing (embedded mode has a few threads).
@@ -76,9 +76,9 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
-    """One transaction: commits when the block ends, rolls back if it raises."""
-    session = session_factory(engine)()
+def transaction(session: Session) -> Iterator[Session]:
+    """Own ``session``'s transaction: commit when the block ends, roll back if it raises,
+    close either way."""
     try:
         yield session
         session.commit()
@@ -89,6 +89,6 @@ def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def settings_engine(settings: Settings) -> Engine:
-    """An engine for explicitly given settings (CLI, tests) rather than the process ones."""
-    return make_engine(settings.sqlalchemy_url)
+def unit_of_work(engine: Engine | None = None) -> AbstractContextManager[Session]:
+    """One transaction on ``engine`` (default: the configured database)."""
+    return transaction(session_factory(engine)())
