@@ -1,0 +1,172 @@
+"""Administration from the shell: schema migrations, organizations, keys, searches."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import engine_for, load, migrated_engine
+from core.clock import utcnow
+from core.db import migrate
+from core.db.session import unit_of_work
+from core.errors import ConfigError
+
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys of organizations and operators.", no_args_is_help=True)
+search_app = typer.Typer(help="Saved news searches.", no_args_is_help=True)
+
+
+# --- db ----------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or update the schema (SQLite or PostgreSQL)."""
+    engine = engine_for(load())
+    migrate.upgrade(engine, revision)
+    typer.echo(f"database at revision {migrate.current_revision(engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]) -> None:
+    """Undo migrations down to REVISION (``base`` removes every table)."""
+    engine = engine_for(load())
+    migrate.downgrade(engine, revision)
+    typer.echo(f"database at revision {migrate.current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database."""
+    typer.echo(migrate.current_revision(engine_for(load())) or "empty (no schema)")
+
+
+# --- org / key / search --------------------------------------------------------------
+
+
+@org_app.command("create")
+def org_create(
+    name: Annotated[str, typer.Argument(help="Display name.")],
+    slug: Annotated[str | None, typer.Option(help="URL name; derived from NAME if absent.")] = None,
+) -> None:
+    """Create an organization and print its id and slug."""
+    from core.tenancy.organizations import create_organization
+
+    engine = migrated_engine(load())
+    with unit_of_work(engine) as session:
+        org = create_organization(session, name=name, slug=slug)
+        typer.echo(json.dumps({"id": org.id, "slug": org.slug, "name": org.name}))
+
+
+def _parse_permissions(text: str) -> dict[str, list[str]]:
+    perms: dict[str, list[str]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        resource, _, action = item.partition(":")
+        perms.setdefault(resource, []).append(action)
+    return perms
+
+
+@key_app.command("create")
+def key_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    org: Annotated[str | None, typer.Option(help="Organization slug.")] = None,
+    operator: Annotated[bool, typer.Option("--operator", help="An operator key.")] = False,
+    permissions: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated resource:action list; default: every permission."),
+    ] = None,
+    expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
+    remaining: Annotated[int | None, typer.Option(min=0, help="Request quota.")] = None,
+    rate_limit_max: Annotated[int | None, typer.Option(min=1)] = None,
+    rate_limit_window_s: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from core.keys import RESOURCE_ACTIONS
+    from core.tenancy.api_keys import create_api_key, create_operator_key
+    from core.tenancy.organizations import organization_by_slug
+
+    if operator == (org is not None):
+        raise ConfigError("--org/--operator", "give exactly one of --org SLUG or --operator")
+    engine = migrated_engine(load())
+    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    with unit_of_work(engine) as session:
+        if operator:
+            issued = create_operator_key(session, name=name, expires_at=expires)
+        else:
+            assert org is not None
+            organization = organization_by_slug(session, org)
+            perms = (
+                _parse_permissions(permissions)
+                if permissions is not None
+                else {r: sorted(a) for r, a in RESOURCE_ACTIONS.items()}
+            )
+            issued = create_api_key(
+                session,
+                organization.id,
+                name=name,
+                permissions=perms,
+                expires_at=expires,
+                remaining=remaining,
+                rate_limit_max=rate_limit_max,
+                rate_limit_window_ms=rate_limit_window_s * 1000 if rate_limit_window_s else None,
+            )
+    typer.echo(json.dumps({"id": issued.id, "key": issued.key, "start": issued.start}))
+    typer.echo("Store this key now: it is shown only once.", err=True)
+
+
+@search_app.command("add")
+def search_add(
+    org: Annotated[str, typer.Option(help="Organization slug.")],
+    name: Annotated[str, typer.Option(help="Name of the search.")],
+    feed: Annotated[list[str] | None, typer.Option(help="Feed URL to watch (repeatable).")] = None,
+    opml: Annotated[
+        Path | None,
+        typer.Option(
+            help="OPML file whose feeds to watch (with any --feed).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    query: Annotated[str, typer.Option(help="Boolean query, e.g. '\"open source\" AND ai'.")] = "",
+    cron: Annotated[str | None, typer.Option(help="Cron schedule, e.g. '*/15 * * * *'.")] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone of the schedule.")] = "UTC",
+    catch_up: Annotated[str, typer.Option(help="once, all or skip.")] = "once",
+) -> None:
+    """Create a search over feeds (and an OPML file's feeds), optionally with a cron schedule."""
+    from core.news.opml import MAX_OPML_BYTES, parse_opml
+    from core.news.searches import add_schedule, create_search
+    from core.tenancy.organizations import organization_by_slug
+
+    urls = list(feed or [])
+    if opml is not None:
+        with opml.open("rb") as handle:  # read one byte past the cap: parse_opml refuses it
+            urls += [source.url for source in parse_opml(handle.read(MAX_OPML_BYTES + 1))]
+
+    engine = migrated_engine(load())
+    with unit_of_work(engine) as session:
+        organization = organization_by_slug(session, org)
+        news = create_search(
+            session,
+            organization.id,
+            name=name,
+            search_query={"query": query, "sources": [{"type": "feed", "url": u} for u in urls]},
+        )
+        out: dict[str, object] = {"id": news.id, "name": news.name}
+        if cron:
+            sched = add_schedule(
+                session,
+                organization.id,
+                news.id,
+                cron_expr=cron,
+                timezone=tz,
+                catch_up=catch_up,
+                now=utcnow(),
+            )
+            out["schedule"] = {"id": sched.id, "nextRun": sched.nextRun.isoformat()}  # type: ignore[union-attr]
+    typer.echo(json.dumps(out))
