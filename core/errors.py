@@ -10,7 +10,7 @@
      ├── PermissionDenied     the caller lacks a permission (names it)
      ├── LeaseLost            a run was taken over after this worker's lease expired
      ├── SecretsError         a secret could not be sealed or opened (core.secrets)
-     ├── FeedParseError       the body is not a feed at all (core.feeds.parse)
+     ├── FeedParseError       the body is not a feed at all (core.feeds.model)
      ├── FetchError           an outbound request failed or was refused
      │    └── DestinationNotAllowed   the address policy refused the target
      └── DeliveryError        a channel send failed (``permanent`` says whether to retry)

@@ -5,14 +5,14 @@ entries with canonical URLs; ``canonicalize(url)`` is the dedupe key on its own.
 """
 
 from core.feeds.canonical_url import canonicalize
-from core.feeds.parse import (
+from core.feeds.model import (
     MAX_ENTRIES_PER_FEED,
     FeedKind,
     FeedParseError,
     ParsedEntry,
     ParsedFeed,
-    parse_feed,
 )
+from core.feeds.parse import parse_feed
 from core.feeds.text import MAX_SNIPPET_CHARS, html_to_text
 
 __all__ = [

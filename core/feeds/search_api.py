@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.feeds.canonical_url import resolve_http_url
-from core.feeds.parse import (
+from core.feeds.model import (
     MAX_ENTRIES_PER_FEED,
     FeedParseError,
     ParsedEntry,
     ParsedFeed,
-    _entry,
-    _feed,
-    _iso_to_utc,
-    _str,
+    build_entry,
+    build_feed,
+    iso_to_utc,
+    text_or_none,
 )
 
 #: Where a Hacker News item without its own link (Ask HN, Show HN text) lives.
@@ -52,22 +52,22 @@ def hackernews_feed(doc: dict[str, Any]) -> ParsedFeed:
             continue
         object_id = hit.get("objectID") or hit.get("story_id")
         discussion = HN_ITEM_URL.format(object_id) if object_id else None
-        url = resolve_http_url(_str(hit.get("url")), "") or discussion
+        url = resolve_http_url(text_or_none(hit.get("url")), "") or discussion
         entries.append(
-            _entry(
+            build_entry(
                 url=url,
                 canonical_source=url,
-                title_html=_str(hit.get("title")) or _str(hit.get("story_title")),
-                summary_html=_str(hit.get("story_text")),
-                author=_str(hit.get("author")),
-                published=_iso_to_utc(_str(hit.get("created_at")))
+                title_html=text_or_none(hit.get("title")) or text_or_none(hit.get("story_title")),
+                summary_html=text_or_none(hit.get("story_text")),
+                author=text_or_none(hit.get("author")),
+                published=iso_to_utc(text_or_none(hit.get("created_at")))
                 or _epoch_to_utc(hit.get("created_at_i")),
                 guid=discussion,
                 language=None,
             )
         )
-    query = _str(doc.get("query"))
-    return _feed(
+    query = text_or_none(doc.get("query"))
+    return build_feed(
         title_html=f"Hacker News: {query}" if query else "Hacker News",
         link="https://news.ycombinator.com/",
         kind="json",
@@ -84,22 +84,22 @@ def gdelt_feed(doc: dict[str, Any]) -> ParsedFeed:
     for article in articles[:MAX_ENTRIES_PER_FEED]:
         if not isinstance(article, dict):
             continue
-        url = resolve_http_url(_str(article.get("url")), "")
+        url = resolve_http_url(text_or_none(article.get("url")), "")
         entries.append(
-            _entry(
+            build_entry(
                 url=url,
                 canonical_source=url,
-                title_html=_str(article.get("title")),
+                title_html=text_or_none(article.get("title")),
                 summary_html=None,  # artlist carries no text
-                author=_str(article.get("domain")),
-                published=_gdelt_date(_str(article.get("seendate"))),
+                author=text_or_none(article.get("domain")),
+                published=_gdelt_date(text_or_none(article.get("seendate"))),
                 guid=url,
-                language=(_str(article.get("language")) or "")[:MAX_GDELT_LANGUAGE] or None,
+                language=(text_or_none(article.get("language")) or "")[:MAX_GDELT_LANGUAGE] or None,
             )
         )
     if not isinstance(articles, list):
         raise FeedParseError("GDELT answer without an articles list")
-    return _feed(
+    return build_feed(
         title_html="GDELT",
         link=None,
         kind="json",
@@ -115,7 +115,7 @@ def _gdelt_date(value: str | None) -> datetime | None:
     try:
         return datetime.strptime(value, GDELT_DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
-        return _iso_to_utc(value)
+        return iso_to_utc(value)
 
 
 def _epoch_to_utc(value: object) -> datetime | None:
