@@ -42,7 +42,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from core.relevance.feedback import train_model
-from core.relevance.query import Document, matched_terms, matches, parse_query, positive_terms
+from core.relevance.matching import Document, matched_terms, matches, positive_terms
+from core.relevance.query import parse_query
 from core.relevance.scorer import Candidate, fit_scorer
 from core.relevance.settings import RelevanceSettings
 

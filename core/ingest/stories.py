@@ -16,7 +16,8 @@ from core.db.models import Entry, News, NewsSource, Story
 from core.ids import new_id
 from core.ingest.clusters import cluster_new_stories
 from core.relevance.feedback import retrain
-from core.relevance.query import Document, matched_terms, matches, parse_query
+from core.relevance.matching import Document, matched_terms, matches
+from core.relevance.query import parse_query
 from core.relevance.scorer import FIT_CORPUS_SIZE, Candidate, document_text, score_batch
 from core.relevance.settings import validate_relevance_settings
 

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from core.db.models import Entry, News, NewsSource
 from core.errors import NotFound, ValidationError
 from core.relevance.feedback import load_model
-from core.relevance.query import Document, QuerySyntaxError, matched_terms, matches, parse_query
+from core.relevance.matching import Document, matched_terms, matches
+from core.relevance.query import QuerySyntaxError, parse_query
 from core.relevance.scorer import FIT_CORPUS_SIZE, Candidate, document_text, score_batch
 from core.relevance.settings import validate_relevance_settings
 

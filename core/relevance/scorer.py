@@ -34,7 +34,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.naive_bayes import MultinomialNB
 
-from core.relevance.query import Query, positive_terms, source_host, tokenize
+from core.relevance.matching import positive_terms
+from core.relevance.query import Query, source_host, tokenize
 from core.relevance.settings import RelevanceSettings
 
 if TYPE_CHECKING:

@@ -5,22 +5,19 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ValidationError
+from core.relevance.matching import Document, matched_terms, matches, positive_terms
 from core.relevance.query import (
     MAX_DEPTH,
     MAX_QUERY_LENGTH,
     MAX_TERMS,
     And,
-    Document,
     Field,
     Not,
     Or,
     Phrase,
     QuerySyntaxError,
     Term,
-    matched_terms,
-    matches,
     parse_query,
-    positive_terms,
 )
 
 a, b, c, d = Term("a"), Term("b"), Term("c"), Term("d")
