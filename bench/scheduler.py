@@ -19,26 +19,22 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
 import dramatiq
 import redis
-from sqlalchemy import Engine, create_engine, delete, func, insert, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 
 from core.config import Settings
-from core.db.migrate import upgrade
 from core.db.models import News, Organization, Run, Schedule
 from core.db.session import make_engine, unit_of_work
 from core.ids import new_id
 from core.scheduling.fire import FIRE_BATCH_SIZE, database_now
+from tests.support.databases import fresh_pg_database
 from workers.broker import FETCH_QUEUE, build_broker
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 #: Redis database of the benchmark (not 9: the test suite flushes that one).
 REDIS_URL = os.environ.get("NEWSMON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
 #: Seconds between a replica's ticks by default: the production default
@@ -58,24 +54,6 @@ PIPELINE_RUNS = 2000
 def _settings(url: str) -> Settings:
     """Production-mode settings (production refuses to start without a channel key)."""
     return Settings(database_url=url, broker_url=REDIS_URL, encryption_keys=BENCH_KEY)
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"newsmon_bench_{secrets.token_hex(4)}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def populate(engine: Engine, count: int) -> list[str]:
@@ -279,7 +257,7 @@ def main() -> None:
     parser.add_argument("--no-pipeline", action="store_true", help="skip the actor ratio")
     args = parser.parse_args()
     random.seed(7)
-    with fresh_database() as url:
+    with fresh_pg_database() as url:
         engine = make_engine(url)
         t0 = time.perf_counter()
         ids = populate(engine, args.schedules)
