@@ -26,12 +26,12 @@ from api.app import create_app
 from api.deps import SessionDep
 from api.pagination import page_of, paginate
 from api.routes.news import NewsOut
-from bench.scheduler import fresh_database
 from core.config import Settings
 from core.db.models import News
 from core.db.session import make_engine, unit_of_work
 from core.tenancy.api_keys import create_api_key
 from core.tenancy.organizations import create_organization
+from tests.support.databases import fresh_pg_database
 
 SEARCHES = 20
 PAGE = 20
@@ -86,7 +86,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve[0], args.serve[1], int(args.serve[2]))
         return
-    with fresh_database() as url:
+    with fresh_pg_database() as url:
         engine = make_engine(url)
         with unit_of_work(engine) as session:
             organization = create_organization(session, name="Bench")
