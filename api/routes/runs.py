@@ -17,7 +17,8 @@ from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, pagi
 from api.schemas import Out
 from core.clock import utcnow
 from core.db.models import RUN_STATES, Run
-from core.errors import NotFound, ValidationError
+from core.db.scoped import get_owned
+from core.errors import ValidationError
 from core.scheduling.runs import mark_enqueued, replay_run
 from workers.runs import enqueue_runs
 
@@ -66,12 +67,7 @@ def list_runs(
 
 @router.get("/{runId}")
 def read_run(runId: str, ctx: Reader, session: SessionDep) -> RunOut:
-    run = session.scalar(
-        select(Run).where(Run.organizationId == ctx.organization_id, Run.id == runId)
-    )
-    if run is None:
-        raise NotFound("no such run")
-    return RunOut.model_validate(run)
+    return RunOut.model_validate(get_owned(session, Run, ctx.organization_id, runId, "run"))
 
 
 class RunReplayed(Out):
@@ -89,11 +85,7 @@ def replay_failed_run(
     """Run a failed run again (attempts reset). 409 unless the run failed, or when a
     manual run of the same search is already waiting. If the queue is unreachable the
     run stays queued and the scheduler's sweeper enqueues it (``enqueued: false``)."""
-    exists_ = session.scalar(
-        select(Run.id).where(Run.organizationId == ctx.organization_id, Run.id == runId)
-    )
-    if exists_ is None:
-        raise NotFound("no such run")
+    get_owned(session, Run, ctx.organization_id, runId, "run")
     if not replay_run(session, ctx.organization_id, runId, now=utcnow()):
         raise ApiError(409, "only a failed run can be replayed (and not while one waits)")
     ctx.audit(session, "run.replay", "run", runId, None)

@@ -19,7 +19,7 @@ from api.errors import ERROR_RESPONSES
 from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, paginate
 from api.schemas import Out, StrictBody
 from core.db.models import Story, StoryFeedback
-from core.errors import NotFound
+from core.db.scoped import get_owned
 
 router = APIRouter(prefix="/stories", tags=["stories"], responses=ERROR_RESPONSES)
 
@@ -92,12 +92,7 @@ def list_stories(
 
 
 def _story(session: Session, organization_id: str, story_id: str) -> Story:
-    story = session.scalar(
-        select(Story).where(Story.organizationId == organization_id, Story.id == story_id)
-    )
-    if story is None:
-        raise NotFound("no such story")
-    return story
+    return get_owned(session, Story, organization_id, story_id, "story")
 
 
 @router.get("/{storyId}")

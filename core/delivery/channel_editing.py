@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db.models import Channel, NewsChannel
+from core.db.scoped import get_owned
 from core.delivery import channels as ch
 from core.delivery.destination import check_host
 from core.delivery.send_apprise import plugin_host
@@ -70,12 +71,7 @@ def check_target(
 
 
 def get_channel(session: Session, organization_id: str, channel_id: str) -> Channel:
-    channel = session.scalar(
-        select(Channel).where(Channel.organizationId == organization_id, Channel.id == channel_id)
-    )
-    if channel is None:
-        raise NotFound("no such channel")
-    return channel
+    return get_owned(session, Channel, organization_id, channel_id, "channel")
 
 
 def create_channel(

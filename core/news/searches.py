@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from core.config import get_settings
 from core.cron import parse_cron
 from core.db.models import CATCH_UP_POLICIES, News, NewsSource, Schedule, Source
+from core.db.scoped import get_owned
 from core.delivery.wait_settings import parse_wait_settings
-from core.errors import NotFound, ValidationError
+from core.errors import ValidationError
 from core.news.providers import provider_url
 from core.news.search_query import FeedSource, SearchQuery, SourceSpec
 from core.relevance.settings import validate_relevance_settings
@@ -72,12 +73,7 @@ def source_for_spec(
 
 
 def get_search(session: Session, organization_id: str, news_id: str) -> News:
-    news = session.scalar(
-        select(News).where(News.organizationId == organization_id, News.id == news_id)
-    )
-    if news is None:
-        raise NotFound("no such news search")
-    return news
+    return get_owned(session, News, organization_id, news_id, "news search")
 
 
 def validate_settings(field: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db.models import Entry, News, NewsSource
-from core.errors import NotFound, ValidationError
+from core.db.models import Entry, NewsSource
+from core.errors import ValidationError
+from core.news.searches import get_search
 from core.relevance.feedback import load_model
 from core.relevance.matching import Document, matched_terms, matches
 from core.relevance.query import QuerySyntaxError, parse_query
@@ -61,11 +62,7 @@ def preview_search(
 ) -> Preview:
     """Run ``query_text`` (``None``: the saved query) and ``relevance_settings``
     (``None``: the saved settings) over the search's past entries, newest first."""
-    news = session.scalar(
-        select(News).where(News.organizationId == organization_id, News.id == news_id)
-    )
-    if news is None:
-        raise NotFound("no such news search")
+    news = get_search(session, organization_id, news_id)
     text = str(news.searchQuery.get("query", "")) if query_text is None else query_text
     try:
         query = parse_query(text) if text.strip() else None

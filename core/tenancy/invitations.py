@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.db.models import Invitation, Member, Team
+from core.db.scoped import get_owned
 from core.errors import NotFound, ValidationError
 from core.keys import hash_key
 from core.tenancy.members import add_member, check_role, first_owner, normal_email, user_for_email
@@ -83,14 +84,7 @@ def create_invitation(
 
 
 def get_invitation(session: Session, organization_id: str, invitation_id: str) -> Invitation:
-    invitation = session.scalar(
-        select(Invitation).where(
-            Invitation.organizationId == organization_id, Invitation.id == invitation_id
-        )
-    )
-    if invitation is None:
-        raise NotFound("no such invitation")
-    return invitation
+    return get_owned(session, Invitation, organization_id, invitation_id, "invitation")
 
 
 def cancel_invitation(

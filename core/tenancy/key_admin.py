@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db.models import ApiKey
-from core.errors import NotFound, PermissionDenied
+from core.db.scoped import get_owned
+from core.errors import PermissionDenied
 from core.keys import parse_permissions
 from core.tenancy.api_keys import IssuedKey, create_api_key
 
 
 def get_api_key(session: Session, organization_id: str, key_id: str) -> ApiKey:
-    key = session.scalar(
-        select(ApiKey).where(ApiKey.organizationId == organization_id, ApiKey.id == key_id)
-    )
-    if key is None:
-        raise NotFound("no such API key")
-    return key
+    return get_owned(session, ApiKey, organization_id, key_id, "API key")
 
 
 def check_grantable(

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.db.models import MEMBER_ROLES, Member, User
+from core.db.scoped import get_owned
 from core.errors import NotFound, ValidationError
 
 #: The role that can never go missing from an organization.
@@ -63,12 +64,7 @@ def add_member(session: Session, organization_id: str, user_id: str, role: str) 
 
 
 def get_member(session: Session, organization_id: str, member_id: str) -> Member:
-    member = session.scalar(
-        select(Member).where(Member.organizationId == organization_id, Member.id == member_id)
-    )
-    if member is None:
-        raise NotFound("no such member")
-    return member
+    return get_owned(session, Member, organization_id, member_id, "member")
 
 
 def member_of(session: Session, organization_id: str, user_id: str) -> Member:

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db.models import Team, TeamMember
+from core.db.scoped import get_owned
 from core.errors import NotFound, ValidationError
 from core.tenancy.members import member_of
 
@@ -22,12 +23,7 @@ def _name(name: str) -> str:
 
 
 def get_team(session: Session, organization_id: str, team_id: str) -> Team:
-    team = session.scalar(
-        select(Team).where(Team.organizationId == organization_id, Team.id == team_id)
-    )
-    if team is None:
-        raise NotFound("no such team")
-    return team
+    return get_owned(session, Team, organization_id, team_id, "team")
 
 
 def _save(session: Session, team: Team) -> Team:
