@@ -204,7 +204,10 @@ def test_replica_killed_between_commit_and_enqueue_leaves_orphans_for_another(
     assert procs.messages() == Counter()
 
     survivors = [procs.start("scheduler", **timings) for _ in range(2)]
+    # The sweep marks its runs enqueued before it sends them (so two sweepers never both
+    # send): wait for the database and then for the broker.
     wait_for(lambda: all_enqueued(engine, BURST_SCHEDULES), "every run enqueued")
+    wait_for(lambda: len(procs.messages()) >= BURST_SCHEDULES, "every message sent")
 
     assert set(run_pairs(engine).values()) == {1}
     messages = procs.messages()
