@@ -63,7 +63,7 @@ _HARMLESS = frozenset(
         "itunes_keywords", "itunes_subtitle", "itunes_owner", "itunes_name", "itunes_email",
         "admin_generatoragent", "admin_errorreportsto", "cc_license",
         "creativecommons_license", "georss_point", "language", "dc_language", "psc_chapters",
-        "psc_chapter", "contributor",
+        "psc_chapter", "contributor", "source",
         "icon", "logo", "width", "height", "url", "name", "email", "uri",
     }
 )  # fmt: skip

@@ -137,6 +137,12 @@ TAKEN = {
         channel='<title>W</title><atom:link rel="self" href="https://w.example/feed"/>'
         "<image><title>Logo</title><url>https://w.example/l.png</url></image>",
     ),
+    "news-search-items-with-a-source": rss(
+        "<item><title>Rates rise - Wire</title><link>https://news.example/rss/articles/CBMi?oc=5"
+        '</link><guid isPermaLink="false">CBMi</guid><source url="https://wire.example">Wire'
+        "</source><title>After the source</title><description>&lt;ol&gt;&lt;li&gt;lead"
+        "&lt;/li&gt;&lt;/ol&gt;</description></item>"
+    ),
     "rdf-items-with-about": (
         f'{DECL}<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
         'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
