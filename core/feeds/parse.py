@@ -68,10 +68,12 @@ def parse_feed(
     base_url: str | None = None,
     *,
     source_type: str | None = None,
+    fast_path: bool = True,
 ) -> ParsedFeed:
     """Parse a fetched feed body; ``headers`` are the response headers, ``base_url`` its URL.
 
-    ``source_type`` (``sources.type``) only settles answers that are ambiguous alone.
+    ``source_type`` (``sources.type``) only settles answers that are ambiguous alone;
+    ``fast_path=False`` reads every XML feed with feedparser (the reference).
 
     Raises :class:`FeedParseError` when the body is not a feed at all.
     """
@@ -80,17 +82,17 @@ def parse_feed(
         raise FeedParseError("empty body")
     if first == b"{":
         return parse_json(body, base_url, source_type)
-    return parse_xml(body, headers or {}, base_url)
+    return parse_xml(body, headers or {}, base_url, fast_path=fast_path)
 
 
-# --- XML: feedparser -------------------------------------------------------------------
+# --- XML: the fast path, else feedparser --------------------------------------------------
 
 
 def parse_xml(
     body: bytes, headers: Mapping[str, str], base_url: str | None, *, fast_path: bool = True
 ) -> ParsedFeed:
     """An XML feed; ``fast_path=False`` always uses feedparser (the reference it is held to)."""
-    body = _without_leading_space(body)
+    body = without_leading_space(body)
     response_headers = {key.lower(): value for key, value in headers.items()}
     # Without a Content-Type feedparser would read an undeclared encoding as Latin-1;
     # XML's own default is UTF-8.
@@ -125,7 +127,7 @@ def parse_xml(
     )
 
 
-def _without_leading_space(body: bytes) -> bytes:
+def without_leading_space(body: bytes) -> bytes:
     """``body`` without whitespace before its XML declaration (after any BOM).
 
     expat refuses such a document, and feedparser then reads all of it with its lenient
