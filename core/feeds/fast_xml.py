@@ -20,7 +20,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -28,6 +28,8 @@ from feedparser.api import StrictFeedParser
 from feedparser.datetimes import _parse_date
 from feedparser.mixin import _cp1252, _FeedParserMixin
 from feedparser.urls import make_safe_absolute_uri
+
+from core.feeds.model import MAX_ENTRIES_PER_FEED
 
 _ATOM = "http://www.w3.org/2005/Atom"
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -102,19 +104,29 @@ class _Decline(Exception):
     """This document needs feedparser."""
 
 
+class PlainFeed(NamedTuple):
+    """feedparser's ``version``, ``feed`` and first ``entries`` (same keys and values)."""
+
+    version: str
+    feed: dict[str, Any]
+    entries: list[dict[str, Any]]
+    total: int  # entries in the document, read or not
+
+
 def read_plain_feed(
-    body: bytes, headers: Mapping[str, str], base: str
-) -> tuple[str, dict[str, Any], list[dict[str, Any]]] | None:
-    """``(version, feed, entries)`` shaped as feedparser's result, or ``None`` to use feedparser.
+    body: bytes, headers: Mapping[str, str], base: str, limit: int = MAX_ENTRIES_PER_FEED
+) -> PlainFeed | None:
+    """The feed as feedparser would give it, or ``None`` to use feedparser.
 
     ``headers`` are lower-cased response headers; ``base`` the feed URL ('' if unknown).
+    Entries past ``limit`` are counted, not read.
     """
     text = _decode(body, headers.get("content-type"))
     if text is None:
         return None
     try:
         root = fromstring(_XML_DECLARATION.sub("", text, count=1), forbid_dtd=True)
-        return _Reader(text, base, headers.get("content-language")).read(root)
+        return _Reader(text, base, headers.get("content-language")).read(root, limit)
     except (ET.ParseError, DefusedXmlException, _Decline):
         return None  # not well-formed, a DOCTYPE, or a shape feedparser must read
 
@@ -217,7 +229,7 @@ class _Reader:
         self.names[tag] = name
         return name
 
-    def read(self, root: ET.Element) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    def read(self, root: ET.Element, limit: int) -> PlainFeed:
         lang, base = _lang(root, self.lang), _base(root, self.base)
         feed: dict[str, Any] = {"language": lang.replace("_", "-")} if lang else {}
         if root.tag == "rss":
@@ -232,11 +244,14 @@ class _Reader:
         else:
             raise _Decline
         entries: list[dict[str, Any]] = []
+        total = 0
         self.title_locked = False
         for child in channel:
             name = self.name(child.tag)
             if name in ("item", "entry"):
-                entries.append(self.entry(child, _lang(child, lang), _base(child, base)))
+                total += 1
+                if total <= limit:
+                    entries.append(self.entry(child, _lang(child, lang), _base(child, base)))
             elif name == "channel" and version == "rss10":
                 inner = _base(child, base)
                 for element in child:
@@ -245,7 +260,7 @@ class _Reader:
                 self.feed_element(child, name, feed, base)
             if name in _TITLE_RESETS:
                 self.title_locked = False
-        return version, feed, entries
+        return PlainFeed(version, feed, entries, total)
 
     def feed_element(self, element: ET.Element, name: str, feed: dict[str, Any], base: str) -> None:
         if name in _FEED_CONTAINERS:

@@ -102,7 +102,7 @@ def parse_xml(
     base = base_url or ""
     plain = read_plain_feed(body, response_headers, base) if fast_path else None
     if plain is not None:
-        version, feed, raw_entries = plain
+        version, feed, raw_entries, total = plain
         bozo_reason = None
     else:
         data = feedparser.parse(
@@ -112,6 +112,7 @@ def parse_xml(
             resolve_relative_uris=False,
         )
         version, feed, raw_entries = data.get("version") or "", data.feed, data.entries
+        total = len(raw_entries)
         if not version and not raw_entries:
             raise FeedParseError(_why_not_xml_feed(body, data))
         bozo_reason = _bozo_reason(data)
@@ -123,7 +124,7 @@ def parse_xml(
         kind=_xml_kind(version),
         bozo_reason=bozo_reason,
         entries=entries,
-        total=len(raw_entries),
+        total=total,
     )
 
 

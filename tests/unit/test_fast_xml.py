@@ -209,3 +209,14 @@ def test_content_types_feedparser_complains_about_go_to_feedparser(content_type:
     body = rss("<item><title>Café</title></item>")  # text/xml means US-ASCII to feedparser
     assert read_plain_feed(body, {"content-type": content_type}, BASE) is None
     assert parse_xml(body, {"Content-Type": content_type}, BASE).bozo_reason is not None
+
+
+def test_entries_past_the_cap_are_counted_not_read() -> None:
+    items = [
+        f"<item><title>n{i}</title><link>https://e.example/{i}</link></item>" for i in range(2000)
+    ]
+    items[1500] = "<item><media:title>read by feedparser only</media:title></item>"
+    body = rss("".join(items))
+    plain = read_plain_feed(body, XML, BASE, limit=500)
+    assert plain is not None and len(plain.entries) == 500 and plain.total == 2000
+    assert_same(body)
