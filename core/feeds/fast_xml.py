@@ -1,22 +1,20 @@
 """The common shape of RSS 2.0, RSS 1.0 and Atom 1.0, read on ElementTree as feedparser reads it.
 
 feedparser drives expat through SAX with several Python calls per element and per text
-chunk; on the corpus that is most of the parse time. ElementTree builds the same tree in
-C. For a document that is well-formed, in the encoding it declares, without DOCTYPE or
-``xml:base``, and made only of elements whose feedparser handling is reproduced here,
-:func:`read_plain_feed` returns what :mod:`core.feeds.parse` reads off ``feedparser.parse``
-(the same keys, the same values); anything else returns ``None`` and goes to feedparser.
-tests/unit/feeds/test_fast_xml.py holds both to the same :class:`ParsedFeed` on every
-feed of the corpus the fast path takes.
+chunk; on the corpus that is most of the parse time. For a document that is well-formed,
+decodes without complaint in the charset feedparser would pick, and is made only of
+elements whose feedparser handling is reproduced here (``xml:base`` and ``xml:lang``
+included), :func:`read_plain_feed` returns what :mod:`core.feeds.parse` reads off
+``feedparser.parse``: the same keys, the same values. Anything else returns ``None`` and
+goes to feedparser. tests/unit/test_fast_xml.py holds both paths to the same
+:class:`ParsedFeed` on every corpus document and a matrix of shapes.
 
-ElementTree on expat fetches no external entity or DTD; a DOCTYPE is never accepted here.
+defusedxml refuses any DOCTYPE, so no entity or DTD is ever declared, expanded or fetched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from functools import cache
@@ -26,16 +24,23 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from feedparser.api import StrictFeedParser
 from feedparser.datetimes import _parse_date
-from feedparser.mixin import _cp1252, _FeedParserMixin
-from feedparser.urls import make_safe_absolute_uri
+from feedparser.mixin import _FeedParserMixin
 
+from core.feeds.feedparser_rules import (
+    XML_BASE,
+    XML_LANG,
+    base_inside,
+    dashed,
+    decode_as_feedparser,
+    fix_text,
+    lang_inside,
+    urljoin,
+)
 from core.feeds.model import MAX_ENTRIES_PER_FEED
 
 _ATOM = "http://www.w3.org/2005/Atom"
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _RSS10 = "http://purl.org/rss/1.0/"
-_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-_XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 _RDF_ABOUT = f"{{{_RDF}}}about"
 
 #: Namespace URI -> the prefix feedparser names its elements by ('' for the core formats).
@@ -45,11 +50,7 @@ _TEXT_TYPES = frozenset({"text", "plain", "html", "text/plain", "text/html"})
 #: feedparser's HTML types: an Atom link of such a type is the entry's ``link``.
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
-_XML_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")
 _NAMESPACE_DECLARATION = re.compile(r"xmlns:([^\s=>/]+)\s*=\s*([\"'])(.*?)\2")
-_URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
-_CP1252_RANGE = re.compile("[\x80-\x9f]")
-_UTF8_BOM = b"\xef\xbb\xbf"
 
 #: Elements with a feedparser handler that touch nothing read here (categories, media,
 #: enclosures, podcast metadata, subtitles, rights...); any other handled element that is
@@ -121,7 +122,7 @@ def read_plain_feed(
     ``headers`` are lower-cased response headers; ``base`` the feed URL ('' if unknown).
     Entries past ``limit`` are counted, not read.
     """
-    text = _decode(body, headers.get("content-type"))
+    text = decode_as_feedparser(body, headers.get("content-type"))
     if text is None:
         return None
     try:
@@ -131,74 +132,9 @@ def read_plain_feed(
         return None  # not well-formed, a DOCTYPE, or a shape feedparser must read
 
 
-def _decode(body: bytes, content_type: str | None) -> str | None:
-    """The body as feedparser would decode it without complaint, or ``None``."""
-    if body.startswith(_UTF8_BOM):
-        body = body[len(_UTF8_BOM) :]
-    elif body[:1] != b"<" and body[:2] in (b"\xff\xfe", b"\xfe\xff", b"\x00<", b"<\x00"):
-        return None  # UTF-16/32: feedparser's own sniffing
-    declared = _XML_ENCODING.match(body)
-    xml_encoding = declared.group(1).decode("ascii", "replace").lower() if declared else ""
-    charset = ""
-    if content_type:
-        media_type, _, params = content_type.partition(";")
-        media_type = media_type.strip().lower()
-        if not (
-            media_type in ("application/xml", "application/xml-dtd")
-            or (media_type.startswith("application/") and media_type.endswith("+xml"))
-        ):
-            return None  # text/xml's us-ascii default, or not an XML type: bozo cases
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "charset":
-                charset = value.strip().strip("\"'")
-    encoding = charset or xml_encoding or "utf-8"
-    if encoding.lower() == "gb2312":
-        return None
-    try:
-        return body.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
-        return None
-
-
 @cache
 def _has_handler(name: str) -> bool:
     return hasattr(StrictFeedParser, f"_start_{name}") or hasattr(StrictFeedParser, f"_end_{name}")
-
-
-def _fix_text(value: str) -> str:
-    """feedparser's last steps on every text value: its UTF-8-read-as-Latin-1 repair and
-    the cp1252 mapping of C1 controls."""
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-        value = value.encode("iso-8859-1").decode("utf-8")
-    if _CP1252_RANGE.search(value):
-        value = value.translate(_cp1252)
-    return value
-
-
-def _urljoin(base: str, uri: str) -> str:
-    uri = _URI_FIXER.sub(r"\1\3", uri)
-    try:
-        return urllib.parse.urljoin(base, uri)
-    except ValueError:
-        return ""
-
-
-def _base(element: ET.Element, inherited: str) -> str:
-    """feedparser's base URI inside ``element`` (``xml:base`` joined onto the inherited one)."""
-    value = element.get(_XML_BASE, element.get("base")) or inherited
-    if value is inherited:
-        return inherited
-    if inherited:
-        return make_safe_absolute_uri(inherited, value) or inherited
-    return _urljoin(inherited, value)
-
-
-def _lang(element: ET.Element, inherited: str | None) -> str | None:
-    lang = element.get(_XML_LANG, element.get("lang"))
-    if lang is None:
-        return inherited
-    return lang or None
 
 
 class _Reader:
@@ -230,13 +166,13 @@ class _Reader:
         return name
 
     def read(self, root: ET.Element, limit: int) -> PlainFeed:
-        lang, base = _lang(root, self.lang), _base(root, self.base)
+        lang, base = lang_inside(root, self.lang), base_inside(root, self.base)
         feed: dict[str, Any] = {"language": lang.replace("_", "-")} if lang else {}
         if root.tag == "rss":
             if len(root) != 1 or self.name(root[0].tag) != "channel":
                 raise _Decline
             channel, version = root[0], "rss20"
-            lang, base = _lang(channel, lang), _base(channel, base)
+            lang, base = lang_inside(channel, lang), base_inside(channel, base)
         elif root.tag == f"{{{_ATOM}}}feed":
             channel, version = root, "atom10"
         elif root.tag == f"{{{_RDF}}}RDF" and any(c.tag == f"{{{_RSS10}}}channel" for c in root):
@@ -251,9 +187,10 @@ class _Reader:
             if name in ("item", "entry"):
                 total += 1
                 if total <= limit:
-                    entries.append(self.entry(child, _lang(child, lang), _base(child, base)))
+                    inner_lang, inner_base = lang_inside(child, lang), base_inside(child, base)
+                    entries.append(self.entry(child, inner_lang, inner_base))
             elif name == "channel" and version == "rss10":
-                inner = _base(child, base)
+                inner = base_inside(child, base)
                 for element in child:
                     self.feed_element(element, self.name(element.tag), feed, inner)
             else:
@@ -270,16 +207,16 @@ class _Reader:
         if name in _TITLE:
             self.title(element, None, feed)
         elif name == "link":
-            self.link(element, feed, _base(element, base), in_entry=False)
+            self.link(element, feed, base_inside(element, base), in_entry=False)
         elif name in ("language", "dc_language"):
             feed["language"] = self.text(element)
         elif name in ("id", "guid"):
-            self.guid(element, feed, _base(element, base))
+            self.guid(element, feed, base_inside(element, base))
         elif name not in _FEED_HARMLESS:
             self.other(element, name)
 
     def entry(self, item: ET.Element, lang: str | None, base: str) -> dict[str, Any]:
-        if set(item.keys()) - {_XML_LANG, _XML_BASE, "lang", _RDF_ABOUT}:
+        if set(item.keys()) - {XML_LANG, XML_BASE, "lang", _RDF_ABOUT}:
             raise _Decline  # CDF lastmod/href attributes
         entry: dict[str, Any] = {"links": []}
         if about := item.get(_RDF_ABOUT):
@@ -293,7 +230,7 @@ class _Reader:
                 else:
                     self.harmless_tree(child)
             else:
-                self.entry_element(child, name, _lang(child, lang), base, entry)
+                self.entry_element(child, name, lang_inside(child, lang), base, entry)
             if name == "source":
                 self.title_locked = False
         return entry
@@ -304,9 +241,9 @@ class _Reader:
         if name in _TITLE:
             self.title(child, lang, entry)
         elif name == "link":
-            self.link(child, entry, _base(child, base), in_entry=True)
+            self.link(child, entry, base_inside(child, base), in_entry=True)
         elif name in ("guid", "id"):
-            self.guid(child, entry, _base(child, base))
+            self.guid(child, entry, base_inside(child, base))
         elif name in ("content", "content_encoded") or (
             # After a summary, feedparser reads another summary as content.
             name in _SUMMARIES and "summary" in entry and not self.has_content
@@ -319,7 +256,7 @@ class _Reader:
         elif name in _SUMMARIES:
             default = "text/html" if name in ("description", "dc_description") else "text/plain"
             entry["summary"] = self.text(child, self.content_type(child, default))
-            entry["summary_detail"] = {"language": _dashed(lang)}
+            entry["summary_detail"] = {"language": dashed(lang)}
         elif name in _AUTHORS:
             entry["author"] = self.text(child)
         elif name in _DATES:
@@ -341,7 +278,7 @@ class _Reader:
     def text(self, element: ET.Element, content_type: str | None = None) -> str:
         if content_type is not None and element.get("mode"):
             raise _Decline  # base64/escaped modes of Atom 0.3
-        return _fix_text((element.text or "").strip())
+        return fix_text((element.text or "").strip())
 
     def content_type(self, element: ET.Element, default: str) -> str:
         kind = element.get("type", default)
@@ -354,7 +291,7 @@ class _Reader:
         if self.title_locked:
             return  # feedparser keeps the first non-empty title
         context["title"] = value
-        context["title_detail"] = {"language": _dashed(lang)}
+        context["title_detail"] = {"language": dashed(lang)}
         self.title_locked = bool(value)
 
     def link(
@@ -362,7 +299,7 @@ class _Reader:
     ) -> None:
         href = element.get("href", element.get("url", element.get("uri")))
         if not href:
-            if set(element.keys()) - {_XML_BASE, _XML_LANG}:
+            if set(element.keys()) - {XML_BASE, XML_LANG}:
                 raise _Decline
             value = self.uri(element, base)
             if in_entry:
@@ -373,7 +310,7 @@ class _Reader:
             return
         rel = element.get("rel", "alternate")
         kind = element.get("type", "application/atom+xml" if rel == "self" else "text/html")
-        href = _urljoin(base, href)
+        href = urljoin(base, href)
         context.setdefault("links", []).append({"rel": rel, "href": href})
         if rel == "alternate" and kind.lower() in _HTML_TYPES:
             context["link"] = href
@@ -381,11 +318,11 @@ class _Reader:
     def uri(self, element: ET.Element, base: str | None) -> str:
         value = (element.text or "").strip()
         if base is not None and value:
-            value = _urljoin(base, value)
-        return _fix_text(value)
+            value = urljoin(base, value)
+        return fix_text(value)
 
     def guid(self, element: ET.Element, context: dict[str, Any], base: str) -> None:
-        if set(element.keys()) - {"isPermaLink", "ispermalink", _XML_BASE, _XML_LANG}:
+        if set(element.keys()) - {"isPermaLink", "ispermalink", XML_BASE, XML_LANG}:
             raise _Decline
         is_link = element.get("isPermaLink", element.get("ispermalink", "true")) == "true"
         value = self.uri(element, base if is_link else None)
@@ -403,7 +340,3 @@ class _Reader:
                 self.harmless_tree(child)
         person, email = parts.get("name"), parts.get("email")
         entry["author"] = f"{person} ({email})" if person and email else person or email or ""
-
-
-def _dashed(lang: str | None) -> str | None:
-    return lang.replace("_", "-") if lang else lang
