@@ -47,8 +47,8 @@ _RDF_ABOUT = f"{{{_RDF}}}about"
 _KNOWN_PREFIXES = {uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()}
 #: Content types feedparser reads as text; anything else (xhtml, base64) goes to feedparser.
 _TEXT_TYPES = frozenset({"text", "plain", "html", "text/plain", "text/html"})
-#: feedparser's HTML types: an Atom link of such a type is the entry's ``link``.
-_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+#: feedparser's HTML types (after its short names): a link of such a type is ``link``.
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 _NAMESPACE_DECLARATION = re.compile(r"xmlns:([^\s=>/]+)\s*=\s*([\"'])(.*?)\2")
 
@@ -94,9 +94,7 @@ _AUTHORS = frozenset({"author", "dc_creator", "dc_author", "managingeditor", "it
 #: Elements feedparser reads as the entry summary (or, after one, as content).
 _SUMMARIES = frozenset({"description", "summary", "dc_description", "itunes_summary"})
 #: Handled elements that change nothing of a feed's title, link or language.
-_FEED_HARMLESS = _HARMLESS | _AUTHORS | set(_DATES) | {
-    "description", "summary", "abstract", "itunes_summary", "itunes_author", "dc_description"
-}  # fmt: skip
+_FEED_HARMLESS = _HARMLESS | _AUTHORS | _SUMMARIES | set(_DATES) | {"abstract"}
 #: Elements after which feedparser takes a title again (they reset its ``title_depth``).
 _TITLE_RESETS = frozenset({"item", "entry", "image", "textinput", "source"})
 
@@ -137,6 +135,14 @@ def _has_handler(name: str) -> bool:
     return hasattr(StrictFeedParser, f"_start_{name}") or hasattr(StrictFeedParser, f"_end_{name}")
 
 
+def _lower_case_attributes(element: ET.Element) -> None:
+    """feedparser matches attribute names in any case; here only lower case is read."""
+    for key in element.attrib:
+        local = key.rpartition("}")[2]  # the namespace URI's own case does not matter
+        if local != local.lower() and key != "isPermaLink":
+            raise _Decline
+
+
 class _Reader:
     def __init__(self, text: str, base: str, content_language: str | None) -> None:
         self.base = base
@@ -148,6 +154,8 @@ class _Reader:
                 raise _Decline  # an unknown URI under two prefixes: named by each
         self.prefixes = {**declared, **_KNOWN_PREFIXES}
         self.names: dict[str, str] = {}
+        # feedparser's title_depth (a title is taken only while unlocked) and hasContent.
+        self.title_locked = self.has_content = False
 
     def name(self, tag: str) -> str:
         """feedparser's name of an element: ``prefix_local`` lower-cased, core formats bare."""
@@ -167,7 +175,7 @@ class _Reader:
 
     def read(self, root: ET.Element, limit: int) -> PlainFeed:
         lang, base = lang_inside(root, self.lang), base_inside(root, self.base)
-        feed: dict[str, Any] = {"language": lang.replace("_", "-")} if lang else {}
+        feed: dict[str, Any] = {"language": dashed(lang)} if lang else {}
         if root.tag == "rss":
             if len(root) != 1 or self.name(root[0].tag) != "channel":
                 raise _Decline
@@ -281,6 +289,7 @@ class _Reader:
         return fix_text((element.text or "").strip())
 
     def content_type(self, element: ET.Element, default: str) -> str:
+        _lower_case_attributes(element)
         kind = element.get("type", default)
         if kind.lower() not in _TEXT_TYPES:
             raise _Decline  # xhtml, base64 payloads
@@ -297,6 +306,7 @@ class _Reader:
     def link(
         self, element: ET.Element, context: dict[str, Any], base: str, *, in_entry: bool
     ) -> None:
+        _lower_case_attributes(element)
         href = element.get("href", element.get("url", element.get("uri")))
         if not href:
             if set(element.keys()) - {XML_BASE, XML_LANG}:
@@ -308,7 +318,8 @@ class _Reader:
             context["link"] = value
             context.setdefault("links", []).append({"rel": "alternate", "href": value})
             return
-        rel = element.get("rel", "alternate")
+        # feedparser lower-cases these two values (and every attribute name).
+        rel = element.get("rel", "alternate").lower()
         kind = element.get("type", "application/atom+xml" if rel == "self" else "text/html")
         href = urljoin(base, href)
         context.setdefault("links", []).append({"rel": rel, "href": href})
@@ -323,7 +334,7 @@ class _Reader:
 
     def guid(self, element: ET.Element, context: dict[str, Any], base: str) -> None:
         if set(element.keys()) - {"isPermaLink", "ispermalink", XML_BASE, XML_LANG}:
-            raise _Decline
+            raise _Decline  # two spellings of isPermaLink, or anything else
         is_link = element.get("isPermaLink", element.get("ispermalink", "true")) == "true"
         value = self.uri(element, base if is_link else None)
         context["id"] = value

@@ -79,6 +79,12 @@ TAKEN = {
         xml_base="https://atom.example/blog/",
         xml_lang="de",
     ),
+    "link-rel-and-type-in-any-case": atom(
+        '<entry><title>A</title><link rel="Alternate" type="HTML" href="https://a.example/k"/>'
+        '<link rel="CANONICAL" href="https://a.example/canon"/><id>urn:x:1</id></entry>'
+        '<entry><title>B</title><link rel="self" type="xhtml" href="https://a.example/s"/>'
+        '<link type="xhtml" href="https://a.example/x"/></entry>'
+    ),
     "first-non-empty-title-wins": rss(
         "<item><title></title><title>Second</title><dc:title>Third</dc:title>"
         "<link>https://a.example/1</link></item>"
@@ -187,6 +193,7 @@ DECLINED = {
     "origlink-with-attributes": rss(
         '<item><feedburner:origLink x="1">https://a.example/</feedburner:origLink></item>'
     ),
+    "upper-case-attribute-names": atom('<entry><title TYPE="xhtml">A</title></entry>'),
     "image-inside-an-item": rss("<item><title>A</title><image><title>I</title></image></item>"),
     "utf-16": rss("<item/>")
     .decode()
