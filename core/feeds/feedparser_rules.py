@@ -4,6 +4,7 @@ decodes a body with (without complaint), how it repairs text, joins URIs and sco
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import re
 import urllib.parse
@@ -17,13 +18,12 @@ XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 _XML_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
-_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def decode_as_feedparser(body: bytes, content_type: str | None) -> str | None:
     """The body as feedparser would decode it without complaint, or ``None``."""
-    if body.startswith(_UTF8_BOM):
-        body = body[len(_UTF8_BOM) :]
+    if body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8) :]
     elif body[:1] != b"<" and body[:2] in (b"\xff\xfe", b"\xfe\xff", b"\x00<", b"<\x00"):
         return None  # UTF-16/32: feedparser's own sniffing
     declared = _XML_ENCODING.match(body)

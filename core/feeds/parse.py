@@ -17,6 +17,7 @@ every format becomes the shapes of :mod:`core.feeds.model`.
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 from collections.abc import Iterable, Mapping
@@ -59,7 +60,6 @@ _DOCTYPE = re.compile(
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 #: Leading bytes skipped when sniffing: UTF-8 BOM and whitespace.
 _LEADING = b"\xef\xbb\xbf \t\r\n"
-_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def parse_feed(
@@ -134,7 +134,7 @@ def without_leading_space(body: bytes) -> bytes:
     expat refuses such a document, and feedparser then reads all of it with its lenient
     SGML parser (slower, and the feed is flagged as broken) over a few stray newlines.
     """
-    bom = _UTF8_BOM if body.startswith(_UTF8_BOM) else b""
+    bom = codecs.BOM_UTF8 if body.startswith(codecs.BOM_UTF8) else b""
     rest = body[len(bom) :]
     stripped = rest.lstrip(b" \t\r\n")
     return body if len(stripped) == len(rest) else bom + stripped
