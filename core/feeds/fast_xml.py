@@ -258,12 +258,12 @@ class _Reader:
         ):
             self.has_content = True
             default = "text/html" if name == "content_encoded" else "text/plain"
-            value = self.text(child, self.content_type(child, default))
+            value = self.content_text(child, default)
             entry.setdefault("content", []).append({"value": value})
             entry.setdefault("summary", value)
         elif name in _SUMMARIES:
             default = "text/html" if name in ("description", "dc_description") else "text/plain"
-            entry["summary"] = self.text(child, self.content_type(child, default))
+            entry["summary"] = self.content_text(child, default)
             entry["summary_detail"] = {"language": dashed(lang)}
         elif name in _AUTHORS:
             entry["author"] = self.text(child)
@@ -283,20 +283,20 @@ class _Reader:
         for inner in element.iter():
             self.other(inner, self.name(inner.tag))
 
-    def text(self, element: ET.Element, content_type: str | None = None) -> str:
-        if content_type is not None and element.get("mode"):
-            raise _Decline  # base64/escaped modes of Atom 0.3
+    def text(self, element: ET.Element) -> str:
         return fix_text((element.text or "").strip())
 
-    def content_type(self, element: ET.Element, default: str) -> str:
+    def content_text(self, element: ET.Element, default_type: str) -> str:
+        """The text of a title, summary or content element, if feedparser reads it as text."""
         _lower_case_attributes(element)
-        kind = element.get("type", default)
-        if kind.lower() not in _TEXT_TYPES:
+        if element.get("type", default_type).lower() not in _TEXT_TYPES:
             raise _Decline  # xhtml, base64 payloads
-        return kind
+        if element.get("mode"):
+            raise _Decline  # base64/escaped modes of Atom 0.3
+        return self.text(element)
 
     def title(self, element: ET.Element, lang: str | None, context: dict[str, Any]) -> None:
-        value = self.text(element, self.content_type(element, "text/plain"))
+        value = self.content_text(element, "text/plain")
         if self.title_locked:
             return  # feedparser keeps the first non-empty title
         context["title"] = value
