@@ -15,7 +15,7 @@ from core.db import migrate
 from core.db.session import unit_of_work
 from core.errors import ConfigError
 
-db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations and retention.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys of organizations and operators.", no_args_is_help=True)
 search_app = typer.Typer(help="Saved news searches.", no_args_is_help=True)
@@ -44,6 +44,27 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision."
 def db_current() -> None:
     """Print the schema revision of the database."""
     typer.echo(migrate.current_revision(engine_for(load())) or "empty (no schema)")
+
+
+@db_app.command("prune")
+def db_prune(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be deleted.")
+    ] = False,
+) -> None:
+    """Delete what the retention settings let go (NEWSMON_RETAIN_*), in small batches."""
+    from core.ops.retention import RetentionPolicy, prunable, prune
+
+    settings = load()
+    engine = migrated_engine(settings)
+    policy = RetentionPolicy.from_settings(settings)
+    if dry_run:
+        with unit_of_work(engine) as session:
+            counts = prunable(session, policy, now=utcnow())
+        typer.echo(json.dumps({"wouldDelete": counts}))
+        return
+    report = prune(engine, policy, now=utcnow())
+    typer.echo(json.dumps({"deleted": report.deleted}))
 
 
 # --- org / key / search --------------------------------------------------------------

@@ -85,6 +85,7 @@ def _crash_after_commit(_run_ids: list[str]) -> None:
 
 
 def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) -> Scheduler:
+    from core.ops.retention import RetentionPolicy
     from scheduler.loop import Scheduler
     from workers.deliver import enqueue_deliveries
     from workers.runs import enqueue_runs
@@ -97,6 +98,12 @@ def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) 
         requeue_after=timedelta(seconds=settings.requeue_after_seconds),
         after_commit=_crash_after_commit if crash else None,
         enqueue_deliveries=partial(enqueue_deliveries, broker),
+        retention=RetentionPolicy.from_settings(settings),
+        prune_every=(
+            timedelta(minutes=settings.prune_interval_minutes)
+            if settings.prune_interval_minutes
+            else None
+        ),
     )
 
 

@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     #: JSON object overriding news-search providers' base URLs, by source type
     #: (``google_news``, ``bing_news``, ``hackernews``, ``reddit``, ``gdelt``).
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
+    #: Days an organization's stories are kept (0: forever); labelled ones always are.
+    retain_stories_days: int = Field(default=365, ge=0, le=36_500)
+    #: Days shared feed entries (and sources no search follows) are kept (0: forever).
+    retain_entries_days: int = Field(default=30, ge=0, le=36_500)
+    #: Days finished runs are kept (0: forever).
+    retain_runs_days: int = Field(default=30, ge=0, le=36_500)
+    #: Days digests and their delivery records are kept (0: forever).
+    retain_deliveries_days: int = Field(default=90, ge=0, le=36_500)
+    #: Days audit log entries are kept (0: forever).
+    retain_audit_days: int = Field(default=365, ge=0, le=36_500)
+    #: Minutes between two retention passes of the scheduler (0: never; ``newsmon db prune``).
+    prune_interval_minutes: float = Field(default=60.0, ge=0, le=10_080)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -16,8 +16,10 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from core.clock import utcnow
 from core.db.session import unit_of_work
 from core.delivery.deliveries import deliveries_to_enqueue
+from core.ops.retention import PRUNE_BUDGET_S, RetentionPolicy, exclusive_pruner, prune
 from core.scheduling.fire import (
     FIRE_BATCH_SIZE,
     database_now,
@@ -53,6 +55,9 @@ class Scheduler:
         enqueue (tests kill the process there); None in normal operation.
       enqueue_deliveries: sends one deliver message per delivery id; given, the sweep
         also re-enqueues deliveries that are due or whose worker died.
+      retention: what to prune; None prunes nothing.
+      prune_every: pause between two retention passes (a pass that runs out of its time
+        budget goes on at the next tick instead).
     """
 
     def __init__(
@@ -65,6 +70,8 @@ class Scheduler:
         requeue_after: timedelta = REQUEUE_AFTER,
         after_commit: Callable[[list[str]], None] | None = None,
         enqueue_deliveries: Enqueue | None = None,
+        retention: RetentionPolicy | None = None,
+        prune_every: timedelta | None = None,
     ) -> None:
         self.engine = engine
         self.enqueue = enqueue
@@ -73,6 +80,9 @@ class Scheduler:
         self.requeue_after = requeue_after
         self.after_commit = after_commit
         self.enqueue_deliveries = enqueue_deliveries
+        self.retention = retention
+        self.prune_every = prune_every
+        self._next_prune = time.monotonic()
 
     def _enqueue(self, run_ids: list[str], *, mark: bool) -> None:
         if not run_ids:
@@ -123,6 +133,24 @@ class Scheduler:
             log.info("sweeper enqueued %d due deliveries", len(delivery_ids))
         return len(delivery_ids)
 
+    def prune_if_due(self) -> int:
+        """One time-boxed retention pass when one is due; returns the rows deleted."""
+        if self.retention is None or self.prune_every is None:
+            return 0
+        if time.monotonic() < self._next_prune:
+            return 0
+        with exclusive_pruner(self.engine) as mine:
+            if not mine:  # another replica is pruning
+                self._next_prune = time.monotonic() + self.prune_every.total_seconds()
+                return 0
+            report = prune(self.engine, self.retention, now=utcnow(), budget_s=PRUNE_BUDGET_S)
+        if report.complete:
+            self._next_prune = time.monotonic() + self.prune_every.total_seconds()
+        if report.total:
+            done = {name: n for name, n in report.deleted.items() if n}
+            log.info("retention pruned %s%s", done, "" if report.complete else " (continuing)")
+        return report.total
+
     def recover(self) -> int:
         """Embedded start-up: the in-process queue is empty and no other worker exists,
         so every unfinished run is enqueued again."""
@@ -152,6 +180,7 @@ class Scheduler:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + SWEEP_EVERY_TICKS * interval_s
                     self.sweep()
+                self.prune_if_due()
                 wait = self.seconds_to_wait(interval_s)
             except Exception:
                 # The database may be restarting; the next tick tries again.

@@ -1,101 +1,101 @@
 """Prometheus ``/metrics``: request counters of this process plus database and queue gauges.
 
-The gauges (runs, deliveries and sources by state, stories by delivery, scheduler lag) are
-read from the database at scrape time by one collector: a few GROUP BY queries on indexed
-columns. Queue depths come from the broker; an unreachable broker leaves them out (the
-scrape still succeeds, and ``/readyz`` says what is down).
+The database gauges come from :func:`core.ops.gauges.read_gauges` (bounded index reads,
+whatever the size of the tables). ``/metrics`` always answers: with the database down,
+``newsmon_database_up`` is 0 and the database gauges are absent (never stale, never a
+500); with the broker down the queue gauges are absent. ``/readyz`` says what is down.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import dramatiq
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import BROKER_ERRORS, request_broker
 from core.clock import utcnow
-from core.db.models import (
-    DELIVERY_STATES,
-    RUN_STATES,
-    SOURCE_STATUSES,
-    Delivery,
-    Run,
-    Source,
-    Story,
-)
-from core.ops.overview import scheduler_lag
+from core.ops.gauges import DatabaseGauges, read_gauges
 from workers.queue_depths import queue_depths
 
 router = APIRouter(tags=["service"])
+log = logging.getLogger(__name__)
 
 
-def _by_state(
-    conn: Any, column: Any, states: tuple[str, ...], name: str, doc: str
-) -> GaugeMetricFamily:
-    counts = dict(conn.execute(select(column, func.count()).group_by(column)).all())
-    family = GaugeMetricFamily(name, doc, labels=["state"])
-    for state in states:
-        family.add_metric([state], counts.get(state, 0))
+def _labelled(name: str, doc: str, label: str, values: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=[label])
+    for key, value in values.items():
+        family.add_metric([key], value)
     return family
 
 
+def _database_metrics(gauges: DatabaseGauges) -> Iterator[Metric]:
+    yield _labelled("newsmon_runs", "Runs in flight by state", "state", gauges.runs)
+    yield _labelled(
+        "newsmon_deliveries", "Deliveries not sent (yet) by state", "state", gauges.deliveries
+    )
+    yield _labelled(
+        "newsmon_sources",
+        "Shared sources by health (failing = backing off)",
+        "state",
+        gauges.sources,
+    )
+    yield _labelled(
+        "newsmon_runs_finished_last_hour",
+        "Runs finished in the last hour by outcome",
+        "state",
+        gauges.runs_finished_recently,
+    )
+    yield GaugeMetricFamily(
+        "newsmon_deliveries_sent_last_hour",
+        "Deliveries sent in the last hour",
+        value=gauges.deliveries_sent_recently,
+    )
+    yield GaugeMetricFamily(
+        "newsmon_stories_found_last_hour",
+        "Stories found in the last hour",
+        value=gauges.stories_found_recently,
+    )
+    lag = gauges.lag
+    yield GaugeMetricFamily(
+        "newsmon_scheduler_lag_seconds",
+        "How long the oldest due schedule has waited to fire (0 = none overdue)",
+        value=lag.overdue_schedule.total_seconds() if lag.overdue_schedule else 0.0,
+    )
+    yield GaugeMetricFamily(
+        "newsmon_oldest_queued_run_seconds",
+        "Age of the oldest run waiting for a worker (0 = none)",
+        value=lag.oldest_queued_run.total_seconds() if lag.oldest_queued_run else 0.0,
+    )
+
+
 class DatabaseCollector(Collector):
-    """Database and queue gauges, read at each scrape."""
+    """Database and queue gauges, read at each scrape; never raises."""
 
     def __init__(self, engine: Engine, broker: Callable[[], dramatiq.Broker]) -> None:
         self.engine = engine
         self.broker = broker
 
     def collect(self) -> Iterator[Metric]:
-        runs = GaugeMetricFamily("newsmon_runs", "Runs in the database by state", labels=["state"])
-        stories = GaugeMetricFamily(
-            "newsmon_stories", "Stories in the database by delivery", labels=["delivered"]
-        )
-        with self.engine.connect() as conn:
-            by_state = dict(conn.execute(select(Run.state, func.count()).group_by(Run.state)).all())
-            by_delivery = dict(
-                conn.execute(
-                    select(Story.wasDelivered, func.count()).group_by(Story.wasDelivered)
-                ).all()
-            )
-            deliveries = _by_state(
-                conn,
-                Delivery.state,
-                DELIVERY_STATES,
-                "newsmon_deliveries",
-                "Deliveries in the database by state",
-            )
-            sources = _by_state(
-                conn,
-                Source.status,
-                SOURCE_STATUSES,
-                "newsmon_sources",
-                "Shared sources by health (failing = backing off)",
-            )
-            with Session(bind=conn) as session:
-                lag = scheduler_lag(session, now=utcnow())
-        for state in RUN_STATES:
-            runs.add_metric([state], by_state.get(state, 0))
-        for delivered in (True, False):
-            stories.add_metric([str(delivered).lower()], by_delivery.get(delivered, 0))
-        yield from (runs, stories, deliveries, sources)
+        try:
+            with self.engine.connect() as conn:
+                gauges: DatabaseGauges | None = read_gauges(conn, now=utcnow())
+        except SQLAlchemyError as exc:
+            log.debug("metrics: database gauges skipped: %s", exc)
+            gauges = None
         yield GaugeMetricFamily(
-            "newsmon_scheduler_lag_seconds",
-            "How long the oldest due schedule has waited to fire (0 = none overdue)",
-            value=lag.overdue_schedule.total_seconds() if lag.overdue_schedule else 0.0,
+            "newsmon_database_up",
+            "1 when the database answered this scrape's gauge queries",
+            value=0 if gauges is None else 1,
         )
-        yield GaugeMetricFamily(
-            "newsmon_oldest_queued_run_seconds",
-            "Age of the oldest run waiting for a worker (0 = none)",
-            value=lag.oldest_queued_run.total_seconds() if lag.oldest_queued_run else 0.0,
-        )
+        if gauges is not None:
+            yield from _database_metrics(gauges)
         try:
             depths = queue_depths(self.broker())
         except BROKER_ERRORS:

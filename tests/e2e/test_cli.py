@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from core.db.migrate import head_revision
+from core.db.session import make_engine
+
 NEWSMON = [sys.executable, "-c", "from cli.main import main; main()"]
 
 
@@ -27,6 +30,10 @@ def newsmon(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
     )
 
 
+def _head_revision(tmp_path: Path) -> str | None:
+    return head_revision(make_engine(f"sqlite:///{tmp_path / 'scratch.db'}"))
+
+
 def test_help_lists_every_command(tmp_path: Path):
     result = newsmon("--help", cwd=tmp_path)
     assert result.returncode == 0
@@ -37,7 +44,8 @@ def test_help_lists_every_command(tmp_path: Path):
 
 
 def test_tenant_setup_from_the_shell(tmp_path: Path):
-    assert "revision 0001" in newsmon("db", "upgrade", cwd=tmp_path).stdout
+    upgraded = newsmon("db", "upgrade", cwd=tmp_path).stdout
+    assert upgraded.strip() == f"database at revision {_head_revision(tmp_path)}"
     assert (tmp_path / "data" / "newsmon.db").exists()
     org = json.loads(newsmon("org", "create", "Acme Corp", cwd=tmp_path).stdout)
     assert org["slug"] == "acme-corp"

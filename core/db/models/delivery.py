@@ -57,6 +57,7 @@ class Digest(Timestamps, Base):
         news_fk(),
         UniqueConstraint("newsId", "digestKey"),
         UniqueConstraint("organizationId", "id"),
+        Index(None, "createdAt"),  # retention
     )
 
     id: Mapped[str] = id_column()
@@ -99,6 +100,7 @@ class Delivery(Timestamps, Base):
         UniqueConstraint("channelId", "digestId"),
         one_of("state", DELIVERY_STATES),
         Index(None, "state", "nextAttemptAt"),
+        Index(None, "sentAt"),  # the metrics' "sent in the last hour"
     )
 
     id: Mapped[str] = id_column()

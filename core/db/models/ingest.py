@@ -45,7 +45,10 @@ class Entry(Timestamps, Base):
     """A parsed feed item, stored once per source and canonical URL."""
 
     __tablename__ = "entries"
-    __table_args__ = (UniqueConstraint("sourceId", "canonicalUrl"),)
+    __table_args__ = (
+        UniqueConstraint("sourceId", "canonicalUrl"),
+        Index(None, "createdAt"),  # retention, and the newest entries of a stream
+    )
 
     id: Mapped[str] = id_column()
     sourceId: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)

@@ -31,6 +31,7 @@ class Run(Timestamps, Base):
         one_of("trigger", RUN_TRIGGERS),
         Index(None, "state", "enqueuedAt"),
         Index(None, "newsId", "scheduledFor"),
+        Index(None, "finishedAt"),  # retention
         # "Run now" twice while a manual run still waits gives the same run back.
         Index(
             "uq_runs_newsId_queued_manual",

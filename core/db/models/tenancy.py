@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Timestamps, id_column, one_of
@@ -149,7 +149,7 @@ class AuditLog(Timestamps, Base):
     """Who changed what. Operator actions across tenants have no ``organizationId``."""
 
     __tablename__ = "auditLogs"
-    __table_args__ = (one_of("actorType", ACTOR_TYPES),)
+    __table_args__ = (one_of("actorType", ACTOR_TYPES), Index(None, "createdAt"))
 
     id: Mapped[str] = id_column()
     organizationId: Mapped[str | None] = mapped_column(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from api.app import create_app
 from core.clock import utcnow
-from core.db.models import Source
-from core.db.session import unit_of_work
+from core.config import Settings
+from core.db.models import Run, Source
+from core.db.session import make_engine, unit_of_work
 from tests.support import factories
 
 
@@ -30,3 +33,48 @@ def test_metrics_show_failing_sources_lag_and_queues(client: TestClient, api_eng
     assert _value(text, 'newsmon_deliveries{state="pending"}') == 0
     assert _value(text, "newsmon_scheduler_lag_seconds") >= 180
     assert _value(text, 'newsmon_queue_messages{kind="ready",queue="fetch"}') == 0
+
+
+def test_metrics_count_what_finished_in_the_last_hour(client: TestClient, api_engine: Engine):
+    now = utcnow()
+    with unit_of_work(api_engine) as session:
+        search = factories.news(session, factories.org(session, "recent"))
+        for state, finished in (
+            ("succeeded", now - timedelta(minutes=5)),
+            ("failed", now - timedelta(minutes=10)),
+            ("succeeded", now - timedelta(days=2)),  # outside the window
+        ):
+            session.add(
+                Run(
+                    organizationId=search.organizationId,
+                    newsId=search.id,
+                    scheduledFor=finished,
+                    state=state,
+                    finishedAt=finished,
+                    trigger="manual",
+                )
+            )
+        factories.story(session, search, "https://a.example/1", foundAt=now)
+        factories.story(session, search, "https://a.example/2", foundAt=now - timedelta(days=3))
+    text = client.get("/metrics").text
+    assert _value(text, "newsmon_database_up") == 1
+    assert _value(text, 'newsmon_runs_finished_last_hour{state="succeeded"}') == 1
+    assert _value(text, 'newsmon_runs_finished_last_hour{state="failed"}') == 1
+    assert _value(text, "newsmon_stories_found_last_hour") == 1
+    assert 'newsmon_runs{state="succeeded"}' not in text  # unbounded totals are not counted
+
+
+def test_metrics_answer_while_the_database_is_down():
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none")
+    app = create_app(Settings(), engine)
+    with TestClient(app) as down:
+        assert down.get("/healthz").status_code == 200
+        response = down.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert _value(text, "newsmon_database_up") == 0
+    assert "newsmon_runs{" not in text and "newsmon_scheduler_lag_seconds" not in text
+    assert "newsmon_http_requests_total" in text  # this process's own series stay
