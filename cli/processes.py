@@ -87,6 +87,7 @@ def _crash_after_commit(_run_ids: list[str]) -> None:
 def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) -> Scheduler:
     from core.ops.retention import RetentionPolicy
     from scheduler.loop import Scheduler
+    from workers.broker import broker_lost_data
     from workers.deliver import enqueue_deliveries
     from workers.runs import enqueue_runs
 
@@ -104,6 +105,7 @@ def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) 
             if settings.prune_interval_minutes
             else None
         ),
+        broker_lost=partial(broker_lost_data, broker),
     )
 
 

@@ -17,8 +17,9 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from core.clock import utcnow
+from core.db.outage import OUTAGE_ERRORS, Outage
 from core.db.session import unit_of_work
-from core.delivery.deliveries import deliveries_to_enqueue
+from core.delivery.deliveries import SWEEP_GRACE, deliveries_to_enqueue
 from core.ops.retention import PRUNE_BUDGET_S, RetentionPolicy, exclusive_pruner, prune
 from core.scheduling.fire import (
     FIRE_BATCH_SIZE,
@@ -29,6 +30,7 @@ from core.scheduling.fire import (
 from core.scheduling.runs import (
     ORPHAN_GRACE,
     REQUEUE_AFTER,
+    SWEEP_BATCH_SIZE,
     mark_enqueued,
     recover_after_restart,
     runs_to_enqueue,
@@ -56,6 +58,8 @@ class Scheduler:
       enqueue_deliveries: sends one deliver message per delivery id; given, the sweep
         also re-enqueues deliveries that are due or whose worker died.
       retention: what to prune; None prunes nothing.
+      broker_lost: says whether the broker lost its data since it was last asked (a
+        Redis restart without persistence); None for the in-process broker.
       prune_every: pause between two retention passes (a pass that runs out of its time
         budget goes on at the next tick instead).
     """
@@ -72,6 +76,7 @@ class Scheduler:
         enqueue_deliveries: Enqueue | None = None,
         retention: RetentionPolicy | None = None,
         prune_every: timedelta | None = None,
+        broker_lost: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.enqueue = enqueue
@@ -82,6 +87,7 @@ class Scheduler:
         self.enqueue_deliveries = enqueue_deliveries
         self.retention = retention
         self.prune_every = prune_every
+        self.broker_lost = broker_lost
         self._next_prune = time.monotonic()
 
     def _enqueue(self, run_ids: list[str], *, mark: bool) -> None:
@@ -106,28 +112,44 @@ class Scheduler:
             if claimed < self.batch_size:
                 return created
 
-    def sweep(self) -> int:
-        """Re-enqueue runs the queue lost or never got; returns how many."""
-        with unit_of_work(self.engine) as session:
-            run_ids = runs_to_enqueue(
-                session,
-                now=database_now(session),
-                orphan_grace=self.orphan_grace,
-                requeue_after=self.requeue_after,
-            )
-        self._enqueue(run_ids, mark=False)  # marked in the sweep's own transaction
-        if run_ids:
-            log.warning("sweeper re-enqueued %d runs", len(run_ids))
-        if self.enqueue_deliveries is not None:
-            self.sweep_deliveries()
-        return len(run_ids)
+    def sweep(self, *, broker_lost: bool = False) -> int:
+        """Re-enqueue runs the queue lost or never got; returns how many.
 
-    def sweep_deliveries(self) -> int:
-        """Re-enqueue deliveries due a while ago or abandoned mid-send; returns how many."""
+        ``broker_lost``: the broker lost its data, so every queued run enqueued until now
+        is sent again at once (batch after batch), not after ``requeue_after``.
+        """
+        lost_at = None
+        swept = 0
+        while True:
+            with unit_of_work(self.engine) as session:
+                now = database_now(session)
+                if broker_lost and lost_at is None:
+                    lost_at = now
+                run_ids = runs_to_enqueue(
+                    session,
+                    now=now,
+                    orphan_grace=self.orphan_grace,
+                    requeue_after=self.requeue_after,
+                    enqueued_before=lost_at,
+                )
+            self._enqueue(run_ids, mark=False)  # marked in the sweep's own transaction
+            swept += len(run_ids)
+            if not broker_lost or len(run_ids) < SWEEP_BATCH_SIZE:
+                break
+        if swept:
+            log.warning("sweeper re-enqueued %d runs", swept)
+        if self.enqueue_deliveries is not None:
+            self.sweep_deliveries(broker_lost=broker_lost)
+        return swept
+
+    def sweep_deliveries(self, *, broker_lost: bool = False) -> int:
+        """Re-enqueue deliveries due a while ago or abandoned mid-send; returns how many
+        (with ``broker_lost``, every pending delivery that is due)."""
         if self.enqueue_deliveries is None:
             return 0
+        grace = timedelta(0) if broker_lost else SWEEP_GRACE
         with unit_of_work(self.engine) as session:
-            delivery_ids = deliveries_to_enqueue(session, now=database_now(session))
+            delivery_ids = deliveries_to_enqueue(session, now=database_now(session), grace=grace)
         if delivery_ids:
             self.enqueue_deliveries(delivery_ids)
             log.info("sweeper enqueued %d due deliveries", len(delivery_ids))
@@ -167,22 +189,36 @@ class Scheduler:
             until = seconds_until_next_fire(session)
         return interval_s if until is None else min(until, interval_s)
 
+    def step(self, *, sweep: bool) -> None:
+        """One pass of the loop: fire what is due, sweep (always, if the broker lost its
+        data since the last look), prune when due."""
+        lost = self.broker_lost is not None and self.broker_lost()
+        if lost:
+            log.warning("the broker lost its data: re-enqueuing every queued run now")
+        created = self.tick()
+        if created:
+            log.info("scheduler fired %d runs", created)
+        if sweep or lost:
+            self.sweep(broker_lost=lost)
+        self.prune_if_due()
+
     def run_forever(self, stop: threading.Event, interval_s: float) -> None:
         """Tick at each pending fire (at least every ``interval_s``) until ``stop`` is
-        set, sweeping every ``SWEEP_EVERY_TICKS`` intervals; errors are logged, not fatal."""
+        set, sweeping every ``SWEEP_EVERY_TICKS`` intervals. An unreachable database or
+        broker is logged once when the outage starts and once when it ends."""
         next_sweep = time.monotonic()
+        outage = Outage(log)
         while not stop.is_set():
             wait = interval_s
             try:
-                created = self.tick()
-                if created:
-                    log.info("scheduler fired %d runs", created)
-                if time.monotonic() >= next_sweep:
+                sweep = time.monotonic() >= next_sweep
+                self.step(sweep=sweep)
+                if sweep:
                     next_sweep = time.monotonic() + SWEEP_EVERY_TICKS * interval_s
-                    self.sweep()
-                self.prune_if_due()
                 wait = self.seconds_to_wait(interval_s)
+                outage.ended()
+            except OUTAGE_ERRORS as exc:
+                outage.started(exc)
             except Exception:
-                # The database may be restarting; the next tick tries again.
                 log.exception("scheduler tick failed")
             stop.wait(wait)

@@ -46,6 +46,8 @@ DEAD_MESSAGE_TTL_MS = 7 * 24 * 3600 * 1000
 #: Retry backoff bounds (ms) for transient failures; the database counts attempts.
 MIN_BACKOFF_MS = 5_000
 MAX_BACKOFF_MS = 15 * 60_000
+#: Redis key (under the namespace) whose absence means Redis lost its data.
+EPOCH_KEY = "epoch"
 #: Messages sent to Redis per pipelined round trip by :func:`enqueue_many`.
 ENQUEUE_PIPELINE_SIZE = 1000
 
@@ -97,6 +99,18 @@ def build_broker(
     for queue in (FETCH_QUEUE, DELIVER_QUEUE):
         broker.declare_queue(queue)
     return broker
+
+
+def broker_lost_data(broker: dramatiq.Broker) -> bool:
+    """Whether the broker lost its data since the last call: Redis without persistence
+    loses every queue when it restarts or is flushed, and with them the epoch key this
+    sets. True on the very first call against a Redis too (nothing is known about what
+    it held). The in-process broker never loses messages while its process lives."""
+    if not isinstance(broker, RedisBroker):
+        return False
+    redis_broker: Any = broker
+    key = f"{redis_broker.namespace}:{EPOCH_KEY}"
+    return bool(redis_broker.client.set(key, uuid4().hex, nx=True))
 
 
 def enqueue_many(broker: dramatiq.Broker, messages: list[dramatiq.Message[Any]]) -> None:

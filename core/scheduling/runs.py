@@ -247,10 +247,15 @@ def runs_to_enqueue(
     requeue_after: timedelta = REQUEUE_AFTER,
     max_attempts: int = MAX_RUN_ATTEMPTS,
     limit: int = SWEEP_BATCH_SIZE,
+    enqueued_before: datetime | None = None,
 ) -> list[str]:
     """Runs the queue does not hold (any more): never enqueued after a scheduler crash,
     lost by the broker, or abandoned by a dead worker (lease expired). Abandoned runs go
     back to queued here; the caller enqueues all returned ids after commit.
+
+    ``enqueued_before`` (the moment the broker was found to have lost its data) takes
+    every queued run enqueued before it as lost at once, instead of after
+    ``requeue_after``.
 
     The returned runs get ``enqueuedAt = now`` in this transaction, so a second
     replica sweeping at the same moment does not send them again; should this replica
@@ -282,6 +287,9 @@ def runs_to_enqueue(
     ).all()
     for run_id in exhausted:
         _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
+    requeue_cutoff = now - requeue_after
+    if enqueued_before is not None:
+        requeue_cutoff = max(requeue_cutoff, enqueued_before)
     lost = list(
         session.scalars(
             select(Run.id)
@@ -289,7 +297,7 @@ def runs_to_enqueue(
                 Run.state == "queued",
                 or_(
                     and_(Run.enqueuedAt.is_(None), Run.createdAt < now - orphan_grace),
-                    Run.enqueuedAt < now - requeue_after,
+                    Run.enqueuedAt < requeue_cutoff,
                 ),
             )
             .limit(limit)
