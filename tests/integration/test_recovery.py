@@ -51,7 +51,7 @@ def _queued_runs(engine: Engine, count: int, enqueued_ago: timedelta) -> set[str
             for _ in range(count)
         ]
         session.execute(insert(Run), rows)
-    return {row["id"] for row in rows}
+    return {str(row["id"]) for row in rows}
 
 
 def test_broker_epoch_key_tells_when_redis_lost_its_data(redis_url: str):
