@@ -15,5 +15,7 @@ RUN pip install . && useradd --system --home /app newsmon && mkdir -p /app/data 
     && chown newsmon /app/data
 USER newsmon
 
+# In a container the web process must listen on every interface to be reachable.
+ENV NEWSMON_WEB_HOST=0.0.0.0 NEWSMON_WEB_PORT=8000
 EXPOSE 8000
 CMD ["newsmon", "web"]

@@ -8,8 +8,9 @@ import signal
 import threading
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
+import typer
 from sqlalchemy import Engine
 
 from cli.common import (
@@ -57,9 +58,19 @@ def require_production(settings: Settings, command: str) -> None:
         )
 
 
-def web() -> None:
+def web(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind; default NEWSMON_WEB_HOST.")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port to bind; default NEWSMON_WEB_PORT ($PORT)."),
+    ] = None,
+) -> None:
     """Serve the admin API, health and metrics."""
     settings = load()
+    changes = {"web_host": host, "web_port": port}
+    settings = settings.model_copy(update={k: v for k, v in changes.items() if v is not None})
     _serve_web(settings, migrated_engine(settings))
 
 

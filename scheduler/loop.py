@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -112,34 +112,31 @@ class Scheduler:
             if claimed < self.batch_size:
                 return created
 
-    def sweep(self, *, broker_lost: bool = False) -> int:
+    def sweep(self, *, lost_since: datetime | None = None) -> int:
         """Re-enqueue runs the queue lost or never got; returns how many.
 
-        ``broker_lost``: the broker lost its data, so every queued run enqueued until now
-        is sent again at once (batch after batch), not after ``requeue_after``.
+        ``lost_since``: the broker was found to have lost its data at this database time,
+        so every queued run enqueued before it is sent again at once (batch after batch),
+        not after ``requeue_after``.
         """
-        lost_at = None
         swept = 0
         while True:
             with unit_of_work(self.engine) as session:
-                now = database_now(session)
-                if broker_lost and lost_at is None:
-                    lost_at = now
                 run_ids = runs_to_enqueue(
                     session,
-                    now=now,
+                    now=database_now(session),
                     orphan_grace=self.orphan_grace,
                     requeue_after=self.requeue_after,
-                    enqueued_before=lost_at,
+                    enqueued_before=lost_since,
                 )
             self._enqueue(run_ids, mark=False)  # marked in the sweep's own transaction
             swept += len(run_ids)
-            if not broker_lost or len(run_ids) < SWEEP_BATCH_SIZE:
+            if lost_since is None or len(run_ids) < SWEEP_BATCH_SIZE:
                 break
         if swept:
             log.warning("sweeper re-enqueued %d runs", swept)
         if self.enqueue_deliveries is not None:
-            self.sweep_deliveries(broker_lost=broker_lost)
+            self.sweep_deliveries(broker_lost=lost_since is not None)
         return swept
 
     def sweep_deliveries(self, *, broker_lost: bool = False) -> int:
@@ -190,16 +187,18 @@ class Scheduler:
         return interval_s if until is None else min(until, interval_s)
 
     def step(self, *, sweep: bool) -> None:
-        """One pass of the loop: fire what is due, sweep (always, if the broker lost its
+        """One pass of the loop: fire what is due, sweep (at once, if the broker lost its
         data since the last look), prune when due."""
-        lost = self.broker_lost is not None and self.broker_lost()
-        if lost:
+        lost_since = None
+        if self.broker_lost is not None and self.broker_lost():
+            with unit_of_work(self.engine) as session:
+                lost_since = database_now(session)  # runs this tick sends are not lost
             log.warning("the broker lost its data: re-enqueuing every queued run now")
         created = self.tick()
         if created:
             log.info("scheduler fired %d runs", created)
-        if sweep or lost:
-            self.sweep(broker_lost=lost)
+        if sweep or lost_since is not None:
+            self.sweep(lost_since=lost_since)
         self.prune_if_due()
 
     def run_forever(self, stop: threading.Event, interval_s: float) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from core.db.migrate import head_revision
@@ -110,3 +113,31 @@ def test_search_with_bad_feed_or_query_changes_nothing(tmp_path: Path):
         result = newsmon("search", "add", "--org", "acme", "--name", "n", *extra, cwd=tmp_path)
         assert result.returncode == 2
         assert result.stderr.startswith("error: searchQuery.")
+
+
+def test_web_binds_the_host_and_port_given_on_the_command_line(tmp_path: Path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    env["NEWSMON_WEB_PORT"] = "1"  # the option wins over the setting
+    process = subprocess.Popen(
+        [*NEWSMON, "web", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "web did not start"
+                time.sleep(0.2)
+        assert response.json() == {"status": "ok"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

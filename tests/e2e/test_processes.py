@@ -88,10 +88,17 @@ class Processes:
                 proc.wait()
 
     def messages(self) -> Counter[str]:
-        """Run ids of the messages waiting in Redis, counted (no worker consumed them)."""
+        """Run ids of the messages waiting in Redis, counted (no worker consumed them).
+
+        The queue and the message bodies are read in one MULTI, as the scheduler writes
+        them (one HSET + RPUSH per batch): two separate reads could fall on either side
+        of a batch and disagree.
+        """
         with redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB) as client:
-            queued = client.lrange(f"{self.namespace}:fetch", 0, -1)
-            bodies = client.hgetall(f"{self.namespace}:fetch.msgs")
+            pipe = client.pipeline(transaction=True)
+            pipe.lrange(f"{self.namespace}:fetch", 0, -1)
+            pipe.hgetall(f"{self.namespace}:fetch.msgs")
+            queued, bodies = pipe.execute()
         assert len(queued) == len(bodies)
         return Counter(Message.decode(body).message_id for body in bodies.values())
 

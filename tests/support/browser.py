@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = (
 def require_chromium() -> None:
     if shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER):
         return
-    message = "chromium/chromedriver not installed (make test installs them)"
+    message = "chromium/chromedriver not installed: `make browser` installs them (apt-get)"
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)

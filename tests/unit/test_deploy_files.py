@@ -5,6 +5,7 @@ Docker cannot run here, so the compose file's structure is checked instead.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,24 @@ def test_readme_configuration_table_names_every_setting():
     table = readme[readme.index("## Configuration") : readme.index("## Architecture")]
     for name in Settings.model_fields:
         assert f"`{ENV_PREFIX}{name.upper()}`" in table, name
+
+
+def test_procfile_web_listens_where_the_platform_says():
+    # Heroku-style platforms route to $PORT on every interface, never to 127.0.0.1:8000.
+    web = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    words = web.split()
+    assert words[words.index("--port") + 1] == "$PORT"
+    assert words[words.index("--host") + 1] == "0.0.0.0"
+
+
+def test_docker_image_listens_on_every_interface():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "NEWSMON_WEB_HOST=0.0.0.0" in dockerfile
+
+
+def test_license_is_an_spdx_string():
+    # The table form ({ text = ... }) makes every setuptools >= 77 install print a warning.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
