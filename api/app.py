@@ -6,12 +6,19 @@ from collections.abc import Callable
 from datetime import datetime
 
 import dramatiq
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
-from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from api.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+    ServerErrorMiddleware,
+)
 from api.routes import (
     channels,
     dead_letters,
@@ -30,6 +37,7 @@ from api.routes import (
     stories,
     teams,
 )
+from api.schemas import openapi_strings_without_nul, refuse_nul
 from core.clock import utcnow
 from core.config import Settings
 
@@ -51,6 +59,7 @@ def create_app(
         title="newsmon",
         version="0.1.0",
         description="Admin and tenant API of newsmon, the news-monitoring worker system.",
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -58,6 +67,7 @@ def create_app(
     app.state.clock = clock
     app.state.metrics_registry = CollectorRegistry()
     install_error_handlers(app)
+    app.add_middleware(ServerErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
     app.add_middleware(RequestIdMiddleware)
@@ -78,4 +88,18 @@ def create_app(
     app.include_router(dead_letters.router)
     app.mount("/ops/static", ops.static_files, name="ops-static")
     app.include_router(ops.router)
+    _document_input_rules(app)
     return app
+
+
+def _document_input_rules(app: FastAPI) -> None:
+    """Write the rules every input follows (no NUL in any string) into the OpenAPI
+    document, so that it describes exactly what the API accepts."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            openapi_strings_without_nul(generate())
+        return generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]

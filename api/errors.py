@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from core.errors import NewsmonError, NotFound, PermissionDenied, ValidationError
 
@@ -103,9 +104,19 @@ def _loc(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return ".".join(parts)
 
 
+def _field(error: dict[str, Any]) -> dict[str, str]:
+    """One pydantic error as ``{"field", "message"}``; an error may name a place inside
+    its field (``ctx.inner``: the NUL check of a whole document)."""
+    loc = list(error["loc"])
+    inner = (error.get("ctx") or {}).get("inner")
+    if inner:
+        loc.extend(str(inner).split("."))
+    return {"field": _loc(loc), "message": str(error["msg"]).removeprefix("Value error, ")}
+
+
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [{"field": _loc(e["loc"]), "message": str(e["msg"])} for e in exc.errors()]
+    fields = [_field(e) for e in exc.errors()]
     first = fields[0] if fields else {"field": "", "message": "invalid request"}
     return error_response(
         422,
@@ -114,9 +125,25 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http(_request: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the app answers on the request's path. Starlette's own 405 lists only
+    the methods of the first route matching the path, not those of its sibling routes
+    (``GET /news`` and ``POST /news`` are two routes)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return error_response(exc.status_code, str(exc.detail), headers=headers)
 
 
 async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
@@ -134,15 +161,20 @@ async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
     return await _unexpected(request, exc)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", "")
+def internal_error(request_id: str, exc: BaseException) -> JSONResponse:
+    """The 500 of an unexpected exception: its traceback logged once with the request id,
+    the answer naming only the request id."""
     log.error("request %s failed: %s", request_id, type(exc).__name__, exc_info=exc)
     return error_response(500, f"internal error (request id {request_id})")
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return internal_error(getattr(request.state, "request_id", ""), exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every error the app can raise into :func:`error_response`."""
+    """Route every error the app can raise into :func:`error_response`; any other
+    exception is answered by :class:`api.middleware.ServerErrorMiddleware`."""
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(NewsmonError, _newsmon)
-    app.add_exception_handler(Exception, _unexpected)

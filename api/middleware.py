@@ -1,4 +1,5 @@
-"""ASGI middleware of the API: request ids, the request body limit, request metrics.
+"""ASGI middleware of the API: request ids, unexpected errors, the request body limit,
+request metrics.
 
 Pure ASGI (no ``BaseHTTPMiddleware``), so streaming and background work are untouched and
 the cost per request is a few dictionary operations.
@@ -13,7 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError, error_response
+from api.errors import ApiError, error_response, internal_error
 from core.ids import new_id
 
 #: Largest request body accepted (bytes); searches and settings are small JSON documents.
@@ -52,6 +53,39 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class ServerErrorMiddleware:
+    """Answer an exception no handler took with the JSON 500, and keep the connection.
+
+    Starlette's own last-resort handler answers and then re-raises, so the server logs the
+    traceback a second time and closes a keep-alive connection; it also sits outside
+    every other middleware, so its 500 had no ``x-request-id``. This one sits inside
+    :class:`RequestIdMiddleware` and re-raises only when the response had already started
+    (nothing valid can be sent then: dropping the connection is all that is left).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_started)
+        except Exception as exc:
+            if started:
+                raise
+            request_id = scope.get("state", {}).get("request_id", "")
+            await internal_error(request_id, exc)(scope, receive, send)
 
 
 class BodyLimitMiddleware:

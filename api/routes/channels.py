@@ -20,7 +20,7 @@ from sqlalchemy import select
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, StrictBody
+from api.schemas import Out, PatchBody, StrictBody
 from core.clock import utcnow
 from core.db.models import Channel
 from core.delivery.channel_editing import (
@@ -60,7 +60,7 @@ class ChannelCreate(StrictBody):
     isActive: bool = True
 
 
-class ChannelUpdate(StrictBody):
+class ChannelUpdate(PatchBody):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"name": "Renamed", "isActive": False}]}
     )

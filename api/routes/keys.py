@@ -9,14 +9,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, StrictBody
+from api.schemas import Out, StrictBody, UtcDateTime
 from core.db.models import ApiKey
 from core.keys import parse_permissions
 from core.tenancy.api_keys import MAX_KEY_NAME_LENGTH, create_api_key
@@ -37,19 +37,12 @@ class KeyCreate(StrictBody):
 
     name: str = Field(min_length=1, max_length=MAX_KEY_NAME_LENGTH)
     permissions: dict[str, list[str]] = {}
-    expiresAt: datetime | None = None
+    expiresAt: UtcDateTime | None = None
     remaining: int | None = Field(default=None, ge=0, le=MAX_LIMIT_VALUE)
     refillInterval: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
     refillAmount: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
     rateLimitMax: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
     rateLimitTimeWindow: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
-
-    @field_validator("expiresAt")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a time zone offset")
-        return value
 
 
 class KeyOut(Out):

@@ -18,7 +18,7 @@ from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.routes.keys import KeyCreate, KeyCreated, KeyOut, issue_key, key_out
 from api.routes.runs import RunOut
-from api.schemas import Out, StrictBody
+from api.schemas import Out, PatchBody, StrictBody
 from core.clock import utcnow
 from core.db.models import RUN_STATES, ApiKey, Channel, Organization, Run, Source
 from core.errors import NotFound, ValidationError
@@ -55,7 +55,7 @@ class OrganizationCreate(StrictBody):
     )
 
 
-class OrganizationUpdate(StrictBody):
+class OrganizationUpdate(PatchBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"isActive": False}]})
 
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, StrictBody
+from api.schemas import Out, PatchBody, StrictBody
 from core.clock import utcnow
 from core.cron import describe, parse_cron
 from core.db.models import Schedule
@@ -42,7 +42,7 @@ class ScheduleCreate(StrictBody):
     isActive: bool = True
 
 
-class ScheduleUpdate(StrictBody):
+class ScheduleUpdate(PatchBody):
     model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
     cronExpr: str | None = Field(default=None, min_length=1, max_length=MAX_CRON_LENGTH)
