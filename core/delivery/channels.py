@@ -20,6 +20,7 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from core.config import Settings
+from core.delivery.mail_headers import header_problem
 from core.errors import ConfigError, ValidationError
 from core.secrets import (
     KEYS_SETTING,
@@ -78,13 +79,37 @@ class EmailConfig(_Config):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return _header_text("From", value)
+
     @field_validator("to")
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
         for address in value:
             if "@" not in address or any(c in address for c in "\r\n,<>"):
                 raise ValueError(f"not an email address: {address!r}")
+            _header_text("To", address)
         return value
+
+    @field_validator("unsubscribeUrl", "unsubscribeMailto")
+    @classmethod
+    def _unsubscribe(cls, value: str | None) -> str | None:
+        # Each is one <...> entry of List-Unsubscribe: no brackets, commas or spaces.
+        if value is None:
+            return None
+        if any(c in "<>," or c.isspace() for c in value):
+            raise ValueError("must not contain spaces, commas or angle brackets")
+        return _header_text("List-Unsubscribe", value)
+
+
+def _header_text(header: str, value: str) -> str:
+    """``value`` if it can go into the ``header`` of an email (no header injection)."""
+    problem = header_problem(header, value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 class WebhookConfig(_Config):

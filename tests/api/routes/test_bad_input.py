@@ -217,3 +217,29 @@ def test_preview_of_a_search_without_entries_is_empty(client: TestClient, org_a:
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["wouldDeliver"], body["filtered"], body["notMatching"]) == ([], [], 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("from", "news@example.com\r\nBcc: leak@evil.example"),
+        ("to", ["a@example.com\r\nBcc: leak@evil.example"]),
+        ("unsubscribeUrl", "https://newsmon.example/u\r\nBcc: leak@evil.example"),
+        ("unsubscribeMailto", "u@newsmon.example\nX-Evil: 1"),
+    ],
+)
+def test_crlf_in_an_email_header_field_is_422_at_create_and_update(
+    client: TestClient, org_a: Tenant, field: str, value: object
+) -> None:
+    config = {**EMAIL, "host": "127.0.0.1", "security": "none"}
+    created = client.post(
+        "/channels", json={"type": "email", "config": {**config, field: value}}, headers=org_a.headers
+    )
+    assert_422_naming(created, f"config.{field}")
+    channel = client.post(
+        "/channels", json={"type": "email", "config": config}, headers=org_a.headers
+    ).json()
+    updated = client.patch(
+        f"/channels/{channel['id']}", json={"config": {**config, field: value}}, headers=org_a.headers
+    )
+    assert_422_naming(updated, f"config.{field}")
