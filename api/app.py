@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-
-import dramatiq
 from typing import Any
 
+import dramatiq
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
@@ -37,7 +36,7 @@ from api.routes import (
     stories,
     teams,
 )
-from api.schemas import openapi_strings_without_nul, refuse_nul
+from api.schemas import openapi_input_rules, refuse_nul
 from core.clock import utcnow
 from core.config import Settings
 
@@ -99,7 +98,7 @@ def _document_input_rules(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            openapi_strings_without_nul(generate())
+            openapi_input_rules(generate())
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]

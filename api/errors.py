@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from core.errors import NewsmonError, NotFound, PermissionDenied, ValidationError
+from core.errors import Conflict, NewsmonError, NotFound, PermissionDenied, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def error_response(
 #: Responses every authenticated route documents (the schema of the error shape).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": ERROR_TYPES[status]}
-    for status in (400, 401, 403, 404, 413, 422, 429)
+    for status in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 
@@ -104,19 +104,28 @@ def _loc(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return ".".join(parts)
 
 
-def _field(error: dict[str, Any]) -> dict[str, str]:
+def _field(error: dict[str, Any], body: object) -> dict[str, str]:
     """One pydantic error as ``{"field", "message"}``; an error may name a place inside
-    its field (``ctx.inner``: the NUL check of a whole document)."""
+    its field (``ctx.inner``: the NUL check of a whole document). The tag pydantic puts in
+    the location of a body chosen by its ``type`` (a channel) is not a field: left out."""
     loc = list(error["loc"])
     inner = (error.get("ctx") or {}).get("inner")
     if inner:
         loc.extend(str(inner).split("."))
+    if (
+        len(loc) > 2
+        and loc[0] == "body"
+        and isinstance(body, dict)
+        and loc[1] == body.get("type")
+        and loc[1] not in body
+    ):
+        del loc[1]
     return {"field": _loc(loc), "message": str(error["msg"]).removeprefix("Value error, ")}
 
 
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [_field(e) for e in exc.errors()]
+    fields = [_field(e, exc.body) for e in exc.errors()]
     first = fields[0] if fields else {"field": "", "message": "invalid request"}
     return error_response(
         422,
@@ -152,7 +161,9 @@ async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ValidationError):
         field = exc.field or ""
         return error_response(
-            422, str(exc), fields=[{"field": field, "message": str(exc).removeprefix(f"{field}: ")}]
+            409 if isinstance(exc, Conflict) else 422,
+            str(exc),
+            fields=[{"field": field, "message": str(exc).removeprefix(f"{field}: ")}],
         )
     if isinstance(exc, NotFound):
         return error_response(404, str(exc))

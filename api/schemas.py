@@ -9,31 +9,33 @@ and the rules every input of the API follows, each answered with a 422 naming th
 - a PATCH body leaves out what it does not change, and ``null`` is refused on every field
   (:class:`PatchBody`).
 
-:func:`openapi_strings_without_nul` writes the NUL rule into the document, so that what
-the document accepts is what the API accepts.
+:func:`openapi_input_rules` writes these rules into the document, so that what the
+document accepts is what the API accepts.
 """
 
 from __future__ import annotations
 
 import re
-from itertools import chain
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Annotated, Any
 
 from fastapi import Request
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     GetJsonSchemaHandler,
     PlainValidator,
     WithJsonSchema,
-    field_validator,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from core.errors import ValidationError
+from core.tenancy.members import MAX_EMAIL_LENGTH
 
 #: The one character no stored string may hold.
 NUL = "\x00"
@@ -43,6 +45,25 @@ NUL_MESSAGE = "must not contain a NUL character"
 NO_NUL_PATTERN = "^[^\\u0000]*$"
 #: ``ctx`` key of a pydantic error that names a place inside the field (``sources.0.url``).
 INNER_LOCATION = "inner"
+
+
+#: The characters ``str.strip()`` removes (what makes a name blank), spelled out so that
+#: every regular-expression engine reading the OpenAPI document agrees on them.
+BLANK_CHARACTERS = (
+    "\\t\\n\\u000b\\u000c\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+#: Pattern of a name that must not be blank (and holds no NUL).
+NON_BLANK_PATTERN = f"^[^\\u0000]*[^{BLANK_CHARACTERS}\\u0000][^\\u0000]*$"
+#: ``json_schema_extra`` of a name that must not be blank (the API strips names).
+NON_BLANK: dict[str, Any] = {"pattern": NON_BLANK_PATTERN}
+
+
+#: An email address (an invitee, an organization's owner).
+EmailAddress = Annotated[
+    str,
+    Field(min_length=3, max_length=MAX_EMAIL_LENGTH, json_schema_extra={"format": "email-address"}),
+]
 
 
 def _nul_locations(value: object, where: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -66,19 +87,31 @@ def nul_location(value: object) -> str | None:
     return None if found is None else ".".join(found)
 
 
+def integral_numbers_as_integers(value: object) -> object:
+    """``value`` with every integral float made an int: JSON Schema counts ``15.0`` as an
+    integer, strict validation would not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: integral_numbers_as_integers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral_numbers_as_integers(item) for item in value]
+    return value
+
+
 class StrictBody(BaseModel):
     """A request body: unknown fields (``organizationId`` included) are a 422, values are
     taken strictly by their JSON type, and no string at any depth holds a NUL."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, value: object) -> object:
-        inner = nul_location(value)
+    def _json_values(cls, data: object) -> object:
+        inner = nul_location(data)
         if inner is not None:
             raise PydanticCustomError("nul_character", NUL_MESSAGE, {INNER_LOCATION: inner})
-        return value
+        return integral_numbers_as_integers(data)
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -98,14 +131,18 @@ class PatchBody(StrictBody):
     field (none may be emptied), so ``"name": null`` is a 422 naming ``name`` instead of
     a search renamed "None" or deactivated."""
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _no_null(cls, value: object) -> object:
-        if value is None:
-            raise PydanticCustomError(
-                "null_refused", "must not be null (leave the field out to keep its value)"
-            )
-        return value
+    def _no_null(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None:
+                    raise PydanticCustomError(
+                        "null_refused",
+                        "must not be null (leave the field out to keep its value)",
+                        {INNER_LOCATION: str(name)},
+                    )
+        return data
 
     @classmethod
     def __get_pydantic_json_schema__(
@@ -180,14 +217,39 @@ def refuse_nul(request: Request) -> None:
             raise ValidationError(NUL_MESSAGE, field=name.replace(NUL, "\\0"))
 
 
-def openapi_strings_without_nul(node: object) -> None:
-    """Give every string schema of an OpenAPI document the no-NUL pattern, unless it
-    already has a pattern, an enum or a constant (whose values leave NUL out)."""
+#: The string formats JSON Schema defines; any other ``format`` in the document is one of
+#: this API's own (``news-query``, ``cron``, ``time-zone``...), described where it is used.
+JSON_SCHEMA_FORMATS = frozenset(
+    {
+        "date-time", "date", "time", "duration", "email", "idn-email", "hostname",
+        "idn-hostname", "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference",
+        "uuid", "uri-template", "json-pointer", "relative-json-pointer", "regex",
+    }
+)  # fmt: skip
+
+
+def _own_format_lengths(node: dict[str, Any]) -> None:
+    """Move the length limits of a string in one of this API's own formats into its
+    description: a value of the format is what the format says, limits included, and a
+    generator of the format cannot be steered to a length."""
+    limits = [node.pop(key, None) for key in ("minLength", "maxLength")]
+    if limits[1] is not None:
+        note = f"at most {limits[1]} characters"
+        node["description"] = f"{node['description']} ({note})" if "description" in node else note
+
+
+def openapi_input_rules(node: object) -> None:
+    """Write the input rules into an OpenAPI document: every string schema gets the no-NUL
+    pattern unless a pattern, an enum, a constant or a format already leaves NUL out."""
     if isinstance(node, dict):
-        if node.get("type") == "string" and not {"pattern", "enum", "const"} & set(node):
-            node["pattern"] = NO_NUL_PATTERN
+        if node.get("type") == "string":
+            own_format = node.get("format") not in {None, *JSON_SCHEMA_FORMATS}
+            if own_format:
+                _own_format_lengths(node)
+            if not {"pattern", "enum", "const", "format"} & set(node):
+                node["pattern"] = NO_NUL_PATTERN
         for value in node.values():
-            openapi_strings_without_nul(value)
+            openapi_input_rules(value)
     elif isinstance(node, list):
         for item in node:
-            openapi_strings_without_nul(item)
+            openapi_input_rules(item)

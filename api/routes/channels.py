@@ -14,15 +14,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, PatchBody, StrictBody
+from api.schemas import NON_BLANK, Out, PatchBody, StrictBody, document
 from core.clock import utcnow
 from core.db.models import Channel
+from core.delivery import channels as ch
 from core.delivery.channel_editing import (
     create_channel,
     delete_channel,
@@ -47,17 +49,71 @@ _EXAMPLE: dict[str, Any] = {
     },
 }
 
-#: One of :data:`core.db.models.CHANNEL_TYPES`.
-ChannelType = Literal["slack", "email", "webhook", "apprise", "file"]
 
-
-class ChannelCreate(StrictBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
-
+class _ChannelCreate(StrictBody):
     name: str = Field(default="", max_length=MAX_CHANNEL_NAME_LENGTH)
-    type: ChannelType
+    type: str
     config: dict[str, Any]
     isActive: bool = True
+
+
+class SlackChannelCreate(_ChannelCreate):
+    type: Literal["slack"]
+    config: Annotated[dict[str, Any], document(ch.SlackConfig)]
+
+
+class EmailChannelCreate(_ChannelCreate):
+    type: Literal["email"]
+    config: Annotated[dict[str, Any], document(ch.EmailConfig)]
+
+
+class WebhookChannelCreate(_ChannelCreate):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
+    type: Literal["webhook"]
+    config: Annotated[dict[str, Any], document(ch.WebhookConfig)]
+
+
+class AppriseChannelCreate(_ChannelCreate):
+    type: Literal["apprise"]
+    config: Annotated[dict[str, Any], document(ch.AppriseConfig)]
+
+
+class FileChannelCreate(_ChannelCreate):
+    type: Literal["file"]
+    config: Annotated[dict[str, Any], document(ch.FileConfig)]
+
+
+#: A new channel: its ``config`` is the model of its ``type``
+#: (:data:`core.delivery.channels.CONFIG_MODELS`).
+ChannelCreate = Annotated[
+    SlackChannelCreate
+    | EmailChannelCreate
+    | WebhookChannelCreate
+    | AppriseChannelCreate
+    | FileChannelCreate,
+    Field(discriminator="type"),
+]
+
+
+def _any_config(value: object) -> object:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("dict_type", "Input should be a valid dictionary")
+    return value  # checked against the channel's own type when it is updated
+
+
+#: The config of any channel type (the channel's own type decides on update).
+AnyConfig = Annotated[
+    dict[str, Any],
+    PlainValidator(
+        _any_config,
+        json_schema_input_type=ch.SlackConfig
+        | ch.EmailConfig
+        | ch.WebhookConfig
+        | ch.AppriseConfig
+        | ch.FileConfig,
+    ),
+]
 
 
 class ChannelUpdate(PatchBody):
@@ -65,9 +121,12 @@ class ChannelUpdate(PatchBody):
         json_schema_extra={"examples": [{"name": "Renamed", "isActive": False}]}
     )
 
-    name: str | None = Field(default=None, max_length=MAX_CHANNEL_NAME_LENGTH)
-    config: dict[str, Any] | None = Field(
-        default=None, description="the whole new config, secrets included (write-only)"
+    name: str | None = Field(
+        default=None, max_length=MAX_CHANNEL_NAME_LENGTH, json_schema_extra=NON_BLANK
+    )
+    config: AnyConfig | None = Field(
+        default=None,
+        description="the whole new config of the channel's type, secrets included (write-only)",
     )
     isActive: bool | None = None
 

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from api.deps import BROKER_ERRORS, SessionDep, TenantContext, request_broker, requires
 from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, PatchBody, StrictBody, document
+from api.schemas import NON_BLANK, Out, PatchBody, StrictBody, document
 from core.clock import utcnow
 from core.db.models import News, Run
 from core.delivery.wait_settings import WaitSettings
@@ -48,7 +48,7 @@ class NewsCreate(StrictBody):
         json_schema_extra={"examples": [{"name": "AI", "searchQuery": _EXAMPLE_QUERY}]}
     )
 
-    name: str = Field(min_length=1, max_length=MAX_SEARCH_NAME_LENGTH)
+    name: str = Field(min_length=1, max_length=MAX_SEARCH_NAME_LENGTH, json_schema_extra=NON_BLANK)
     searchQuery: SearchQueryDoc
     relevanceSettings: RelevanceSettingsDoc = {}
     waitSettings: WaitSettingsDoc = {}
@@ -57,7 +57,9 @@ class NewsCreate(StrictBody):
 class NewsUpdate(PatchBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "AI", "isActive": False}]})
 
-    name: str | None = Field(default=None, min_length=1, max_length=MAX_SEARCH_NAME_LENGTH)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=MAX_SEARCH_NAME_LENGTH, json_schema_extra=NON_BLANK
+    )
     searchQuery: SearchQueryDoc | None = None
     relevanceSettings: RelevanceSettingsDoc | None = None
     waitSettings: WaitSettingsDoc | None = None
@@ -86,7 +88,10 @@ class PreviewIn(StrictBody):
     )
 
     query: str | None = Field(
-        default=None, max_length=MAX_QUERY_LENGTH, description="draft query (saved one if null)"
+        default=None,
+        max_length=MAX_QUERY_LENGTH,
+        description="draft query (saved one if null)",
+        json_schema_extra={"format": "news-query"},
     )
     relevanceSettings: RelevanceSettingsDoc | None = Field(
         default=None, description="draft settings (saved ones if null)"

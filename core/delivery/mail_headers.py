@@ -29,7 +29,7 @@ def header_problem(name: str, value: str) -> str | None:
     if bad is None:
         try:
             bad = refused_character(str(SMTP.header_factory(name, value)))
-        except Exception as exc:  # noqa: BLE001  (any parser failure means "cannot be a header")
+        except Exception as exc:  # whatever the email package cannot parse is no header
             return f"is not a valid {name} header: {exc}"
     if bad is not None:
         return f"must not contain line breaks or control characters (found {bad!r})"

@@ -22,10 +22,11 @@ from core.delivery.deliveries import send_or_fail
 from core.delivery.model import load_digest
 from core.errors import ValidationError
 from core.ids import new_id
-from tests.integration.test_delivery_peers import email_config, smtp  # noqa: F401  (fixture)
-from tests.support.delivery import (  # noqa: F401  (world_fixture provides `world`)
+from tests.integration.test_delivery_peers import email_config
+from tests.support.delivery import (  # noqa: F401  (the fixtures provide `world`, `smtp`)
     SMTPHandler,
     World,
+    smtp_fixture,
     world_fixture,
 )
 from workers.broker import DELIVER_QUEUE, build_broker
@@ -43,7 +44,8 @@ def stored_unchecked(world: World, config: dict[str, Any]) -> str:
     )
     with unit_of_work(world.engine) as session:
         stored = ch.seal_config("email", unchecked, world.keyring, world.org_id, channel_id)
-        session.add(Channel(id=channel_id, organizationId=world.org_id, type="email", config=stored))
+        channel = Channel(id=channel_id, organizationId=world.org_id, type="email", config=stored)
+        session.add(channel)
         session.flush()
         session.add(
             NewsChannel(organizationId=world.org_id, newsId=world.news_id, channelId=channel_id)

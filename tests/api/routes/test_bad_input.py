@@ -38,7 +38,11 @@ def assert_422_naming(response: Any, field: str) -> None:
         ),
         (
             "/news",
-            {"name": "AI", "searchQuery": QUERY, "relevanceSettings": {"excludedTerms": ["x", NUL]}},
+            {
+                "name": "AI",
+                "searchQuery": QUERY,
+                "relevanceSettings": {"excludedTerms": ["x", NUL]},
+            },
             "relevanceSettings.excludedTerms.1",
         ),
         (
@@ -143,9 +147,7 @@ def test_null_on_a_channel_field_is_422(client: TestClient, org_a: Tenant, field
     )
     assert created.status_code == 201, created.text
     channel = created.json()
-    response = client.patch(
-        f"/channels/{channel['id']}", json={field: None}, headers=org_a.headers
-    )
+    response = client.patch(f"/channels/{channel['id']}", json={field: None}, headers=org_a.headers)
     assert_422_naming(response, field)
     assert client.get(f"/channels/{channel['id']}", headers=org_a.headers).json() == channel
 
@@ -155,7 +157,9 @@ def test_null_on_an_organization_field_is_422(
     client: TestClient, org_a: Tenant, operator_key: str, field: str
 ) -> None:
     response = client.patch(
-        f"/operator/organizations/{org_a.id}", json={field: None}, headers={"x-api-key": operator_key}
+        f"/operator/organizations/{org_a.id}",
+        json={field: None},
+        headers={"x-api-key": operator_key},
     )
     assert_422_naming(response, field)
 
@@ -233,13 +237,17 @@ def test_crlf_in_an_email_header_field_is_422_at_create_and_update(
 ) -> None:
     config = {**EMAIL, "host": "127.0.0.1", "security": "none"}
     created = client.post(
-        "/channels", json={"type": "email", "config": {**config, field: value}}, headers=org_a.headers
+        "/channels",
+        json={"type": "email", "config": {**config, field: value}},
+        headers=org_a.headers,
     )
     assert_422_naming(created, f"config.{field}")
     channel = client.post(
         "/channels", json={"type": "email", "config": config}, headers=org_a.headers
     ).json()
     updated = client.patch(
-        f"/channels/{channel['id']}", json={"config": {**config, field: value}}, headers=org_a.headers
+        f"/channels/{channel['id']}",
+        json={"config": {**config, field: value}},
+        headers=org_a.headers,
     )
     assert_422_naming(updated, f"config.{field}")
