@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from core.errors import Conflict, NewsmonError, NotFound, PermissionDenied, ValidationError
 
@@ -134,17 +134,22 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: Methods a 405's ``Allow`` may list.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    """Every method the app answers on the request's path. Starlette's own 405 lists only
-    the methods of the first route matching the path, not those of its sibling routes
-    (``GET /news`` and ``POST /news`` are two routes)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches(request.scope)
-            if match is not Match.NONE:
-                methods |= route.methods
-    return sorted(methods)
+    """Every method some route of the app answers on the request's path. Starlette's own
+    405 lists only the methods of the first route matching the path, not those of its
+    sibling routes (``GET /news`` and ``POST /news`` are two routes)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:

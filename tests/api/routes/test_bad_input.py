@@ -251,3 +251,33 @@ def test_crlf_in_an_email_header_field_is_422_at_create_and_update(
         headers=org_a.headers,
     )
     assert_422_naming(updated, f"config.{field}")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/news", {"GET", "POST"}),
+        ("POST", "/news/x", {"GET", "PATCH", "DELETE"}),
+        ("GET", "/news/x/run", {"POST"}),
+    ],
+)
+def test_405_lists_every_method_of_the_path(
+    client: TestClient, org_a: Tenant, method: str, path: str, allowed: set[str]
+) -> None:
+    response = client.request(method, path, headers=org_a.headers)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == allowed
+    assert response.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_an_organization_name_without_latin_letters_gets_a_slug_and_a_taken_slug_is_409(
+    client: TestClient, operator_key: str
+) -> None:
+    headers = {"x-api-key": operator_key}
+    created = client.post("/operator/organizations", json={"name": "株式会社"}, headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["slug"].startswith("org-")
+    first = client.post("/operator/organizations", json={"name": "Acme"}, headers=headers)
+    again = client.post("/operator/organizations", json={"name": "Acme!"}, headers=headers)
+    assert first.status_code == 201
+    assert (again.status_code, again.json()["error"]["fields"][0]["field"]) == (409, "slug")
