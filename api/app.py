@@ -95,10 +95,13 @@ def _document_input_rules(app: FastAPI) -> None:
     """Write the rules every input follows (no NUL in any string) into the OpenAPI
     document, so that it describes exactly what the API accepts."""
     generate = app.openapi
+    written: list[dict[str, Any]] = []  # the document the rules were last written into
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            openapi_input_rules(generate())
-        return generate()
+        document = generate()  # cached by FastAPI until the routes change
+        if not written or written[0] is not document:
+            openapi_input_rules(document)
+            written[:] = [document]
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]

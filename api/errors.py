@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, compile_path
 
 from core.errors import Conflict, NewsmonError, NotFound, PermissionDenied, ValidationError
 
@@ -139,9 +139,25 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the app answers on the request's path. Starlette's own
-    405 lists only the methods of the first route matching the path, not those of its
-    sibling routes (``GET /news`` and ``POST /news`` are two routes)."""
+    """The methods of the resource at the request's path, for a 405's ``Allow``.
+
+    Starlette's own 405 lists only the methods of the first route matching the path, not
+    those of its sibling routes (``GET /news`` and ``POST /news`` are two routes). The
+    resource is read from the OpenAPI document; where a literal path and a template both
+    match (``/invitations/accept``, ``/invitations/{invitationId}``), the literal one is
+    the resource. Paths left out of the document go by the routes that match them.
+    """
+    path = request.scope["path"]
+    fewest: tuple[int, set[str]] | None = None
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            params = template.count("{")
+            if fewest is None or params < fewest[0]:
+                fewest = (params, set())
+            if params == fewest[0]:
+                fewest[1].update(method.upper() for method in operations)
+    if fewest is not None:
+        return [method for method in HTTP_METHODS if method in fewest[1]]
     routes = request.app.router.routes
     return [
         method

@@ -25,8 +25,9 @@ REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-class RequestIdMiddleware:
-    """Put a request id on ``request.state.request_id`` and the ``x-request-id`` header."""
+class _HttpMiddleware:
+    """Base of the middleware here: other scopes (lifespan) pass through untouched, HTTP
+    requests go to :meth:`handle`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,6 +36,16 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(_HttpMiddleware):
+    """Put a request id on ``request.state.request_id`` and the ``x-request-id`` header."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = ""
         for name, value in scope["headers"]:
             if name == REQUEST_ID_HEADER.encode():
@@ -55,7 +66,7 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class ServerErrorMiddleware:
+class ServerErrorMiddleware(_HttpMiddleware):
     """Answer an exception no handler took with the JSON 500, and keep the connection.
 
     Starlette's own last-resort handler answers and then re-raises, so the server logs the
@@ -65,13 +76,7 @@ class ServerErrorMiddleware:
     (nothing valid can be sent then: dropping the connection is all that is left).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_started(message: Message) -> None:
@@ -88,18 +93,15 @@ class ServerErrorMiddleware:
             await internal_error(request_id, exc)(scope, receive, send)
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(_HttpMiddleware):
     """Refuse bodies over ``max_bytes`` with 413: by ``Content-Length`` before reading,
     and while reading for chunked bodies (the route then fails with the same 413)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:
@@ -123,11 +125,11 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(_HttpMiddleware):
     """Count requests by route template, method and status; time them by route."""
 
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
-        self.app = app
+        super().__init__(app)
         self.requests = Counter(
             "newsmon_http_requests",
             "HTTP requests answered, by route template, method and status",
@@ -141,10 +143,7 @@ class MetricsMiddleware:
             registry=registry,
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

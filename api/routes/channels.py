@@ -11,10 +11,10 @@ and never written to the audit log (only field names are).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import ConfigDict, Field, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, create_model
 from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
@@ -50,6 +50,12 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
+def _any_config(value: object) -> object:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("dict_type", "Input should be a valid dictionary")
+    return value  # checked against the channel's own type when it is updated
+
+
 class _ChannelCreate(StrictBody):
     name: str = Field(default="", max_length=MAX_CHANNEL_NAME_LENGTH)
     type: str
@@ -57,63 +63,35 @@ class _ChannelCreate(StrictBody):
     isActive: bool = True
 
 
-class SlackChannelCreate(_ChannelCreate):
-    type: Literal["slack"]
-    config: Annotated[dict[str, Any], document(ch.SlackConfig)]
+def _create_body(type_: str, config: type[BaseModel]) -> type[_ChannelCreate]:
+    """The body creating a channel of ``type_``: its ``config`` checked by its model."""
+    tag: Any = Literal[type_]
+    examples = [_EXAMPLE["config"]] if type_ == _EXAMPLE["type"] else None
+    return create_model(
+        f"{type_.title()}ChannelCreate",
+        __base__=_ChannelCreate,
+        type=(tag, ...),
+        config=(Annotated[dict[str, Any], document(config), Field(examples=examples)], ...),
+    )
 
 
-class EmailChannelCreate(_ChannelCreate):
-    type: Literal["email"]
-    config: Annotated[dict[str, Any], document(ch.EmailConfig)]
-
-
-class WebhookChannelCreate(_ChannelCreate):
-    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
-
-    type: Literal["webhook"]
-    config: Annotated[dict[str, Any], document(ch.WebhookConfig)]
-
-
-class AppriseChannelCreate(_ChannelCreate):
-    type: Literal["apprise"]
-    config: Annotated[dict[str, Any], document(ch.AppriseConfig)]
-
-
-class FileChannelCreate(_ChannelCreate):
-    type: Literal["file"]
-    config: Annotated[dict[str, Any], document(ch.FileConfig)]
-
-
-#: A new channel: its ``config`` is the model of its ``type``
-#: (:data:`core.delivery.channels.CONFIG_MODELS`).
-ChannelCreate = Annotated[
-    SlackChannelCreate
-    | EmailChannelCreate
-    | WebhookChannelCreate
-    | AppriseChannelCreate
-    | FileChannelCreate,
-    Field(discriminator="type"),
-]
-
-
-def _any_config(value: object) -> object:
-    if not isinstance(value, dict):
-        raise PydanticCustomError("dict_type", "Input should be a valid dictionary")
-    return value  # checked against the channel's own type when it is updated
-
-
-#: The config of any channel type (the channel's own type decides on update).
-AnyConfig = Annotated[
-    dict[str, Any],
-    PlainValidator(
-        _any_config,
-        json_schema_input_type=ch.SlackConfig
-        | ch.EmailConfig
-        | ch.WebhookConfig
-        | ch.AppriseConfig
-        | ch.FileConfig,
-    ),
-]
+if TYPE_CHECKING:
+    ChannelCreate = _ChannelCreate
+    AnyConfig = dict[str, Any]
+else:
+    #: A new channel, told apart by ``type``: one body per entry of ``ch.CONFIG_MODELS``.
+    ChannelCreate = Annotated[
+        Union[tuple(_create_body(t, m) for t, m in ch.CONFIG_MODELS.items())],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
+    #: The config of any channel type (checked against the channel's own type on update).
+    AnyConfig = Annotated[
+        dict[str, Any],
+        PlainValidator(
+            _any_config,
+            json_schema_input_type=Union[tuple(ch.CONFIG_MODELS.values())],  # noqa: UP007
+        ),
+    ]
 
 
 class ChannelUpdate(PatchBody):
@@ -179,7 +157,10 @@ Writer = Annotated[TenantContext, requires("channels:write")]
 
 @router.post("", status_code=201)
 def create(
-    body: ChannelCreate, ctx: Writer, session: SessionDep, send: SendContextDep
+    body: ChannelCreate,
+    ctx: Writer,
+    session: SessionDep,
+    send: SendContextDep,
 ) -> ChannelOut:
     """Create a channel; a bad config or a target on a private address is a 422."""
     if not body.name.strip():
