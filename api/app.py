@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import dramatiq
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
-from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from api.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+    ServerErrorMiddleware,
+)
 from api.routes import (
     channels,
     dead_letters,
@@ -30,6 +36,7 @@ from api.routes import (
     stories,
     teams,
 )
+from api.schemas import openapi_input_rules, refuse_nul
 from core.clock import utcnow
 from core.config import Settings
 
@@ -51,6 +58,7 @@ def create_app(
         title="newsmon",
         version="0.1.0",
         description="Admin and tenant API of newsmon, the news-monitoring worker system.",
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -58,6 +66,7 @@ def create_app(
     app.state.clock = clock
     app.state.metrics_registry = CollectorRegistry()
     install_error_handlers(app)
+    app.add_middleware(ServerErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
     app.add_middleware(RequestIdMiddleware)
@@ -78,4 +87,21 @@ def create_app(
     app.include_router(dead_letters.router)
     app.mount("/ops/static", ops.static_files, name="ops-static")
     app.include_router(ops.router)
+    _document_input_rules(app)
     return app
+
+
+def _document_input_rules(app: FastAPI) -> None:
+    """Write the rules every input follows (no NUL in any string) into the OpenAPI
+    document, so that it describes exactly what the API accepts."""
+    generate = app.openapi
+    written: list[dict[str, Any]] = []  # the document the rules were last written into
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # cached by FastAPI until the routes change
+        if not written or written[0] is not document:
+            openapi_input_rules(document)
+            written[:] = [document]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

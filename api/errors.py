@@ -15,8 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, compile_path
 
-from core.errors import NewsmonError, NotFound, PermissionDenied, ValidationError
+from core.errors import Conflict, NewsmonError, NotFound, PermissionDenied, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def error_response(
 #: Responses every authenticated route documents (the schema of the error shape).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": ERROR_TYPES[status]}
-    for status in (400, 401, 403, 404, 413, 422, 429)
+    for status in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 
@@ -103,9 +104,28 @@ def _loc(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return ".".join(parts)
 
 
+def _field(error: dict[str, Any], body: object) -> dict[str, str]:
+    """One pydantic error as ``{"field", "message"}``; an error may name a place inside
+    its field (``ctx.inner``: the NUL check of a whole document). The tag pydantic puts in
+    the location of a body chosen by its ``type`` (a channel) is not a field: left out."""
+    loc = list(error["loc"])
+    inner = (error.get("ctx") or {}).get("inner")
+    if inner:
+        loc.extend(str(inner).split("."))
+    if (
+        len(loc) > 2
+        and loc[0] == "body"
+        and isinstance(body, dict)
+        and loc[1] == body.get("type")
+        and loc[1] not in body
+    ):
+        del loc[1]
+    return {"field": _loc(loc), "message": str(error["msg"]).removeprefix("Value error, ")}
+
+
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [{"field": _loc(e["loc"]), "message": str(e["msg"])} for e in exc.errors()]
+    fields = [_field(e, exc.body) for e in exc.errors()]
     first = fields[0] if fields else {"field": "", "message": "invalid request"}
     return error_response(
         422,
@@ -114,9 +134,46 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http(_request: Request, exc: Exception) -> JSONResponse:
+#: Methods a 405's ``Allow`` may list.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of the resource at the request's path, for a 405's ``Allow``.
+
+    Starlette's own 405 lists only the methods of the first route matching the path, not
+    those of its sibling routes (``GET /news`` and ``POST /news`` are two routes). The
+    resource is read from the OpenAPI document; where a literal path and a template both
+    match (``/invitations/accept``, ``/invitations/{invitationId}``), the literal one is
+    the resource. Paths left out of the document go by the routes that match them.
+    """
+    path = request.scope["path"]
+    fewest: tuple[int, set[str]] | None = None
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            params = template.count("{")
+            if fewest is None or params < fewest[0]:
+                fewest = (params, set())
+            if params == fewest[0]:
+                fewest[1].update(method.upper() for method in operations)
+    if fewest is not None:
+        return [method for method in HTTP_METHODS if method in fewest[1]]
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return error_response(exc.status_code, str(exc.detail), headers=headers)
 
 
 async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
@@ -125,7 +182,9 @@ async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ValidationError):
         field = exc.field or ""
         return error_response(
-            422, str(exc), fields=[{"field": field, "message": str(exc).removeprefix(f"{field}: ")}]
+            409 if isinstance(exc, Conflict) else 422,
+            str(exc),
+            fields=[{"field": field, "message": str(exc).removeprefix(f"{field}: ")}],
         )
     if isinstance(exc, NotFound):
         return error_response(404, str(exc))
@@ -134,15 +193,20 @@ async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
     return await _unexpected(request, exc)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", "")
+def internal_error(request_id: str, exc: BaseException) -> JSONResponse:
+    """The 500 of an unexpected exception: its traceback logged once with the request id,
+    the answer naming only the request id."""
     log.error("request %s failed: %s", request_id, type(exc).__name__, exc_info=exc)
     return error_response(500, f"internal error (request id {request_id})")
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return internal_error(getattr(request.state, "request_id", ""), exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every error the app can raise into :func:`error_response`."""
+    """Route every error the app can raise into :func:`error_response`; any other
+    exception is answered by :class:`api.middleware.ServerErrorMiddleware`."""
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(NewsmonError, _newsmon)
-    app.add_exception_handler(Exception, _unexpected)

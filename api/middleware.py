@@ -1,4 +1,5 @@
-"""ASGI middleware of the API: request ids, the request body limit, request metrics.
+"""ASGI middleware of the API: request ids, unexpected errors, the request body limit,
+request metrics.
 
 Pure ASGI (no ``BaseHTTPMiddleware``), so streaming and background work are untouched and
 the cost per request is a few dictionary operations.
@@ -13,7 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError, error_response
+from api.errors import ApiError, error_response, internal_error
 from core.ids import new_id
 
 #: Largest request body accepted (bytes); searches and settings are small JSON documents.
@@ -24,8 +25,9 @@ REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-class RequestIdMiddleware:
-    """Put a request id on ``request.state.request_id`` and the ``x-request-id`` header."""
+class _HttpMiddleware:
+    """Base of the middleware here: other scopes (lifespan) pass through untouched, HTTP
+    requests go to :meth:`handle`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -34,6 +36,16 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(_HttpMiddleware):
+    """Put a request id on ``request.state.request_id`` and the ``x-request-id`` header."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = ""
         for name, value in scope["headers"]:
             if name == REQUEST_ID_HEADER.encode():
@@ -54,18 +66,42 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class BodyLimitMiddleware:
+class ServerErrorMiddleware(_HttpMiddleware):
+    """Answer an exception no handler took with the JSON 500, and keep the connection.
+
+    Starlette's own last-resort handler answers and then re-raises, so the server logs the
+    traceback a second time and closes a keep-alive connection; it also sits outside
+    every other middleware, so its 500 had no ``x-request-id``. This one sits inside
+    :class:`RequestIdMiddleware` and re-raises only when the response had already started
+    (nothing valid can be sent then: dropping the connection is all that is left).
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_started)
+        except Exception as exc:
+            if started:
+                raise
+            request_id = scope.get("state", {}).get("request_id", "")
+            await internal_error(request_id, exc)(scope, receive, send)
+
+
+class BodyLimitMiddleware(_HttpMiddleware):
     """Refuse bodies over ``max_bytes`` with 413: by ``Content-Length`` before reading,
     and while reading for chunked bodies (the route then fails with the same 413)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:
@@ -89,11 +125,11 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(_HttpMiddleware):
     """Count requests by route template, method and status; time them by route."""
 
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
-        self.app = app
+        super().__init__(app)
         self.requests = Counter(
             "newsmon_http_requests",
             "HTTP requests answered, by route template, method and status",
@@ -107,10 +143,7 @@ class MetricsMiddleware:
             registry=registry,
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

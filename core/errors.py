@@ -6,6 +6,7 @@
      ├── ConfigError          settings missing, malformed or contradictory (names the setting)
      ├── DatabaseUnavailable  the configured database cannot be reached
      ├── ValidationError      input from outside rejected (names the field)
+     │    └── Conflict        valid input clashing with what exists (a taken name)
      ├── NotFound             no such object in the caller's organization
      ├── PermissionDenied     the caller lacks a permission (names it)
      ├── LeaseLost            a run was taken over after this worker's lease expired
@@ -49,6 +50,10 @@ class ValidationError(NewsmonError):
     def __init__(self, message: str, field: str | None = None) -> None:
         self.field = field
         super().__init__(f"{field}: {message}" if field else message)
+
+
+class Conflict(ValidationError):
+    """Valid input that clashes with what exists, such as a name already taken."""
 
 
 class NotFound(NewsmonError):

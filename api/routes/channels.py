@@ -11,18 +11,20 @@ and never written to the audit log (only field names are).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, create_model
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, StrictBody
+from api.schemas import NON_BLANK, Out, PatchBody, StrictBody, document
 from core.clock import utcnow
 from core.db.models import Channel
+from core.delivery import channels as ch
 from core.delivery.channel_editing import (
     create_channel,
     delete_channel,
@@ -47,27 +49,62 @@ _EXAMPLE: dict[str, Any] = {
     },
 }
 
-#: One of :data:`core.db.models.CHANNEL_TYPES`.
-ChannelType = Literal["slack", "email", "webhook", "apprise", "file"]
+
+def _any_config(value: object) -> object:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("dict_type", "Input should be a valid dictionary")
+    return value  # checked against the channel's own type when it is updated
 
 
-class ChannelCreate(StrictBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
-
+class _ChannelCreate(StrictBody):
     name: str = Field(default="", max_length=MAX_CHANNEL_NAME_LENGTH)
-    type: ChannelType
+    type: str
     config: dict[str, Any]
     isActive: bool = True
 
 
-class ChannelUpdate(StrictBody):
+def _create_body(type_: str, config: type[BaseModel]) -> type[_ChannelCreate]:
+    """The body creating a channel of ``type_``: its ``config`` checked by its model."""
+    tag: Any = Literal[type_]
+    examples = [_EXAMPLE["config"]] if type_ == _EXAMPLE["type"] else None
+    return create_model(
+        f"{type_.title()}ChannelCreate",
+        __base__=_ChannelCreate,
+        type=(tag, ...),
+        config=(Annotated[dict[str, Any], document(config), Field(examples=examples)], ...),
+    )
+
+
+if TYPE_CHECKING:
+    ChannelCreate = _ChannelCreate
+    AnyConfig = dict[str, Any]
+else:
+    #: A new channel, told apart by ``type``: one body per entry of ``ch.CONFIG_MODELS``.
+    ChannelCreate = Annotated[
+        Union[tuple(_create_body(t, m) for t, m in ch.CONFIG_MODELS.items())],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
+    #: The config of any channel type (checked against the channel's own type on update).
+    AnyConfig = Annotated[
+        dict[str, Any],
+        PlainValidator(
+            _any_config,
+            json_schema_input_type=Union[tuple(ch.CONFIG_MODELS.values())],  # noqa: UP007
+        ),
+    ]
+
+
+class ChannelUpdate(PatchBody):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"name": "Renamed", "isActive": False}]}
     )
 
-    name: str | None = Field(default=None, max_length=MAX_CHANNEL_NAME_LENGTH)
-    config: dict[str, Any] | None = Field(
-        default=None, description="the whole new config, secrets included (write-only)"
+    name: str | None = Field(
+        default=None, max_length=MAX_CHANNEL_NAME_LENGTH, json_schema_extra=NON_BLANK
+    )
+    config: AnyConfig | None = Field(
+        default=None,
+        description="the whole new config of the channel's type, secrets included (write-only)",
     )
     isActive: bool | None = None
 
@@ -120,7 +157,10 @@ Writer = Annotated[TenantContext, requires("channels:write")]
 
 @router.post("", status_code=201)
 def create(
-    body: ChannelCreate, ctx: Writer, session: SessionDep, send: SendContextDep
+    body: ChannelCreate,
+    ctx: Writer,
+    session: SessionDep,
+    send: SendContextDep,
 ) -> ChannelOut:
     """Create a channel; a bad config or a target on a private address is a 422."""
     if not body.name.strip():

@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from api.deps import BROKER_ERRORS, OperatorDep, SessionDep, request_broker
 from api.errors import ERROR_RESPONSES, ApiError
 from api.schemas import Out
 from core.errors import NotFound, ValidationError
+from workers.broker import DELIVER_QUEUE, FETCH_QUEUE
 from workers.dead_letters import (
     MAX_LISTED,
     dead_letter_queues,
@@ -23,6 +24,9 @@ from workers.dead_letters import (
 )
 
 router = APIRouter(prefix="/operator/dead-letters", tags=["operator"], responses=ERROR_RESPONSES)
+
+#: A queue whose dead letters are kept.
+Queue = Annotated[str, Path(json_schema_extra={"enum": [DELIVER_QUEUE, FETCH_QUEUE]})]
 
 
 class DeadLetterOut(Out):
@@ -57,7 +61,7 @@ def _queue(request: Request, queue: str) -> Any:
 
 @router.get("/{queue}", responses={503: {"description": "queue unreachable"}})
 def list_letters(
-    queue: str,
+    queue: Queue,
     op: OperatorDep,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = MAX_LISTED,
@@ -84,7 +88,7 @@ def list_letters(
 
 @router.post("/{queue}/{messageId}/replay", status_code=202)
 def replay_letter(
-    queue: str, messageId: str, op: OperatorDep, request: Request, session: SessionDep
+    queue: Queue, messageId: str, op: OperatorDep, request: Request, session: SessionDep
 ) -> dict[str, str]:
     """Enqueue a dead-lettered message again with fresh retries."""
     broker = _queue(request, queue)
@@ -107,7 +111,7 @@ def replay_letter(
 
 @router.delete("/{queue}")
 def purge_letters(
-    queue: str,
+    queue: Queue,
     op: OperatorDep,
     request: Request,
     session: SessionDep,

@@ -82,7 +82,7 @@ def _delivery(session: Session, organization_id: str, delivery_id: str) -> Deliv
 def list_deliveries(
     ctx: Reader,
     session: SessionDep,
-    state: Annotated[str | None, Query(description=f"one of {', '.join(DELIVERY_STATES)}")] = None,
+    state: Annotated[str | None, Query(json_schema_extra={"enum": list(DELIVERY_STATES)})] = None,
     channelId: IdFilter = None,
     newsId: IdFilter = None,
     limit: Limit = 50,

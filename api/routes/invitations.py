@@ -20,7 +20,7 @@ from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.routes.members import MemberOut, Role, member_out
-from api.schemas import Out, StrictBody
+from api.schemas import EmailAddress, Out, StrictBody
 from core.clock import utcnow
 from core.db.models import Invitation
 from core.tenancy.audit import record_audit
@@ -32,7 +32,7 @@ from core.tenancy.invitations import (
     get_invitation,
     reject_invitation,
 )
-from core.tenancy.members import MAX_EMAIL_LENGTH, MAX_USER_NAME_LENGTH
+from core.tenancy.members import MAX_USER_NAME_LENGTH
 
 router = APIRouter(prefix="/invitations", tags=["invitations"], responses=ERROR_RESPONSES)
 
@@ -45,7 +45,7 @@ class InvitationCreate(StrictBody):
         json_schema_extra={"examples": [{"email": "ada@example.com", "role": "member"}]}
     )
 
-    email: str = Field(min_length=3, max_length=MAX_EMAIL_LENGTH)
+    email: EmailAddress
     role: Role = "member"
     teamId: str | None = Field(default=None, max_length=64)
 

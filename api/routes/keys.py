@@ -9,16 +9,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, StrictBody
+from api.schemas import NON_BLANK, Out, StrictBody, UtcDateTime
 from core.db.models import ApiKey
-from core.keys import parse_permissions
+from core.keys import RESOURCE_ACTIONS, parse_permissions
 from core.tenancy.api_keys import MAX_KEY_NAME_LENGTH, create_api_key
 from core.tenancy.key_admin import check_grantable, get_api_key, revoke_api_key, rotate_api_key
 
@@ -28,28 +28,44 @@ router = APIRouter(prefix="/keys", tags=["keys"], responses=ERROR_RESPONSES)
 MAX_LIMIT_VALUE = 2**31 - 1
 
 
+def _together(first: str, second: str) -> list[dict[str, Any]]:
+    """JSON Schema of two limits given together (a null one counts as not given)."""
+    given = {f: {"required": [f], "properties": {f: {"type": "integer"}}} for f in (first, second)}
+    return [
+        {"if": given[first], "then": given[second]},
+        {"if": given[second], "then": given[first]},
+    ]
+
+
+#: JSON Schema of ``permissions``: each resource with a list of its actions.
+PERMISSIONS_SCHEMA: dict[str, Any] = {
+    "properties": {
+        resource: {"type": "array", "items": {"type": "string", "enum": sorted(actions)}}
+        for resource, actions in RESOURCE_ACTIONS.items()
+    },
+    "additionalProperties": False,
+}
+
+
 class KeyCreate(StrictBody):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"name": "ci", "permissions": {"news": ["read"]}, "remaining": 1000}]
+            "examples": [{"name": "ci", "permissions": {"news": ["read"]}, "remaining": 1000}],
+            "allOf": [
+                *_together("refillInterval", "refillAmount"),
+                *_together("rateLimitMax", "rateLimitTimeWindow"),
+            ],
         }
     )
 
-    name: str = Field(min_length=1, max_length=MAX_KEY_NAME_LENGTH)
-    permissions: dict[str, list[str]] = {}
-    expiresAt: datetime | None = None
+    name: str = Field(min_length=1, max_length=MAX_KEY_NAME_LENGTH, json_schema_extra=NON_BLANK)
+    permissions: dict[str, list[str]] = Field(default={}, json_schema_extra=PERMISSIONS_SCHEMA)
+    expiresAt: UtcDateTime | None = None
     remaining: int | None = Field(default=None, ge=0, le=MAX_LIMIT_VALUE)
     refillInterval: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
     refillAmount: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
     rateLimitMax: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
     rateLimitTimeWindow: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
-
-    @field_validator("expiresAt")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a time zone offset")
-        return value
 
 
 class KeyOut(Out):

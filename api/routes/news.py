@@ -15,12 +15,15 @@ from sqlalchemy import delete, select
 from api.deps import BROKER_ERRORS, SessionDep, TenantContext, request_broker, requires
 from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, StrictBody
+from api.schemas import NON_BLANK, Out, PatchBody, StrictBody, document
 from core.clock import utcnow
 from core.db.models import News, Run
+from core.delivery.wait_settings import WaitSettings
 from core.news.editing import delete_search, update_search
+from core.news.search_query import SearchQuery
 from core.news.searches import MAX_SEARCH_NAME_LENGTH, create_search, get_search
 from core.relevance.preview import PreviewItem, preview_search
+from core.relevance.settings import RelevanceSettings
 from core.scheduling.runs import create_manual_run, mark_enqueued
 from workers.runs import enqueue_runs
 
@@ -34,25 +37,32 @@ _EXAMPLE_QUERY: dict[str, Any] = {
     "sources": [{"url": "https://example.com/feed.xml"}],
 }
 
+#: The JSON documents of a search, validated by their core models and stored as sent.
+SearchQueryDoc = Annotated[dict[str, Any], document(SearchQuery)]
+RelevanceSettingsDoc = Annotated[dict[str, Any], document(RelevanceSettings)]
+WaitSettingsDoc = Annotated[dict[str, Any], document(WaitSettings)]
+
 
 class NewsCreate(StrictBody):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"name": "AI", "searchQuery": _EXAMPLE_QUERY}]}
     )
 
-    name: str = Field(min_length=1, max_length=MAX_SEARCH_NAME_LENGTH)
-    searchQuery: dict[str, Any]
-    relevanceSettings: dict[str, Any] = {}
-    waitSettings: dict[str, Any] = {}
+    name: str = Field(min_length=1, max_length=MAX_SEARCH_NAME_LENGTH, json_schema_extra=NON_BLANK)
+    searchQuery: SearchQueryDoc
+    relevanceSettings: RelevanceSettingsDoc = {}
+    waitSettings: WaitSettingsDoc = {}
 
 
-class NewsUpdate(StrictBody):
+class NewsUpdate(PatchBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "AI", "isActive": False}]})
 
-    name: str | None = Field(default=None, min_length=1, max_length=MAX_SEARCH_NAME_LENGTH)
-    searchQuery: dict[str, Any] | None = None
-    relevanceSettings: dict[str, Any] | None = None
-    waitSettings: dict[str, Any] | None = None
+    name: str | None = Field(
+        default=None, min_length=1, max_length=MAX_SEARCH_NAME_LENGTH, json_schema_extra=NON_BLANK
+    )
+    searchQuery: SearchQueryDoc | None = None
+    relevanceSettings: RelevanceSettingsDoc | None = None
+    waitSettings: WaitSettingsDoc | None = None
     isActive: bool | None = None
 
 
@@ -78,9 +88,12 @@ class PreviewIn(StrictBody):
     )
 
     query: str | None = Field(
-        default=None, max_length=MAX_QUERY_LENGTH, description="draft query (saved one if null)"
+        default=None,
+        max_length=MAX_QUERY_LENGTH,
+        description="draft query (saved one if null)",
+        json_schema_extra={"format": "news-query"},
     )
-    relevanceSettings: dict[str, Any] | None = Field(
+    relevanceSettings: RelevanceSettingsDoc | None = Field(
         default=None, description="draft settings (saved ones if null)"
     )
 

@@ -18,26 +18,25 @@ from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.routes.keys import KeyCreate, KeyCreated, KeyOut, issue_key, key_out
 from api.routes.runs import RunOut
-from api.schemas import Out, StrictBody
+from api.schemas import NON_BLANK, EmailAddress, Out, PatchBody, StrictBody
 from core.clock import utcnow
 from core.db.models import RUN_STATES, ApiKey, Channel, Organization, Run, Source
 from core.errors import NotFound, ValidationError
 from core.ops.overview import scheduler_lag
 from core.tenancy.members import (
-    MAX_EMAIL_LENGTH,
     MAX_USER_NAME_LENGTH,
     OWNER_ROLE,
     add_member,
     user_for_email,
 )
-from core.tenancy.organizations import MAX_NAME_LENGTH, create_organization
+from core.tenancy.organizations import MAX_NAME_LENGTH, SLUG_PATTERN, create_organization
 from workers.queue_depths import queue_depths
 
 router = APIRouter(prefix="/operator", tags=["operator"], responses=ERROR_RESPONSES)
 
 
 class OwnerIn(StrictBody):
-    email: str = Field(min_length=3, max_length=MAX_EMAIL_LENGTH)
+    email: EmailAddress
     name: str | None = Field(default=None, max_length=MAX_USER_NAME_LENGTH)
 
 
@@ -48,17 +47,19 @@ class OrganizationCreate(StrictBody):
         }
     )
 
-    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
-    slug: str | None = Field(default=None, max_length=64)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra=NON_BLANK)
+    slug: str | None = Field(default=None, max_length=64, pattern=SLUG_PATTERN.pattern)
     owner: OwnerIn | None = Field(
         default=None, description="user (found or created by email) made the owner"
     )
 
 
-class OrganizationUpdate(StrictBody):
+class OrganizationUpdate(PatchBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"isActive": False}]})
 
-    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra=NON_BLANK
+    )
     isActive: bool | None = None
 
 
@@ -197,7 +198,7 @@ def create_org_key(
 def recent_runs(
     op: OperatorDep,
     session: SessionDep,
-    state: Annotated[str | None, Query(description=f"one of {', '.join(RUN_STATES)}")] = None,
+    state: Annotated[str | None, Query(json_schema_extra={"enum": list(RUN_STATES)})] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[RunOut]:

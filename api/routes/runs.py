@@ -49,7 +49,7 @@ def list_runs(
     ctx: Reader,
     session: SessionDep,
     newsId: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
-    state: str | None = None,
+    state: Annotated[str | None, Query(json_schema_extra={"enum": list(RUN_STATES)})] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[RunOut]:

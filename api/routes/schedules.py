@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import ConfigDict, Field
@@ -15,7 +15,7 @@ from sqlalchemy import select
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, StrictBody
+from api.schemas import Out, PatchBody, StrictBody
 from core.clock import utcnow
 from core.cron import describe, parse_cron
 from core.db.models import Schedule
@@ -33,21 +33,34 @@ MAX_TIMEZONE_LENGTH = 64
 _EXAMPLE: dict[str, Any] = {"cronExpr": "*/15 * * * *", "timezone": "Europe/Berlin"}
 
 
+#: A cron expression (five fields, or a nickname such as ``@hourly``).
+CronExpr = Annotated[
+    str, Field(min_length=1, max_length=MAX_CRON_LENGTH, json_schema_extra={"format": "cron"})
+]
+#: An IANA time zone name.
+TimeZone = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_TIMEZONE_LENGTH, json_schema_extra={"format": "time-zone"}),
+]
+#: One of :data:`core.db.models.CATCH_UP_POLICIES`.
+CatchUp = Literal["once", "all", "skip"]
+
+
 class ScheduleCreate(StrictBody):
     model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
-    cronExpr: str = Field(min_length=1, max_length=MAX_CRON_LENGTH)
-    timezone: str = Field(default="UTC", min_length=1, max_length=MAX_TIMEZONE_LENGTH)
-    catchUp: str = "once"
+    cronExpr: CronExpr
+    timezone: TimeZone = "UTC"
+    catchUp: CatchUp = "once"
     isActive: bool = True
 
 
-class ScheduleUpdate(StrictBody):
+class ScheduleUpdate(PatchBody):
     model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
-    cronExpr: str | None = Field(default=None, min_length=1, max_length=MAX_CRON_LENGTH)
-    timezone: str | None = Field(default=None, min_length=1, max_length=MAX_TIMEZONE_LENGTH)
-    catchUp: str | None = None
+    cronExpr: CronExpr | None = None
+    timezone: TimeZone | None = None
+    catchUp: CatchUp | None = None
     isActive: bool | None = None
 
 

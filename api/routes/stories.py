@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, paginate
-from api.schemas import Out, StrictBody
+from api.schemas import Out, StrictBody, UtcDateTime
 from core.db.models import Story, StoryFeedback
 from core.db.scoped import get_owned
 
@@ -63,7 +63,7 @@ def list_stories(
     ctx: Reader,
     session: SessionDep,
     newsId: IdFilter = None,
-    since: Annotated[datetime | None, Query(description="found at or after")] = None,
+    since: Annotated[UtcDateTime | None, Query(description="found at or after")] = None,
     delivered: bool | None = None,
     minScore: float | None = None,
     filtered: bool | None = None,
@@ -76,8 +76,6 @@ def list_stories(
     if newsId is not None:
         query = query.where(Story.newsId == newsId)
     if since is not None:
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
         query = query.where(Story.foundAt >= since)
     if delivered is not None:
         query = query.where(Story.wasDelivered == delivered)

@@ -16,7 +16,7 @@ from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.routes.members import MemberOut, member_out
-from api.schemas import Out, StrictBody
+from api.schemas import NON_BLANK, Out, StrictBody
 from core.db.models import Member, Team, TeamMember
 from core.tenancy.teams import (
     MAX_TEAM_NAME_LENGTH,
@@ -34,7 +34,7 @@ router = APIRouter(prefix="/teams", tags=["teams"], responses=ERROR_RESPONSES)
 class TeamIn(StrictBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Research"}]})
 
-    name: str = Field(min_length=1, max_length=MAX_TEAM_NAME_LENGTH)
+    name: str = Field(min_length=1, max_length=MAX_TEAM_NAME_LENGTH, json_schema_extra=NON_BLANK)
 
 
 class TeamMemberIn(StrictBody):

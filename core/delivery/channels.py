@@ -20,6 +20,7 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from core.config import Settings
+from core.delivery.mail_headers import header_problem
 from core.errors import ConfigError, ValidationError
 from core.secrets import (
     KEYS_SETTING,
@@ -54,7 +55,13 @@ def _http_url(value: str) -> str:
 
 
 #: An http(s) URL.
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
+HttpUrl = Annotated[
+    str, AfterValidator(_http_url), Field(min_length=1, json_schema_extra={"format": "http-url"})
+]
+#: An email address as it goes into a header (``Name <a@example.com>`` or ``a@example.com``).
+MailAddress = Annotated[str, Field(min_length=3, json_schema_extra={"format": "email-address"})]
+#: A webhook secret: ``whsec_`` and the base64 of the key.
+WebhookSecret = Annotated[str, Field(json_schema_extra={"pattern": "^whsec_[^\\u0000]*$"})]
 
 
 class SlackConfig(_Config):
@@ -66,17 +73,24 @@ class SlackConfig(_Config):
 class EmailConfig(_Config):
     """SMTP submission; ``security`` is ``starttls`` (587), ``tls`` (465) or ``none``."""
 
-    host: str = Field(min_length=1)
+    host: str = Field(min_length=1, json_schema_extra={"format": "host"})
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password: str | None = None
-    sender: str = Field(alias="from", min_length=3)
-    to: list[str] = Field(min_length=1, max_length=MAX_EMAIL_RECIPIENTS)
-    unsubscribeUrl: str | None = None
-    unsubscribeMailto: str | None = None
+    sender: MailAddress = Field(alias="from", min_length=3)
+    to: list[MailAddress] = Field(min_length=1, max_length=MAX_EMAIL_RECIPIENTS)
+    unsubscribeUrl: (
+        Annotated[str, Field(min_length=1, json_schema_extra={"format": "http-url"})] | None
+    ) = None
+    unsubscribeMailto: MailAddress | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return _header_text("From", value)
 
     @field_validator("to")
     @classmethod
@@ -84,15 +98,34 @@ class EmailConfig(_Config):
         for address in value:
             if "@" not in address or any(c in address for c in "\r\n,<>"):
                 raise ValueError(f"not an email address: {address!r}")
+            _header_text("To", address)
         return value
+
+    @field_validator("unsubscribeUrl", "unsubscribeMailto")
+    @classmethod
+    def _unsubscribe(cls, value: str | None) -> str | None:
+        # Each is one <...> entry of List-Unsubscribe: no brackets, commas or spaces.
+        if value is None:
+            return None
+        if any(c in "<>," or c.isspace() for c in value):
+            raise ValueError("must not contain spaces, commas or angle brackets")
+        return _header_text("List-Unsubscribe", value)
+
+
+def _header_text(header: str, value: str) -> str:
+    """``value`` if it can go into the ``header`` of an email (no header injection)."""
+    problem = header_problem(header, value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 class WebhookConfig(_Config):
     """Signed JSON POST; ``previousSecret`` also signs during a secret rotation."""
 
     url: HttpUrl
-    secret: str
-    previousSecret: str | None = None
+    secret: WebhookSecret
+    previousSecret: WebhookSecret | None = None
 
     @field_validator("secret", "previousSecret")
     @classmethod
@@ -105,13 +138,13 @@ class WebhookConfig(_Config):
 class AppriseConfig(_Config):
     """Any apprise URL (``discord://...``, ``ntfy://...``, ``json://...``)."""
 
-    url: str = Field(min_length=4)
+    url: str = Field(min_length=4, json_schema_extra={"format": "apprise-url"})
 
 
 class FileConfig(_Config):
     """Digests written as Markdown and HTML files into ``directory`` (local use)."""
 
-    directory: str = Field(min_length=1)
+    directory: str = Field(min_length=1, json_schema_extra={"format": "directory"})
     formats: list[Literal["markdown", "html"]] = Field(default=["markdown", "html"], min_length=1)
 
 

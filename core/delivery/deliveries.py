@@ -23,6 +23,7 @@ after which its deliveries fail without an attempt until it is fixed and they ar
 
 from __future__ import annotations
 
+import logging
 import random
 import ssl
 from collections.abc import Callable
@@ -47,6 +48,8 @@ from core.errors import NotFound, ValidationError
 from core.fetch import GuardedClient, GuardPolicy, Resolver
 from core.ids import new_id
 from core.secrets import Keyring, SecretsError
+
+log = logging.getLogger(__name__)
 
 #: Attempts a delivery gets before it is marked failed (a replay grants a new budget).
 MAX_DELIVERY_ATTEMPTS = 8
@@ -281,6 +284,20 @@ def send_to_channel(
     return send_file(config, digest)
 
 
+def send_or_fail(
+    channel: Channel, digest: DigestView, *, delivery_id: str, ctx: SendContext, now: datetime
+) -> Outcome:
+    """:func:`send_to_channel`, with any exception a sender did not map itself (a message
+    that cannot be built, a defect) as a permanent failure naming it, its traceback
+    logged: the delivery is then recorded ``failed``, never left ``sending`` by a
+    crashed worker."""
+    try:
+        return send_to_channel(channel, digest, delivery_id=delivery_id, ctx=ctx, now=now)
+    except Exception as exc:
+        log.exception("delivery %s to channel %s could not be sent", delivery_id, channel.id)
+        return Outcome.failed(f"could not be sent: {type(exc).__name__}: {exc}", permanent=True)
+
+
 def deliver(
     engine: Engine,
     delivery_id: str,
@@ -309,7 +326,7 @@ def deliver(
             f"channel is {channel.status if channel.isActive else 'inactive'}", permanent=True
         )
     else:
-        outcome = send_to_channel(channel, digest, delivery_id=claim.id, ctx=ctx, now=clock())
+        outcome = send_or_fail(channel, digest, delivery_id=claim.id, ctx=ctx, now=clock())
     with unit_of_work(engine) as session:
         retry_at = record_outcome(session, claim, channel, outcome, now=clock(), rng=rng)
     return DeliverResult(outcome, retry_at)
@@ -369,4 +386,4 @@ def send_test_digest(
     if channel is None:
         raise NotFound(f"channel {channel_id} not found")
     digest = sample_digest(now, organization_id)
-    return send_to_channel(channel, digest, delivery_id=f"test_{new_id()}", ctx=ctx, now=now)
+    return send_or_fail(channel, digest, delivery_id=f"test_{new_id()}", ctx=ctx, now=now)

@@ -3,16 +3,20 @@ subject line, ``List-Unsubscribe`` (RFC 2369) and one-click unsubscribe (RFC 805
 
 Built with the standard library's :class:`email.message.EmailMessage` under the SMTP
 policy, which encodes non-ASCII headers (RFC 2047) and bodies (quoted-printable or
-base64) and uses CRLF line ends.
+base64) and uses CRLF line ends. Every header is checked with
+:func:`~core.delivery.mail_headers.header_problem` (no header injection, also not through
+encoded words); a config that fails it is a :class:`ValueError`, a failed delivery.
 """
 
 from __future__ import annotations
 
 import html
+import unicodedata
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
+from core.delivery.mail_headers import REFUSED_CATEGORIES, header_problem
 from core.delivery.model import DigestView, when
 from core.delivery.render_html import render_html
 
@@ -38,8 +42,22 @@ def render_text(digest: DigestView) -> str:
 
 
 def subject(digest: DigestView) -> str:
-    text = " ".join(digest.title.split())  # no header injection through CR/LF
+    """The subject line: the digest's title on one line, without control characters, and
+    never read as an RFC 2047 encoded word (``=?utf-8?q?=0D=0A...?=`` in a search name
+    would otherwise be decoded into the header): a word joiner keeps ``=`` and ``?``
+    apart, invisibly."""
+    text = "".join(
+        " " if unicodedata.category(c) in REFUSED_CATEGORIES else c for c in digest.title
+    )
+    text = " ".join(text.split()).replace("=?", "=\N{WORD JOINER}?")
     return text if len(text) <= MAX_SUBJECT_CHARS else text[: MAX_SUBJECT_CHARS - 1] + "…"
+
+
+def _set(message: EmailMessage, name: str, value: str) -> None:
+    problem = header_problem(name, value)
+    if problem:
+        raise ValueError(f"{name} header refused: {problem}")
+    message[name] = value
 
 
 def render_email(
@@ -53,9 +71,9 @@ def render_email(
 ) -> EmailMessage:
     """The message, ready for ``smtplib.SMTP.send_message``."""
     message = EmailMessage(policy=SMTP)
-    message["Subject"] = subject(digest)
-    message["From"] = sender
-    message["To"] = ", ".join(to)
+    _set(message, "Subject", subject(digest))
+    _set(message, "From", sender)
+    _set(message, "To", ", ".join(to))
     message["Date"] = format_datetime(digest.created_at)
     message["Message-ID"] = make_msgid("digest", domain=message_id_domain)
     targets = []
@@ -65,7 +83,7 @@ def render_email(
         targets.append(f"<{unsubscribe_url}>")
     footer = ""
     if targets:
-        message["List-Unsubscribe"] = ", ".join(targets)
+        _set(message, "List-Unsubscribe", ", ".join(targets))
     if unsubscribe_url:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         link = html.escape(unsubscribe_url, quote=True)

@@ -14,12 +14,21 @@ or at ``cron`` times, both read in ``timezone``.
 
 from __future__ import annotations
 
+import re
 from datetime import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from core.cron import parse_cron
 from core.errors import ValidationError
@@ -33,6 +42,32 @@ MAX_PER_DIGEST_LIMIT = 200
 DEFAULT_MAX_PER_DIGEST = 50
 #: Default digest interval when neither ``intervalMinutes`` nor ``cron`` is given.
 DEFAULT_INTERVAL_MINUTES = 60
+#: Longest ``maxWaitMinutes``: 30 days.
+MAX_WAIT_MINUTES = 30 * MINUTES_PER_DAY
+
+
+#: Digest intervals accepted: the divisors of a day, in minutes.
+INTERVALS = tuple(m for m in range(1, MINUTES_PER_DAY + 1) if MINUTES_PER_DAY % m == 0)
+#: A local wall-clock time: ``HH:MM`` or ``HH:MM:SS`` (with a fraction), no offset.
+WALL_TIME_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?$"
+
+
+def _wall_time(value: object) -> object:
+    if isinstance(value, str):
+        if not re.fullmatch(WALL_TIME_PATTERN, value):
+            raise ValueError("must be a local time as HH:MM or HH:MM:SS")
+        return time.fromisoformat(value)
+    return value
+
+
+#: A local time of day written as text (numbers and offsets are refused).
+WallTime = Annotated[
+    time,
+    BeforeValidator(_wall_time),
+    WithJsonSchema({"type": "string", "pattern": WALL_TIME_PATTERN}),
+]
+#: An IANA time zone name (``Europe/Berlin``).
+ZoneName = Annotated[str, Field(min_length=1, json_schema_extra={"format": "time-zone"})]
 
 
 def _zone(name: str) -> str:
@@ -44,13 +79,14 @@ def _zone(name: str) -> str:
 
 
 class QuietHours(BaseModel):
-    """Local times between which nothing is sent (``start`` > ``end`` spans midnight)."""
+    """Local times between which nothing is sent (``start`` > ``end`` spans midnight);
+    ``start`` and ``end`` differ."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: time
-    end: time
-    timezone: str = "UTC"
+    start: WallTime
+    end: WallTime
+    timezone: ZoneName = "UTC"
 
     @field_validator("timezone")
     @classmethod
@@ -65,17 +101,33 @@ class QuietHours(BaseModel):
 
 
 class WaitSettings(BaseModel):
-    """When stories go out; see the module docstring for an example."""
+    """When stories go out (``intervalMinutes`` or ``cron``, not both); see the module
+    docstring for an example."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "not": {
+                "required": ["intervalMinutes", "cron"],
+                "properties": {
+                    "intervalMinutes": {"type": "integer", "enum": list(INTERVALS)},
+                    "cron": {"type": "string", "format": "cron"},
+                },
+            }
+        },
+    )
 
     mode: Literal["immediate", "digest"] = "immediate"
-    intervalMinutes: int | None = Field(default=None, ge=1, le=MINUTES_PER_DAY)
-    cron: str | None = None
-    timezone: str = "UTC"
+    intervalMinutes: (
+        Annotated[int, Field(ge=1, le=MINUTES_PER_DAY, json_schema_extra={"enum": INTERVALS})]
+        | None
+    ) = None
+    cron: Annotated[str, Field(min_length=1, json_schema_extra={"format": "cron"})] | None = None
+    timezone: ZoneName = "UTC"
     minStories: int = Field(default=1, ge=1, le=MAX_PER_DIGEST_LIMIT)
     maxPerDigest: int = Field(default=DEFAULT_MAX_PER_DIGEST, ge=1, le=MAX_PER_DIGEST_LIMIT)
-    maxWaitMinutes: int | None = Field(default=None, ge=1)
+    maxWaitMinutes: int | None = Field(default=None, ge=1, le=MAX_WAIT_MINUTES)
     quietHours: QuietHours | None = None
     urgentScore: float | None = Field(default=None, ge=0.0, le=1.0)
 

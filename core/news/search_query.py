@@ -22,7 +22,9 @@ class FeedSource(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["feed"] = "feed"
-    url: str = Field(max_length=MAX_URL_LENGTH)
+    url: str = Field(
+        min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"format": "http-url"}
+    )
 
     @field_validator("url")
     @classmethod
@@ -51,18 +53,23 @@ class ProviderSource(BaseModel):
 
     type: ProviderType
     query: str | None = Field(default=None, max_length=MAX_PROVIDER_QUERY_LENGTH)
-    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
-    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    # Either case is accepted (the document says so); the code kept is normalized.
+    language: str | None = Field(
+        default=None, pattern=r"^[a-z]{2,3}$", json_schema_extra={"pattern": "^[A-Za-z]{2,3}$"}
+    )
+    country: str | None = Field(
+        default=None, pattern=r"^[A-Z]{2}$", json_schema_extra={"pattern": "^[A-Za-z]{2}$"}
+    )
 
     @field_validator("language", mode="before")
     @classmethod
     def _lower_language(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("country", mode="before")
     @classmethod
     def _upper_country(cls, value: object) -> object:
-        return value.strip().upper() if isinstance(value, str) else value
+        return value.upper() if isinstance(value, str) else value
 
 
 #: Every source kind a search may name, told apart by ``type`` (default ``feed``).
@@ -70,11 +77,12 @@ SourceSpec = Annotated[FeedSource | ProviderSource, Field(discriminator="type")]
 
 
 class SearchQuery(BaseModel):
-    """What a search looks for (boolean query text) and where (its sources)."""
+    """What a search looks for (boolean query text) and where (its sources). A provider
+    source needs query text: its own ``query`` or the search's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    query: str = Field(default="", max_length=1000)
+    query: str = Field(default="", max_length=1000, json_schema_extra={"format": "news-query"})
     sources: list[SourceSpec] = Field(default_factory=list, max_length=MAX_SOURCES_PER_SEARCH)
 
     @field_validator("query")

@@ -78,6 +78,8 @@ def preview_search(
         .order_by(Entry.createdAt.desc(), Entry.id)
         .limit(PREVIEW_ENTRIES)
     ).all()
+    if not entries:
+        return Preview()  # nothing fetched yet: nothing to fit a scorer on, nothing to show
     docs = [Document(e.title, e.summary or "", e.url, e.language or "") for e in entries]
     passing = [i for i, doc in enumerate(docs) if query is None or matches(query, doc)]
     candidates = [

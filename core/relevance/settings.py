@@ -7,7 +7,7 @@ the defaults below. Validation errors name the field (``relevanceSettings.thresh
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -39,6 +39,14 @@ def _clean_term(value: str) -> str:
     return " ".join(words)
 
 
+#: JSON Schema of a boost weight (checked by ``_boosts``, which names the term).
+_WEIGHT_SCHEMA: dict[str, Any] = {"exclusiveMinimum": 0.0, "maximum": MAX_BOOST_WEIGHT}
+#: A boosted or excluded term: words (several make a phrase), at most ``MAX_TERM_LENGTH``.
+Term = Annotated[
+    str, Field(min_length=1, max_length=MAX_TERM_LENGTH, json_schema_extra={"format": "term"})
+]
+
+
 class RelevanceSettings(BaseModel):
     """How a search scores and filters its candidate stories.
 
@@ -55,10 +63,16 @@ class RelevanceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
-    boostedTerms: dict[str, float] = Field(default_factory=dict, max_length=MAX_LIST_LENGTH)
-    excludedTerms: list[str] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
-    excludedSources: list[str] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
-    languages: list[str] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
+    boostedTerms: dict[Term, Annotated[float, Field(json_schema_extra=_WEIGHT_SCHEMA)]] = Field(
+        default_factory=dict, max_length=MAX_LIST_LENGTH
+    )
+    excludedTerms: list[Term] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
+    excludedSources: list[
+        Annotated[str, Field(min_length=1, json_schema_extra={"format": "host-or-url"})]
+    ] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
+    languages: list[
+        Annotated[str, Field(min_length=2, json_schema_extra={"format": "language-tag"})]
+    ] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
     model: ModelChoice = "tfidf+feedback"
     clusteringThreshold: float | None = Field(default=None, ge=0.0, le=1.0)
 

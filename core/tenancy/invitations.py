@@ -66,7 +66,7 @@ def create_invitation(
         )
         is None
     ):
-        raise ValidationError("no such team", field="teamId")
+        raise NotFound("no such team")
     token = secrets.token_urlsafe(INVITATION_TOKEN_BYTES)
     invitation = Invitation(
         organizationId=organization_id,

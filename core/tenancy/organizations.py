@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db.models import Organization
-from core.errors import NotFound, ValidationError
+from core.errors import Conflict, NotFound, ValidationError
+from core.ids import new_id
 
 #: Slugs appear in URLs and CLI arguments: lower-case letters, digits and dashes.
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -21,15 +22,17 @@ def slugify(name: str) -> str:
 
 
 def create_organization(session: Session, *, name: str, slug: str | None = None) -> Organization:
-    """Create a tenant; the slug defaults to one derived from the name and must be free."""
+    """Create a tenant; the slug defaults to one derived from the name (``org-<id>`` for a
+    name with no Latin letter or digit) and must be free (:class:`Conflict`)."""
     name = name.strip()
     if not name or len(name) > MAX_NAME_LENGTH:
         raise ValidationError(f"must be 1 to {MAX_NAME_LENGTH} characters", field="name")
-    slug = slug if slug is not None else slugify(name)
+    if slug is None:  # derived from the name; a name without Latin letters or digits gets one
+        slug = slugify(name) or f"org-{new_id().lower()}"
     if not SLUG_PATTERN.match(slug):
         raise ValidationError("use 1-64 lower-case letters, digits and inner dashes", field="slug")
     if session.scalar(select(Organization.id).where(Organization.slug == slug)):
-        raise ValidationError(f"{slug!r} is already taken", field="slug")
+        raise Conflict(f"{slug!r} is already taken", field="slug")
     organization = Organization(name=name, slug=slug)
     session.add(organization)
     session.flush()

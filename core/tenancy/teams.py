@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import Team, TeamMember
 from core.db.scoped import get_owned
-from core.errors import NotFound, ValidationError
+from core.errors import Conflict, NotFound, ValidationError
 from core.tenancy.members import member_of
 
 #: Longest team name accepted.
@@ -31,7 +31,7 @@ def _save(session: Session, team: Team) -> Team:
         with session.begin_nested():
             session.add(team)
     except IntegrityError:
-        raise ValidationError("a team with this name exists", field="name") from None
+        raise Conflict("a team with this name exists", field="name") from None
     return team
 
 

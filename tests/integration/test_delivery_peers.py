@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 import apprise
 import dramatiq
 import pytest
-from aiosmtpd.controller import Controller
 
 from core.config import Settings
 from core.delivery.channels import KEY_FILE_NAME, load_keyring
@@ -25,25 +23,15 @@ from core.delivery.deliveries import SendContext
 from core.delivery.send_apprise import plugin_host
 from core.errors import ConfigError
 from core.fetch import GuardPolicy, build_client
-from tests.support.delivery import (  # noqa: F401  (world_fixture provides `world`)
+from tests.support.delivery import (  # noqa: F401  (the fixtures provide `world`, `smtp`)
     SMTPHandler,
     World,
-    free_port,
+    smtp_fixture,
     world_fixture,
 )
 from tests.support.http_server import LocalHTTPServer, Response
 from workers.broker import DELIVER_QUEUE, build_broker
 from workers.deliver import declare_deliver_actor, enqueue_deliveries
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[SMTPHandler, int]]:
-    handler = SMTPHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
 
 
 def email_config(port: int) -> dict[str, Any]:

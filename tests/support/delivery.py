@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
 from core.db.models import Channel, Delivery, News, NewsChannel
@@ -148,3 +149,14 @@ class SMTPHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content)
         return "250 Message accepted"
+
+
+@pytest.fixture(name="smtp")
+def smtp_fixture() -> Iterator[tuple[SMTPHandler, int]]:
+    """An aiosmtpd server on 127.0.0.1 (its handler, its port)."""
+    handler = SMTPHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()

@@ -87,7 +87,7 @@ def test_teams_and_their_members(
 ) -> None:
     team = client.post("/teams", json={"name": "Research"}, headers=org_a.headers).json()
     duplicate = client.post("/teams", json={"name": "Research"}, headers=org_a.headers)
-    assert duplicate.status_code == 422
+    assert (duplicate.status_code, duplicate.json()["error"]["type"]) == (409, "conflict")
     user_id = client.get(f"/members/{owner_id}", headers=org_a.headers).json()["userId"]
     path = f"/teams/{team['id']}/members"
     assert client.post(path, json={"userId": user_id}, headers=org_a.headers).status_code == 204
