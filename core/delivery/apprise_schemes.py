@@ -7,6 +7,12 @@ the schemes below, each tested against a local server speaking its protocol
 (tests/integration/test_apprise_schemes.py). Anything else is refused at create and
 update (422 on ``config.url``) and, for rows stored before, at send (permanent failure).
 A scheme joins the list with its test.
+
+Within a listed scheme, the parameters that make a plugin touch newsmon's own machine
+are refused the same way: a Discord or Telegram ``template`` (a file loaded as the
+message, whose content would go to the tenant's chat), email PGP keys read from paths
+or generated and their discovery (``pgp``, ``pgppub``, ``pgpprv``, ``wkd``), and
+``store`` (apprise's persistent storage; plugins are also given a memory-only asset).
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 import re
 
 import apprise
+from apprise.common import PersistentStoreMode
 from apprise.plugins import N_MGR
+from apprise.utils.parse import parse_url
 
 from core.errors import ValidationError
 
@@ -37,8 +45,12 @@ SUPPORTED_SCHEMES: dict[str, str] = {
     "discord": "Discord webhook",
     "tgram": "Telegram bot",
 }
+#: URL parameters (any case) that read or write files on newsmon's machine.
+LOCAL_RESOURCE_PARAMS = frozenset({"template", "pgp", "pgppub", "pgpprv", "wkd", "store"})
 #: The scheme as apprise reads it: letters and digits before ``://``.
 _SCHEME = re.compile(r"^\s*([A-Za-z0-9]+)://")
+#: What every plugin is built with: persistent storage in memory only, never on disk.
+_ASSET = apprise.AppriseAsset(storage_mode=PersistentStoreMode.MEMORY)
 
 
 def url_scheme(url: str) -> str:
@@ -48,13 +60,22 @@ def url_scheme(url: str) -> str:
 
 
 def check_scheme(url: str) -> str:
-    """Return ``url`` if its scheme is supported; else raise ``ValueError`` saying which are."""
+    """Return ``url`` if its scheme is supported and it names no local resource; else
+    raise ``ValueError`` saying why."""
     scheme = url_scheme(url)
     if scheme not in SUPPORTED_SCHEMES:
         named = f"{scheme}://" if scheme else "a URL without a scheme"
         raise ValueError(
             f"{named} is not a supported apprise service; supported: "
             + ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
+        )
+    # Read the parameters as apprise does ('&' and ';', any case, padded, '/#' as text).
+    parsed = parse_url(url.replace("/#", "/%23"), verify_host=False)
+    local = sorted(set(parsed["qsd"] if parsed else ()) & LOCAL_RESOURCE_PARAMS)
+    if local:
+        raise ValueError(
+            f"the {', '.join(local)} parameter is not allowed: it reads or writes files "
+            "on newsmon's machine"
         )
     return url
 
@@ -66,7 +87,7 @@ def supported_plugin(url: str) -> apprise.plugins.NotifyBase:
         check_scheme(url)
     except ValueError as exc:
         raise ValidationError(str(exc), field="config.url") from None
-    plugin = apprise.Apprise.instantiate(url)
+    plugin = apprise.Apprise.instantiate(url, asset=_ASSET)
     if plugin is None:
         raise ValidationError("not a valid apprise URL", field="config.url")
     if type(plugin) is not N_MGR[url_scheme(url)]:

@@ -191,6 +191,28 @@ def test_a_stored_syslog_channel_fails_for_good_and_logs_nothing(world: World) -
     assert calls == []
 
 
+def test_a_stored_url_with_a_local_file_template_fails_and_never_opens_the_file(
+    world: World, tmp_path: Path
+) -> None:
+    secret = tmp_path / "service-account.json"
+    secret.write_text('{"content": "private key"}')
+    opened: list[str] = []
+
+    def spy(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open" and str(args[0]) == str(secret):
+            opened.append(event)
+
+    sys.addaudithook(spy)  # counts only
+    url = f"discord://1234567/TokenABC?template={secret}"
+    world.stored_channel("apprise", ch.AppriseConfig.model_construct(url=url))
+    world.stories(1)
+    [delivery_id] = world.plan()
+    outcome = world.deliver(delivery_id).outcome
+    assert outcome is not None and (outcome.kind, outcome.permanent) == ("failed", True)
+    assert "template parameter is not allowed" in (world.row(delivery_id).lastError or "")
+    assert opened == []
+
+
 def test_a_listed_scheme_with_an_unusable_url_is_refused() -> None:
     assert type(supported_plugin("json://127.0.0.1/x")).__name__ == "NotifyJSON"
     with pytest.raises(ValidationError, match="not a valid apprise URL") as refused:

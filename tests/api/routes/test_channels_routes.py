@@ -244,3 +244,23 @@ def test_file_channel_is_422_where_file_channels_are_off(client: TestClient, org
         [field] = response.json()["error"]["fields"]
         assert field["field"] == "type"
         assert "NEWSMON_FILE_CHANNEL_ROOT" in field["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "discord://1234567/TokenABC?template=/etc/passwd",
+        "tgram://123456789:AABBCCtoken/987654?a=1;TEMPLATE=file:///etc/passwd",
+        "mailto://u:p@example.com?pgp=sign&pgppub=/etc/ssl/private/key.pem",
+        "mailtos://u:p@example.com?wkd=yes",
+        "json://hooks.example/x?store=yes",
+    ],
+)
+def test_apprise_parameters_touching_local_files_are_422(
+    client: TestClient, org_a: Tenant, url: str
+) -> None:
+    body = {"type": "apprise", "config": {"url": url}}
+    response = client.post("/channels", json=body, headers=org_a.headers)
+    assert response.status_code == 422, response.text
+    [field] = response.json()["error"]["fields"]
+    assert field["field"] == "config.url" and "parameter is not allowed" in field["message"]
