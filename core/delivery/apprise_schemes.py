@@ -70,7 +70,7 @@ def check_scheme(url: str) -> str:
             + ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
         )
     # Read the parameters as apprise does ('&' and ';', any case, padded, '/#' as text).
-    parsed = parse_url(url.replace("/#", "/%23"), verify_host=False)
+    parsed = parse_url(url.replace("/#", "/%23"), verify_host=False)  # type: ignore[no-untyped-call]
     local = sorted(set(parsed["qsd"] if parsed else ()) & LOCAL_RESOURCE_PARAMS)
     if local:
         raise ValueError(
