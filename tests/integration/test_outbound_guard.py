@@ -18,6 +18,8 @@ import apprise
 import pytest
 from aiosmtpd.controller import Controller
 
+from core.delivery.channel_editing import check_target
+from core.delivery.channels import validate_config
 from core.delivery.deliveries import SendContext
 from core.errors import ConnectNotAllowed, DestinationNotAllowed
 from core.fetch import GuardPolicy, approve, build_client, outbound_guard
@@ -295,9 +297,6 @@ def test_row14_webhook_whose_dns_changed_since_create_is_refused_at_delivery(
     ):
         answers = iter([["127.0.0.2"], ["127.0.0.3"]])
         resolver = lambda host, port: next(answers)  # noqa: E731
-        from core.delivery.channel_editing import check_target  # noqa: PLC0415
-        from core.delivery.channels import validate_config  # noqa: PLC0415
-
         url = f"http://hook.rebind.test:{lo2.port}/h"
         secret = "whsec_" + "a" * 44
         check_target(
