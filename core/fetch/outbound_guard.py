@@ -21,8 +21,17 @@ removed) checks that address against the :class:`GuardPolicy` of the current
   :func:`~core.delivery.destination.check_host`'s) pins the addresses it validated for
   that name in the scope; a later answer of the same name (rebinding) is checked anew.
 - Scopes nest: a connection must pass every active scope's policy.
-- Cost outside the guarded work is one Python call and a set lookup per audit event
-  (``python -m bench.outbound_guard`` measures it).
+- A thread started without the scope's context (a bare ``threading.Thread``) is not
+  guarded; none of the supported apprise plugins starts one.
+- Cost outside the guarded work is one Python call and a set lookup per audit event,
+  about what any Python audit hook costs (``python -m bench.outbound_guard``).
+
+Why an audit hook rather than wrapping ``socket.socket.connect`` (as the test suite's
+tripwire does) or each library's connection factory: a wrapper is one attribute that
+other code may replace or step around (``_socket``, a library's own factory, a plugin we
+did not read), while the audit event is raised by the interpreter's C implementation of
+every connect and datagram send, whoever calls it. The two coexist: the tripwire's
+wrapper runs first, then the real connect raises the event.
 """
 
 from __future__ import annotations
