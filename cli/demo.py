@@ -4,8 +4,8 @@
 The generated feeds (three "outlets") publish a new item every ``ITEM_EVERY_S`` seconds;
 the same story appears in two outlets (a duplicate) and under URL variants (tracking
 parameters, fragments), so deduplication by canonical URL is visible. The search runs
-every minute and once right away; digests land in ``<data_dir>/demo-digests`` and in
-the log of the receiver.
+every minute and once right away; digests land in the file channel folder
+(``<data_dir>/digests/<organizationId>/demo``) and in the log of the receiver.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from core.config import Settings
 from core.db.models import Channel, NewsChannel, Organization
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
+from core.delivery.send_file import channel_folder
 from core.news.searches import add_schedule, create_search
 from core.scheduling.runs import create_manual_run
 from core.tenancy.organizations import create_organization
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 DEMO_SLUG = "demo"
 #: Seconds between two new items of the generated feeds.
 ITEM_EVERY_S = 20
+#: The demo file channel's folder, below the organization's file channel folder.
+DEMO_FOLDER = "demo"
 #: Items already "published" when the demo starts.
 BACKLOG_ITEMS = 12
 #: Items per generated feed document (the newest).
@@ -147,7 +150,7 @@ def set_up_demo(settings: Settings, engine: Engine, base: str) -> str:
         add_schedule(session, org.id, news.id, cron_expr="* * * * *", now=now)
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         configs = {
-            "file": {"directory": str((settings.data_dir / "demo-digests").resolve())},
+            "file": {"directory": DEMO_FOLDER},
             "webhook": {"url": f"{base}/hook", "secret": secret},
         }
         for type_, raw in configs.items():
@@ -158,11 +161,13 @@ def set_up_demo(settings: Settings, engine: Engine, base: str) -> str:
             channel.config = ch.seal_config(type_, valid, keyring, org.id, channel.id)
             session.add(NewsChannel(organizationId=org.id, newsId=news.id, channelId=channel.id))
         run_id, _ = create_manual_run(session, org.id, news.id, now=now)
+        org_id = org.id
+    folder = settings.file_channel_folder
     log.info(
         "demo: feeds at %s/{%s}.xml, digests in %s, webhook receiver at %s/hook",
         base,
         ",".join(OUTLETS),
-        configs["file"]["directory"],
+        channel_folder(folder, org_id, DEMO_FOLDER).resolve() if folder else "(file channels off)",
         base,
     )
     return run_id

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     fetch_host_concurrency: int = Field(default=2, ge=1, le=64)
     #: Seconds between the starts of two fetches of one host, per worker process.
     fetch_host_interval_seconds: float = Field(default=1.0, ge=0, le=60)
+    #: Folder below which ``file`` channels write, each organization into its own
+    #: subfolder; unset: ``<data_dir>/digests`` in embedded mode, file channels off in
+    #: production mode.
+    file_channel_root: Path | None = None
     #: JSON object overriding news-search providers' base URLs, by source type
     #: (``google_news``, ``bing_news``, ``hackernews``, ``reddit``, ``gdelt``).
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
@@ -101,6 +105,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("file_channel_root", mode="before")
+    @classmethod
+    def _empty_root_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("database_url")
     @classmethod
@@ -161,6 +170,13 @@ class Settings(BaseSettings):
     @property
     def fetch_allowlist_entries(self) -> list[str]:
         return [entry.strip() for entry in self.fetch_allowlist.split(",") if entry.strip()]
+
+    @property
+    def file_channel_folder(self) -> Path | None:
+        """Where ``file`` channels write; None when they are off (production, no root)."""
+        if self.file_channel_root is not None:
+            return self.file_channel_root
+        return self.data_dir / "digests" if self.mode == "embedded" else None
 
     @property
     def mode(self) -> Mode:

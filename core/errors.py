@@ -14,6 +14,7 @@
      ├── FeedParseError       the body is not a feed at all (core.feeds.model)
      ├── FetchError           an outbound request failed or was refused
      │    └── DestinationNotAllowed   the address policy refused the target
+     │         └── ConnectNotAllowed  ... at connect time (also an OSError, for libraries)
      └── DeliveryError        a channel send failed (``permanent`` says whether to retry)
 
 Every error carries a one-line, user-facing message; tracebacks are for bugs only.
@@ -74,6 +75,13 @@ class FetchError(NewsmonError):
 
 class DestinationNotAllowed(FetchError):
     """The address policy refused the destination before any connection was made."""
+
+
+class ConnectNotAllowed(DestinationNotAllowed, OSError):
+    """The outbound guard refused a connection as it was made (core.fetch.outbound_guard).
+
+    An ``OSError`` too, so that smtplib, ``requests`` and httpcore treat it as the failed
+    connection it is and carry its message up."""
 
 
 class DeliveryError(NewsmonError):

@@ -81,4 +81,9 @@ def delivery_context(settings: Settings) -> SendContext:
     policy = GuardPolicy.from_allowlist(
         settings.fetch_allowlist_entries, deadline_s=DELIVERY_DEADLINE_S
     )
-    return SendContext(keyring=load_keyring(settings), client=build_client(policy), policy=policy)
+    return SendContext(
+        keyring=load_keyring(settings),
+        client=build_client(policy),
+        policy=policy,
+        file_root=settings.file_channel_folder,
+    )

@@ -174,6 +174,7 @@ def create(
         keyring=send.keyring,
         policy=send.policy,
         resolver=send.resolver,
+        file_root=send.file_root,
     )
     channel.isActive = body.isActive
     session.flush()
@@ -211,6 +212,7 @@ def patch_channel(
         keyring=send.keyring,
         policy=send.policy,
         resolver=send.resolver,
+        file_root=send.file_root,
     )
     ctx.audit(session, "channel.update", "channel", channel.id, {"fields": sorted(changes)})
     return channel_out(channel)

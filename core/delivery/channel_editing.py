@@ -4,18 +4,21 @@ A config is validated per type (:func:`~core.delivery.channels.validate_config`)
 secrets sealed for ``organizationId|channelId`` before it reaches the database. A webhook,
 Slack or apprise target whose host resolves to a private address is refused at create and
 update (422, row 14) unless the operator allowlisted it; a host that does not resolve is
-accepted (the sender checks again at every delivery, so a later DNS change is refused
-there). An update replaces the whole config: secrets are write-only, so a client that
+accepted (the sender checks again at every delivery, and every connection is checked
+when it is made, so a later DNS change is refused there). An apprise URL must name a
+supported service (:mod:`core.delivery.apprise_schemes`); a ``file`` channel needs the
+file channel folder (off in production mode unless ``NEWSMON_FILE_CHANNEL_ROOT`` is
+set). An update replaces the whole config: secrets are write-only, so a client that
 changes a field sends the secrets again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import apprise
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,8 +26,10 @@ from sqlalchemy.orm import Session
 from core.db.models import Channel, NewsChannel
 from core.db.scoped import get_owned
 from core.delivery import channels as ch
+from core.delivery.apprise_schemes import supported_plugin
 from core.delivery.destination import check_host
 from core.delivery.send_apprise import plugin_host
+from core.delivery.send_file import FILE_CHANNEL_OFF
 from core.errors import DestinationNotAllowed, FetchError, NotFound, ValidationError
 from core.fetch import GuardPolicy, Resolver
 from core.ids import new_id
@@ -36,10 +41,7 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 
 def _target(type_: str, config: ch.ChannelConfig) -> tuple[str, int] | None:
     if isinstance(config, ch.AppriseConfig):
-        plugin = apprise.Apprise.instantiate(config.url)
-        if plugin is None:
-            raise ValidationError("not a valid apprise URL", field="config.url")
-        return plugin_host(plugin)
+        return plugin_host(supported_plugin(config.url))
     if isinstance(config, ch.SlackConfig | ch.WebhookConfig):
         parts = urlsplit(config.url)
         if not parts.hostname:
@@ -55,9 +57,17 @@ def _target(type_: str, config: ch.ChannelConfig) -> tuple[str, int] | None:
 
 
 def check_target(
-    type_: str, config: ch.ChannelConfig, policy: GuardPolicy, resolver: Resolver | None = None
+    type_: str,
+    config: ch.ChannelConfig,
+    policy: GuardPolicy,
+    resolver: Resolver | None = None,
+    *,
+    file_root: Path | None = None,
 ) -> None:
-    """Refuse (422 on ``config.url``/``config.host``) a target on a private address."""
+    """Refuse (422 on ``config.url``/``config.host``) a target on a private address, and
+    (422 on ``type``) a file channel where file channels are off (``file_root`` None)."""
+    if isinstance(config, ch.FileConfig) and file_root is None:
+        raise ValidationError(FILE_CHANNEL_OFF, field="type")
     target = _target(type_, config)
     if target is None:
         return
@@ -84,10 +94,11 @@ def create_channel(
     keyring: Keyring,
     policy: GuardPolicy,
     resolver: Resolver | None = None,
+    file_root: Path | None = None,
 ) -> Channel:
     """Validate, check the target, seal the secrets and store a new channel."""
     valid = ch.validate_config(type_, dict(config))
-    check_target(type_, valid, policy, resolver)
+    check_target(type_, valid, policy, resolver, file_root=file_root)
     channel_id = new_id()
     channel = Channel(
         id=channel_id,
@@ -110,6 +121,7 @@ def update_channel(
     keyring: Keyring,
     policy: GuardPolicy,
     resolver: Resolver | None = None,
+    file_root: Path | None = None,
 ) -> Channel:
     """Apply ``name``, ``isActive`` and a whole new ``config``; a new config clears the
     channel's failure state (a fixed ``broken`` channel works again)."""
@@ -120,7 +132,7 @@ def update_channel(
         channel.isActive = bool(changes["isActive"])
     if "config" in changes:
         valid = ch.validate_config(channel.type, dict(changes["config"]))
-        check_target(channel.type, valid, policy, resolver)
+        check_target(channel.type, valid, policy, resolver, file_root=file_root)
         channel.config = ch.seal_config(channel.type, valid, keyring, organization_id, channel.id)
         channel.status = "ok"
         channel.consecutiveFailures = 0

@@ -13,6 +13,7 @@ generated once into ``<data_dir>/encryption.key`` (mode 0600) so a newcomer need
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from core.config import Settings
+from core.delivery.apprise_schemes import check_scheme
 from core.delivery.mail_headers import header_problem
 from core.errors import ConfigError, ValidationError
 from core.secrets import (
@@ -42,6 +44,10 @@ KEY_FILE_MODE = 0o600
 WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105  (a prefix, not a secret)
 #: Most recipients one email channel may have.
 MAX_EMAIL_RECIPIENTS = 50
+#: One folder name of a file channel's ``directory``: never ``.``/``..`` or hidden.
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+#: Most folder levels a file channel's ``directory`` may have.
+MAX_FILE_FOLDER_DEPTH = 4
 
 
 class _Config(BaseModel):
@@ -136,15 +142,32 @@ class WebhookConfig(_Config):
 
 
 class AppriseConfig(_Config):
-    """Any apprise URL (``discord://...``, ``ntfy://...``, ``json://...``)."""
+    """An apprise URL of a supported service (``ntfy://...``, ``json://...``; the list is
+    :data:`~core.delivery.apprise_schemes.SUPPORTED_SCHEMES`)."""
 
-    url: str = Field(min_length=4, json_schema_extra={"format": "apprise-url"})
+    url: Annotated[str, AfterValidator(check_scheme)] = Field(
+        min_length=4, json_schema_extra={"format": "apprise-url"}
+    )
+
+
+def _relative_folder(value: str) -> str:
+    parts = value.split("/")
+    if len(parts) > MAX_FILE_FOLDER_DEPTH or not all(_FOLDER_NAME.fullmatch(p) for p in parts):
+        raise ValueError(
+            "must be a relative folder name below the organization's file channel folder: "
+            "letters, digits, '.', '_' and '-', parts joined by '/', none starting with '.' "
+            f"(no '..', no absolute path), at most {MAX_FILE_FOLDER_DEPTH} parts"
+        )
+    return value
 
 
 class FileConfig(_Config):
-    """Digests written as Markdown and HTML files into ``directory`` (local use)."""
+    """Digests written as Markdown and HTML files into ``directory``, a folder relative to
+    ``<NEWSMON_FILE_CHANNEL_ROOT>/<organizationId>/`` (see :mod:`core.delivery.send_file`)."""
 
-    directory: str = Field(min_length=1, json_schema_extra={"format": "directory"})
+    directory: Annotated[str, AfterValidator(_relative_folder)] = Field(
+        min_length=1, json_schema_extra={"format": "directory"}
+    )
     formats: list[Literal["markdown", "html"]] = Field(default=["markdown", "html"], min_length=1)
 
 

@@ -26,9 +26,11 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -45,7 +47,7 @@ from core.delivery.send_file import send_file
 from core.delivery.send_slack import send_slack
 from core.delivery.send_webhook import send_webhook
 from core.errors import NotFound, ValidationError
-from core.fetch import GuardedClient, GuardPolicy, Resolver
+from core.fetch import GuardedClient, GuardPolicy, Resolver, deadline_scope, outbound_guard
 from core.ids import new_id
 from core.secrets import Keyring, SecretsError
 
@@ -71,6 +73,11 @@ IDEMPOTENT_TYPES = frozenset({"webhook"})
 LAST_SENT_RESOLUTION = timedelta(seconds=1)
 #: Longest error text kept on a delivery or channel.
 MAX_ERROR_CHARS = 1000
+#: Wall-clock budget of one send of any type, connect to last reply (well inside the
+#: delivery lease; webhooks and Slack stop earlier, at their client policy's deadline).
+SEND_DEADLINE_S = 60.0
+#: Budget of a channel test send, which holds a web worker while it runs.
+TEST_SEND_DEADLINE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class SendContext:
       policy: address policy for SMTP and apprise targets (the client's own policy).
       resolver: DNS for SMTP/apprise checks (tests inject one).
       smtp_timeout_s / smtp_ssl_context: SMTP connection settings.
+      file_root: the folder ``file`` channels write below (``None``: file channels off).
     """
 
     keyring: Keyring
@@ -91,6 +99,7 @@ class SendContext:
     resolver: Resolver | None = None
     smtp_timeout_s: float = SMTP_TIMEOUT_S
     smtp_ssl_context: ssl.SSLContext | None = None
+    file_root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -257,15 +266,39 @@ def record_outcome(
 
 
 def send_to_channel(
-    channel: Channel, digest: DigestView, *, delivery_id: str, ctx: SendContext, now: datetime
+    channel: Channel,
+    digest: DigestView,
+    *,
+    delivery_id: str,
+    ctx: SendContext,
+    now: datetime,
+    deadline_s: float = SEND_DEADLINE_S,
 ) -> Outcome:
-    """Open the channel's config and send ``digest`` once with its type's sender."""
+    """Open the channel's config and send ``digest`` once with its type's sender, within
+    ``deadline_s`` and under the outbound guard: a connection the address policy refuses,
+    whichever library made it, fails the send for good with the policy's reason."""
     try:
         config = ch.open_config(
             channel.type, channel.config, ctx.keyring, channel.organizationId, channel.id
         )
     except (SecretsError, ValidationError) as exc:
         return Outcome.failed(f"channel config unusable: {exc}", permanent=True)
+    with outbound_guard(ctx.policy) as guard, deadline_scope(time.monotonic() + deadline_s):
+        outcome = _send(config, channel, digest, delivery_id=delivery_id, ctx=ctx, now=now)
+    if guard.refused and outcome.kind != "sent":
+        return Outcome.failed(guard.refused, permanent=True)
+    return outcome
+
+
+def _send(
+    config: ch.ChannelConfig,
+    channel: Channel,
+    digest: DigestView,
+    *,
+    delivery_id: str,
+    ctx: SendContext,
+    now: datetime,
+) -> Outcome:
     if isinstance(config, ch.WebhookConfig):
         return send_webhook(config, digest, delivery_id=delivery_id, client=ctx.client, now=now)
     if isinstance(config, ch.SlackConfig):
@@ -281,18 +314,26 @@ def send_to_channel(
         )
     if isinstance(config, ch.AppriseConfig):
         return send_apprise(config, digest, policy=ctx.policy, resolver=ctx.resolver)
-    return send_file(config, digest)
+    return send_file(config, digest, root=ctx.file_root, organization_id=channel.organizationId)
 
 
 def send_or_fail(
-    channel: Channel, digest: DigestView, *, delivery_id: str, ctx: SendContext, now: datetime
+    channel: Channel,
+    digest: DigestView,
+    *,
+    delivery_id: str,
+    ctx: SendContext,
+    now: datetime,
+    deadline_s: float = SEND_DEADLINE_S,
 ) -> Outcome:
     """:func:`send_to_channel`, with any exception a sender did not map itself (a message
     that cannot be built, a defect) as a permanent failure naming it, its traceback
     logged: the delivery is then recorded ``failed``, never left ``sending`` by a
     crashed worker."""
     try:
-        return send_to_channel(channel, digest, delivery_id=delivery_id, ctx=ctx, now=now)
+        return send_to_channel(
+            channel, digest, delivery_id=delivery_id, ctx=ctx, now=now, deadline_s=deadline_s
+        )
     except Exception as exc:
         log.exception("delivery %s to channel %s could not be sent", delivery_id, channel.id)
         return Outcome.failed(f"could not be sent: {type(exc).__name__}: {exc}", permanent=True)
@@ -379,11 +420,19 @@ def send_test_digest(
     session: Session, organization_id: str, channel_id: str, ctx: SendContext, *, now: datetime
 ) -> Outcome:
     """Send a sample digest to one channel now and return the exact outcome (nothing
-    recorded: the channel's health and deliveries are untouched)."""
+    recorded: the channel's health and deliveries are untouched). The whole send, of any
+    channel type, ends within ``TEST_SEND_DEADLINE_S``: it holds a web worker."""
     channel = session.scalar(
         select(Channel).where(Channel.organizationId == organization_id, Channel.id == channel_id)
     )
     if channel is None:
         raise NotFound(f"channel {channel_id} not found")
     digest = sample_digest(now, organization_id)
-    return send_or_fail(channel, digest, delivery_id=f"test_{new_id()}", ctx=ctx, now=now)
+    return send_or_fail(
+        channel,
+        digest,
+        delivery_id=f"test_{new_id()}",
+        ctx=ctx,
+        now=now,
+        deadline_s=TEST_SEND_DEADLINE_S,
+    )

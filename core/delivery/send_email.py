@@ -3,16 +3,20 @@
 ``tls`` wraps the connection from the start (port 465), ``starttls`` upgrades it (587)
 and fails if the server does not offer STARTTLS (never silently in clear), ``none`` is
 for local relays. The server's host is checked against the address policy first, as
-webhook targets are. Reply codes: 5xx is permanent (550 mailbox unavailable: no retry),
-4xx transient (451: retried). Losing the connection after the message was handed over
-is ``unknown``: the server may have queued it.
+webhook targets are, and smtplib's own connect is checked again by the caller's outbound
+guard (a DNS answer that changed since is refused). Every read and write ends by the
+send's deadline, not only each one by the socket timeout. Reply codes: 5xx is permanent
+(550 mailbox unavailable: no retry), 4xx transient (451: retried). Losing the connection
+after the message was handed over is ``unknown``: the server may have queued it.
 """
 
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from core.delivery.channels import EmailConfig
 from core.delivery.destination import check_host
@@ -20,12 +24,49 @@ from core.delivery.model import DigestView
 from core.delivery.outcome import Outcome
 from core.delivery.render_email import render_email
 from core.errors import FetchError
-from core.fetch import GuardPolicy, Resolver
+from core.fetch import GuardPolicy, Resolver, time_left
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 #: Seconds an SMTP connect or reply may take.
 SMTP_TIMEOUT_S = 30.0
 #: Reply codes from this on are permanent failures.
 PERMANENT_SMTP_CODE = 500
+#: A failure this close to the deadline is reported as the deadline.
+_DEADLINE_SLACK_S = 0.05
+
+
+class _DeadlineSession(smtplib.SMTP):
+    """An SMTP session whose connect, every command and every reply end by the current
+    deadline (:func:`~core.fetch.time_left`): a server answering one byte at a time cannot
+    stretch a send past it."""
+
+    def _left(self, timeout: float) -> float:
+        left = time_left()
+        if left is None:
+            return timeout
+        if left <= 0:
+            raise TimeoutError("send deadline exceeded")
+        return min(timeout, left)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._get_socket(host, port, self._left(timeout))  # type: ignore[misc]
+        return sock
+
+    def send(self, s: Buffer | str) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(self._left(self.timeout))
+        super().send(s)
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.sock is not None:
+            self.sock.settimeout(self._left(self.timeout))
+        return super().getreply()
+
+
+class _DeadlineSSLSession(_DeadlineSession, smtplib.SMTP_SSL):
+    """:class:`_DeadlineSession` over implicit TLS."""
 
 
 def _from_code(code: int, message: bytes | str, stage: str) -> Outcome:
@@ -62,9 +103,9 @@ def send_email(  # noqa: PLR0911  (one return per SMTP outcome)
     try:
         smtp: smtplib.SMTP
         if config.security == "tls":
-            smtp = smtplib.SMTP_SSL(config.host, config.port, timeout=timeout_s, context=context)
+            smtp = _DeadlineSSLSession(config.host, config.port, timeout=timeout_s, context=context)
         else:
-            smtp = smtplib.SMTP(config.host, config.port, timeout=timeout_s)
+            smtp = _DeadlineSession(config.host, config.port, timeout=timeout_s)
         with smtp:
             if config.security == "starttls":
                 stage = "STARTTLS"
@@ -84,6 +125,9 @@ def send_email(  # noqa: PLR0911  (one return per SMTP outcome)
         return _from_code(exc.smtp_code, exc.smtp_error, stage)
     except (smtplib.SMTPException, OSError) as exc:
         error = f"SMTP {config.host}:{config.port}: {type(exc).__name__}: {exc}"[:500]
+        left = time_left()
+        if left is not None and left <= _DEADLINE_SLACK_S:
+            error = f"SMTP {config.host}:{config.port}: no answer by the deadline at {stage}"
         return Outcome.unknown(error) if handed_over else Outcome.failed(error)
     if refused:
         listed = ", ".join(f"{rcpt} ({code})" for rcpt, (code, _) in refused.items())

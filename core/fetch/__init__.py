@@ -3,7 +3,7 @@
 Build one client per process (or worker) with :func:`build_client` from a
 :class:`GuardPolicy`, then call :meth:`GuardedClient.fetch`. Every hop is checked at
 connect time against the address policy; see ``guarded_transport`` for how the checked
-IP is pinned.
+IP is pinned, and ``outbound_guard`` for the check every other library's sockets pass.
 """
 
 from core.fetch.address_policy import (
@@ -18,7 +18,8 @@ from core.fetch.address_policy import (
     classify,
 )
 from core.fetch.client import FetchResult, GuardedClient, build_client, fetch, looks_like_feed
-from core.fetch.guarded_transport import Resolver, system_resolver
+from core.fetch.guarded_transport import Resolver, deadline_scope, system_resolver, time_left
+from core.fetch.outbound_guard import GuardScope, approve, outbound_guard
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -29,12 +30,17 @@ __all__ = [
     "READ_TIMEOUT_S",
     "FetchResult",
     "GuardPolicy",
+    "GuardScope",
     "GuardedClient",
     "Resolver",
+    "approve",
     "build_client",
     "check_destination",
     "classify",
+    "deadline_scope",
     "fetch",
     "looks_like_feed",
+    "outbound_guard",
     "system_resolver",
+    "time_left",
 ]

@@ -2,7 +2,9 @@
 
 A fetch follows redirects itself (httpx's ``follow_redirects`` is off) so that every hop
 gets the scheme check, the redirect limit and a fresh connect-time address check, and it
-reads the body under one deadline and one byte cap.
+reads the body under one deadline and one byte cap. It runs inside an outbound guard
+scope too (:mod:`core.fetch.outbound_guard`), and an outer deadline (a channel test
+send's) shortens its own.
 
 The cap applies to the *decoded* body, and we decode gzip/deflate ourselves with zlib's
 ``max_length``: httpx's decoder inflates each 64 KiB network chunk whole, which for a gzip
@@ -22,7 +24,13 @@ import httpx
 
 from core.errors import DestinationNotAllowed, FetchError
 from core.fetch.address_policy import GuardPolicy
-from core.fetch.guarded_transport import GuardedTransport, Resolver, deadline_scope
+from core.fetch.guarded_transport import (
+    GuardedTransport,
+    Resolver,
+    deadline_scope,
+    time_left,
+)
+from core.fetch.outbound_guard import outbound_guard
 
 #: Schemes a fetch may use; anything else is refused before any I/O.
 ALLOWED_SCHEMES = frozenset({"http", "https"})
@@ -107,12 +115,16 @@ class GuardedClient:
         bodies and transport failures raise :class:`~core.errors.FetchError`.
         """
         started = time.monotonic()
-        deadline = started + self.policy.deadline_s
+        budget = self.policy.deadline_s
+        left = time_left()  # an outer deadline (a channel test send's) may be shorter
+        if left is not None:
+            budget = min(budget, left)
+        deadline = started + budget
         cap = self.policy.max_body_bytes if max_bytes is None else max_bytes
         hop = _checked_url(url)
         redirects: list[str] = []
         request_headers = dict(headers or {})
-        with deadline_scope(deadline):
+        with outbound_guard(self.policy) as guard, deadline_scope(deadline):
             while True:
                 try:
                     request = self._client.build_request(
@@ -123,7 +135,7 @@ class GuardedClient:
                         location = response.headers.get("location")
                         redirected = response.status_code in REDIRECT_STATUSES and location
                         if not (follow_redirects and redirected):
-                            body = _read_body(response, hop.host, cap, deadline, self.policy)
+                            body = _read_body(response, hop.host, cap, deadline, budget)
                             return FetchResult(
                                 url=str(hop),
                                 status=response.status_code,
@@ -137,7 +149,9 @@ class GuardedClient:
                 except FetchError:
                     raise
                 except httpx.HTTPError as exc:
-                    raise _as_fetch_error(exc, hop.host, deadline, self.policy) from exc
+                    if guard.refused:  # the audit hook refused a socket httpx opened
+                        raise DestinationNotAllowed(guard.refused) from exc
+                    raise _as_fetch_error(exc, hop.host, deadline, budget, self.policy) from exc
                 if len(redirects) >= self.policy.max_redirects:
                     raise FetchError(
                         f"too many redirects (more than {self.policy.max_redirects}) "
@@ -239,7 +253,7 @@ def _redirected_request(
 
 
 def _read_body(
-    response: httpx.Response, host: str, cap: int, deadline: float, policy: GuardPolicy
+    response: httpx.Response, host: str, cap: int, deadline: float, budget_s: float
 ) -> bytes:
     """Read and decode the body, failing past ``cap`` decoded bytes or past the deadline."""
     decoder = _CappedDecoder(response.headers.get("content-encoding", ""), cap, host)
@@ -251,7 +265,7 @@ def _read_body(
     for raw in response.iter_raw():
         body += decoder.feed(raw)
         if time.monotonic() > deadline:
-            raise FetchError(f"{host}: deadline of {policy.deadline_s:g} s exceeded")
+            raise FetchError(f"{host}: deadline of {budget_s:.3g} s exceeded")
     body += decoder.flush()
     return bytes(body)
 
@@ -310,12 +324,12 @@ class _CappedDecoder:
 
 
 def _as_fetch_error(
-    exc: httpx.HTTPError, host: str, deadline: float, policy: GuardPolicy
+    exc: httpx.HTTPError, host: str, deadline: float, budget_s: float, policy: GuardPolicy
 ) -> FetchError:
     """The one place httpx errors become one-line :class:`FetchError` messages."""
     if isinstance(exc, httpx.TimeoutException):
         if time.monotonic() >= deadline - _DEADLINE_SLACK_S:
-            problem = f"deadline of {policy.deadline_s:g} s exceeded"
+            problem = f"deadline of {budget_s:.3g} s exceeded"
         elif isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
             problem = f"connect timeout after {policy.connect_timeout_s:g} s"
         else:

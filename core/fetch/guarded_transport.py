@@ -6,7 +6,9 @@ lookup (rebinding) would slip through. So the check lives in the httpcore networ
 :class:`GuardedBackend` resolves the host once per connection with an injectable resolver,
 refuses the host if any answer is refused, and hands httpcore's own backend the checked IP
 *literal*. TLS still uses the host name for SNI and certificate checks (httpcore passes the
-origin host to ``start_tls``), and httpx still sends the host name in ``Host``.
+origin host to ``start_tls``), and httpx still sends the host name in ``Host``. The
+checked addresses are then approved in the current outbound guard scope
+(:mod:`core.fetch.outbound_guard`), whose audit hook sees the literal being dialled.
 
 Every stream the backend returns also obeys the deadline set by :func:`deadline_scope`,
 because httpx's read timeout restarts with every chunk and so cannot bound a trickle.
@@ -28,6 +30,7 @@ import httpx
 
 from core.errors import FetchError
 from core.fetch.address_policy import GuardPolicy, IPAddress, check_destination, check_port
+from core.fetch.outbound_guard import approve
 
 #: Connection pool size of one guarded client (per-host limits are the scheduler's job).
 POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -47,6 +50,12 @@ def system_resolver(host: str, port: int) -> list[str]:
     except (socket.gaierror, UnicodeError) as exc:
         raise FetchError(f"cannot resolve {host}: {exc}") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def time_left() -> float | None:
+    """Seconds left before the current deadline (negative once past); None without one."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
 
 
 @contextlib.contextmanager
@@ -135,6 +144,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         check_port(self._policy, port)
         addresses = self.resolve(host, port)
         check_destination(self._policy, host, addresses)
+        approve(host, addresses)  # the audit hook lets these literals through
         last_error: Exception = FetchError(f"cannot connect to {host}")
         for ip in addresses:
             try:

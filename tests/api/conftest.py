@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -83,11 +84,17 @@ def keyring() -> Keyring:
 
 
 @pytest.fixture
-def client(api_engine: Engine, clock: FakeClock, keyring: Keyring) -> Iterator[TestClient]:
+def client(
+    api_engine: Engine, clock: FakeClock, keyring: Keyring, tmp_path: Path
+) -> Iterator[TestClient]:
     app = create_app(Settings(), api_engine, clock=clock)
-    # channel sends: a fresh keyring (no key file written), strict policy except loopback
+    # channel sends: a fresh keyring (no key file written), strict policy except loopback,
+    # file channels below the test's own folder
     app.state.send_context = SendContext(
-        keyring=keyring, client=build_client(LOOPBACK_POLICY), policy=LOOPBACK_POLICY
+        keyring=keyring,
+        client=build_client(LOOPBACK_POLICY),
+        policy=LOOPBACK_POLICY,
+        file_root=tmp_path / "digests",
     )
     with TestClient(app) as test_client:
         yield test_client

@@ -27,11 +27,11 @@ def test_demo_delivers_a_digest_to_its_file_channel_and_webhook_receiver(tmp_pat
     with log.open("w") as out:
         proc = subprocess.Popen([*NEWSMON, "demo"], cwd=tmp_path, env=env, stdout=out, stderr=out)
     try:
-        folder = tmp_path / "data" / "demo-digests"
+        root = tmp_path / "data" / "digests"  # <root>/<organizationId>/demo/
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
             text = log.read_text()
-            if folder.exists() and any(folder.glob("*.md")) and "demo receiver: webhook" in text:
+            if any(root.glob("*/demo/*.md")) and "demo receiver: webhook" in text:
                 break
             time.sleep(0.3)
         else:
@@ -39,7 +39,7 @@ def test_demo_delivers_a_digest_to_its_file_channel_and_webhook_receiver(tmp_pat
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
-    digest = next(folder.glob("*.md")).read_text()
+    digest = next(root.glob("*/demo/*.md")).read_text()
     assert digest.startswith("# Demo news: ")
     assert "signed yes" in log.read_text()
     assert proc.returncode == 0, log.read_text()[-3000:]

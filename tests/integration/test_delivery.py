@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -304,7 +305,7 @@ def test_database_holds_no_channel_secret_in_clear(world: World) -> None:
     token = "xoxb-SECRET-TOKEN-123456"
     world.channel("slack", {"url": f"https://hooks.slack.com/services/T0/B0/{token}"})
     world.channel("webhook", {"url": f"https://r.example/h?token={token}", "secret": SECRET})
-    world.channel("apprise", {"url": f"discord://1234/{token}"})
+    world.channel("apprise", {"url": f"gotifys://gotify.example/{token}"})
     world.channel(
         "email",
         {
@@ -351,9 +352,10 @@ def test_send_test_digest_returns_the_exact_outcome_and_records_nothing(world: W
     assert world.channel_row(channel_id).consecutiveFailures == 0
 
 
-def test_file_channel_writes_markdown_and_html(world: World, tmp_path: os.PathLike[str]) -> None:
-    folder = os.path.join(tmp_path, "digests")
-    world.channel("file", {"directory": folder})
+def test_file_channel_writes_markdown_and_html(world: World) -> None:
+    assert world.ctx.file_root is not None
+    folder = world.ctx.file_root / world.org_id / "digests"
+    world.channel("file", {"directory": "digests"})
     world.stories(1)
     [delivery_id] = world.plan()
     assert world.deliver(delivery_id).outcome.kind == "sent"  # type: ignore[union-attr]
@@ -365,14 +367,14 @@ def test_file_channel_writes_markdown_and_html(world: World, tmp_path: os.PathLi
 
 
 def test_worker_lost_mid_send_resends_webhooks_once_and_marks_others_unknown(
-    world: World, tmp_path: os.PathLike[str]
+    world: World, tmp_path: Path
 ) -> None:
     """Row 46 at the database level: a claim whose worker died (lease expired) is swept
     and claimed again; a webhook is sent again with the same webhook-id and recorded
     sent once, a file/email/Slack delivery becomes unknown instead of a silent repeat."""
     with LocalHTTPServer(routes={"/hook": Response()}) as server:
         world.channel("webhook", {"url": server.url_for("/hook"), "secret": SECRET})
-        world.channel("file", {"directory": os.path.join(tmp_path, "out")})
+        world.channel("file", {"directory": "out"})
         world.stories(1)
         hook_id, file_id = world.plan()
         with unit_of_work(world.engine) as session:  # both claimed, then the worker dies
@@ -388,7 +390,7 @@ def test_worker_lost_mid_send_resends_webhooks_once_and_marks_others_unknown(
         assert [r.headers["webhook-id"] for r in server.requests] == [hook_id]
     assert (world.row(hook_id).state, world.row(hook_id).attempts) == ("sent", 2)
     assert world.row(file_id).state == "unknown"
-    assert not os.path.exists(os.path.join(tmp_path, "out"))
+    assert not any(tmp_path.rglob("out"))
 
 
 def test_clustered_copies_are_not_held_apart_from_their_lead(db_engine):

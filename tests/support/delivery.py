@@ -9,6 +9,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,10 +51,15 @@ class World:
     channel_ids: list[str] = field(default_factory=list)
 
     def channel(self, type_: str, config: dict[str, Any]) -> str:
+        """A channel of the search with a validated config."""
+        return self.stored_channel(type_, ch.validate_config(type_, config))
+
+    def stored_channel(self, type_: str, config: ch.ChannelConfig) -> str:
+        """A channel of the search with ``config`` as given (``model_construct`` builds one
+        that today's validation refuses, as a row stored by an older version)."""
         channel_id = new_id()
-        valid = ch.validate_config(type_, config)
         with unit_of_work(self.engine) as session:
-            stored = ch.seal_config(type_, valid, self.keyring, self.org_id, channel_id)
+            stored = ch.seal_config(type_, config, self.keyring, self.org_id, channel_id)
             session.add(
                 Channel(id=channel_id, organizationId=self.org_id, type=type_, config=stored)
             )
@@ -112,14 +118,15 @@ class World:
 
 
 @pytest.fixture(name="world")
-def world_fixture(db_engine: Engine) -> Iterator[World]:
+def world_fixture(db_engine: Engine, tmp_path: Path) -> Iterator[World]:
     keyring = Keyring([generate_key_string()])
     with unit_of_work(db_engine) as session:
         organization = factories.org(session)
         search = factories.news(session, organization)
         org_id, news_id = organization.id, search.id
     client = build_client(POLICY)
-    ctx = SendContext(keyring=keyring, client=client, policy=POLICY)
+    # file channels write below <tmp>/digests/<organizationId>/
+    ctx = SendContext(keyring=keyring, client=client, policy=POLICY, file_root=tmp_path / "digests")
     yield World(db_engine, keyring, org_id, news_id, Clock(START), ctx)
     client.close()
 

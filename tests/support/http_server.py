@@ -20,6 +20,7 @@ import contextlib
 import mimetypes
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ class LocalHTTPServer:
       routes: path -> handler (or a fixed :class:`Response`).
       raw: path -> raw handler writing bytes to the socket itself.
       directory: files served for paths without a route.
+      tls: a server-side TLS context: the server speaks HTTPS.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class LocalHTTPServer:
         routes: Mapping[str, Handler | Response] | None = None,
         raw: Mapping[str, RawHandler] | None = None,
         directory: Path | str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.routes: dict[str, Handler | Response] = dict(routes or {})
@@ -105,6 +108,9 @@ class LocalHTTPServer:
         server_class = _IPv6Server if ":" in host else _IPv4Server
         self._server = server_class((host, port), _Handler)
         self._server.owner = self
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -114,7 +120,7 @@ class LocalHTTPServer:
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:41234`` or ``http://[::1]:41234``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     def url_for(self, path: str) -> str:
         return self.url + path
@@ -278,9 +284,11 @@ def raw_response(
 
 
 class CountingListener:
-    """A TCP listener that counts connections and closes them (a fake proxy, a fake Redis)."""
+    """A TCP listener that counts connections and closes them (a fake proxy, a fake Redis),
+    or with ``hold`` keeps them open and silent until it stops (a server that never
+    answers, not even a greeting)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, hold: bool = False) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._sock.bind((host, port))
@@ -289,6 +297,8 @@ class CountingListener:
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         self.connections = 0
+        self._hold = hold
+        self._held: list[socket.socket] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
@@ -306,7 +316,10 @@ class CountingListener:
             except OSError:
                 return
             self.connections += 1
-            conn.close()
+            if self._hold:
+                self._held.append(conn)
+            else:
+                conn.close()
 
     def __enter__(self) -> CountingListener:
         self._thread.start()
@@ -320,4 +333,6 @@ class CountingListener:
     ) -> None:
         self._stopping.set()
         self._thread.join(timeout=2)
+        for conn in self._held:
+            conn.close()
         self._sock.close()

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+import core.delivery.deliveries as deliveries
 from core.db.models import AuditLog, Channel, NewsChannel
+from core.fetch import GuardPolicy, build_client
 from tests.api.conftest import Tenant
 from tests.api.routes.test_news_routes import new_search
-from tests.support.http_server import LocalHTTPServer, Response
+from tests.support.http_server import LocalHTTPServer, Response, hang
 
 SECRET = "whsec_" + base64.b64encode(b"s3cr3t-signing-key-0123456789ab").decode()
 HOOK_TOKEN = "T0K3NxSECRETxPATHxPART"
@@ -22,6 +26,13 @@ HOOK_TOKEN = "T0K3NxSECRETxPATHxPART"
 
 def webhook(url: str, **extra: Any) -> dict[str, Any]:
     return {"name": "hook", "type": "webhook", "config": {"url": url, "secret": SECRET, **extra}}
+
+
+def refused(response: Any) -> dict[str, str]:
+    """The one field a 422 names."""
+    assert response.status_code == 422, response.text
+    [field] = response.json()["error"]["fields"]
+    return field  # type: ignore[no-any-return]
 
 
 def create(client: TestClient, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +117,7 @@ def test_test_send_answers_the_exact_outcome(client: TestClient, org_a: Tenant) 
 
 
 def test_crud_and_audit(client: TestClient, org_a: Tenant, api_engine: Engine) -> None:
-    created = create(client, org_a, {"type": "file", "config": {"directory": "/tmp/digests"}})
+    created = create(client, org_a, {"type": "file", "config": {"directory": "digests"}})
     assert created["name"] == "file"
     patched = client.patch(
         f"/channels/{created['id']}",
@@ -125,8 +136,8 @@ def test_link_and_unlink_a_channel_to_a_search(
     client: TestClient, org_a: Tenant, org_b: Tenant, api_engine: Engine
 ) -> None:
     news = new_search(client, org_a)
-    channel = create(client, org_a, {"type": "file", "config": {"directory": "/tmp/d"}})
-    theirs = create(client, org_b, {"type": "file", "config": {"directory": "/tmp/d"}})
+    channel = create(client, org_a, {"type": "file", "config": {"directory": "d"}})
+    theirs = create(client, org_b, {"type": "file", "config": {"directory": "d"}})
     path = f"/news/{news['id']}/channels"
     assert client.post(f"{path}/{channel['id']}", headers=org_a.headers).status_code == 204
     assert client.post(f"{path}/{channel['id']}", headers=org_a.headers).status_code == 204
@@ -146,7 +157,112 @@ def test_channels_need_their_permission(client: TestClient, org_a: Tenant) -> No
     from tests.api.conftest import add_key  # noqa: PLC0415
 
     read_only = add_key(client.app.state.engine, org_a, permissions={"channels": ["read"]})  # type: ignore[attr-defined]
-    body = {"type": "file", "config": {"directory": "/tmp/d"}}
+    body = {"type": "file", "config": {"directory": "d"}}
     response = client.post("/channels", json=body, headers={"x-api-key": read_only})
     assert response.status_code == 403
     assert "channels:write" in response.json()["error"]["message"]
+
+
+def test_test_send_route_answers_within_the_test_send_deadline(
+    client: TestClient, org_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver that accepts and never answers cannot hold the web worker for the
+    client's own, longer timeouts (here 30 s): the test send's deadline cuts it."""
+    monkeypatch.setattr(deliveries, "TEST_SEND_DEADLINE_S", 1.0)
+    slow = GuardPolicy.from_allowlist(["127.0.0.1"], deadline_s=30, read_timeout_s=15)
+    state = client.app.state  # type: ignore[attr-defined]
+    state.send_context = replace(state.send_context, client=build_client(slow), policy=slow)
+    with LocalHTTPServer(raw={"/x": hang(30)}) as receiver:
+        channel = create(client, org_a, webhook(receiver.url_for("/x")))
+        started = time.monotonic()
+        answer = client.post(f"/channels/{channel['id']}/test", headers=org_a.headers)
+        elapsed = time.monotonic() - started
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["kind"] == "unknown" and "deadline" in answer.json()["error"]
+    assert elapsed < 2.5
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "syslog://",
+        "rsyslog://127.0.0.1",
+        "windows://",
+        "macosx://",
+        "dbus://",
+        "glib://",
+        "slack://T0AAAAAAA/B0AAAAAAA/abcdefghijkl",
+        "https://discord.com/api/webhooks/1234567/TokenABC",
+        "json-without-scheme",
+    ],
+)
+def test_apprise_service_outside_the_supported_list_is_422_at_create_and_update(
+    client: TestClient, org_a: Tenant, url: str
+) -> None:
+    body = {"type": "apprise", "config": {"url": url}}
+    created = client.post("/channels", json=body, headers=org_a.headers)
+    supported = create(
+        client, org_a, {"type": "apprise", "config": {"url": "ntfys://ntfy.example/t"}}
+    )
+    updated = client.patch(
+        f"/channels/{supported['id']}", json={"config": {"url": url}}, headers=org_a.headers
+    )
+    for response in (created, updated):
+        field = refused(response)
+        assert field["field"] == "config.url"
+        assert "not a supported apprise service; supported: json://" in field["message"]
+
+
+def test_apprise_mailto_whose_smtp_parameter_is_private_is_422(
+    client: TestClient, org_a: Tenant
+) -> None:
+    url = "mailto://user:pass@example.com?smtp=10.0.0.5&port=25"
+    response = client.post(
+        "/channels", json={"type": "apprise", "config": {"url": url}}, headers=org_a.headers
+    )
+    field = refused(response)
+    assert field["field"] == "config.url" and "10.0.0.5 is private" in field["message"]
+
+
+@pytest.mark.parametrize("directory", ["/etc/cron.d", "../org-b", "x/../../y"])
+def test_file_channel_directory_outside_the_organization_folder_is_422(
+    client: TestClient, org_a: Tenant, directory: str
+) -> None:
+    body = {"type": "file", "config": {"directory": directory}}
+    response = client.post("/channels", json=body, headers=org_a.headers)
+    assert refused(response)["field"] == "config.directory"
+
+
+def test_file_channel_is_422_where_file_channels_are_off(client: TestClient, org_a: Tenant) -> None:
+    state = client.app.state  # type: ignore[attr-defined]
+    existing = create(client, org_a, {"type": "file", "config": {"directory": "d"}})
+    state.send_context = replace(state.send_context, file_root=None)  # production, no root
+    created = client.post(
+        "/channels", json={"type": "file", "config": {"directory": "d"}}, headers=org_a.headers
+    )
+    updated = client.patch(
+        f"/channels/{existing['id']}", json={"config": {"directory": "e"}}, headers=org_a.headers
+    )
+    for response in (created, updated):
+        field = refused(response)
+        assert field["field"] == "type"
+        assert "NEWSMON_FILE_CHANNEL_ROOT" in field["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "discord://1234567/TokenABC?template=/etc/passwd",
+        "tgram://123456789:AABBCCtoken/987654?a=1;TEMPLATE=file:///etc/passwd",
+        "mailto://u:p@example.com?pgp=sign&pgppub=/etc/ssl/private/key.pem",
+        "mailtos://u:p@example.com?wkd=yes",
+        "json://hooks.example/x?store=yes",
+    ],
+)
+def test_apprise_parameters_touching_local_files_are_422(
+    client: TestClient, org_a: Tenant, url: str
+) -> None:
+    body = {"type": "apprise", "config": {"url": url}}
+    response = client.post("/channels", json=body, headers=org_a.headers)
+    field = refused(response)
+    assert field["field"] == "config.url" and "parameter is not allowed" in field["message"]
