@@ -78,6 +78,7 @@ def _fuzz_app() -> tuple[Any, str, str]:
         client=build_client(policy),
         policy=policy,
         resolver=lambda _host, _port: [PUBLIC_ADDRESS],
+        file_root=directory / "digests",
     )
     return app, key.key, operator.key
 
