@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import NewsmonError, NotFound, PermissionDenied, ValidationError
+from core.errors import Forbidden, NewsmonError, NotFound, PermissionDenied, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,9 @@ async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
         return error_response(404, str(exc))
     if isinstance(exc, PermissionDenied):
         return error_response(403, str(exc))
+    if isinstance(exc, Forbidden):
+        fields = [{"field": field, "message": reason} for field, reason in exc.fields]
+        return error_response(403, str(exc), fields=fields)
     return await _unexpected(request, exc)
 
 
