@@ -153,8 +153,17 @@ def _refused(refusal: KeyRefusal) -> ApiError:
     headers: dict[str, str] = {}
     if refusal.retry_after_s is not None:
         headers["Retry-After"] = str(refusal.retry_after_s)
+    if refusal.reason == "quota" and refusal.retry_after_s is None:
+        # Nothing will bring it back: a distinct type and no Retry-After, so clients stop.
+        return ApiError(
+            429,
+            "API key quota exhausted and it has no refill: do not retry, use another key",
+            type_="quota_exhausted",
+        )
     if refusal.reason == "quota":
-        return ApiError(429, "API key quota exhausted", type_="quota_exceeded", headers=headers)
+        return ApiError(
+            429, "API key quota exceeded until its refill", type_="quota_exceeded", headers=headers
+        )
     if refusal.rate_limit_max is not None:
         headers.update(_limit_headers(refusal.rate_limit_max, 0, refusal.retry_after_s or 0))
     return ApiError(429, "API key rate limit reached", type_="rate_limited", headers=headers)
