@@ -16,7 +16,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import Forbidden, NewsmonError, NotFound, PermissionDenied, ValidationError
+from core.errors import (
+    Forbidden,
+    MailError,
+    NewsmonError,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +126,7 @@ async def _http(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
-async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
+async def _newsmon(request: Request, exc: Exception) -> JSONResponse:  # noqa: PLR0911 (one per kind)
     if isinstance(exc, ApiError):
         return error_response(exc.status, str(exc), type_=exc.type, headers=exc.headers)
     if isinstance(exc, ValidationError):
@@ -134,6 +141,8 @@ async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, Forbidden):
         fields = [{"field": field, "message": reason} for field, reason in exc.fields]
         return error_response(403, str(exc), fields=fields)
+    if isinstance(exc, MailError):
+        return error_response(503, str(exc), type_="mail_unavailable")
     return await _unexpected(request, exc)
 
 

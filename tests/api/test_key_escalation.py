@@ -9,7 +9,7 @@ that field and leave every other key as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,12 +35,13 @@ class Variant:
     field: str
     caller: dict[str, Any]
     target: dict[str, Any]
-    mint: dict[str, Any] = field(default_factory=dict)
+    mint: dict[str, Any]
 
 
 def variants(now: datetime) -> dict[str, Variant]:
     soon = now + timedelta(hours=1)
     later = soon + timedelta(hours=1)
+    too_late = {"expiresAt": later.isoformat()}
     quota = {"remaining": 100}
     refill = {"remaining": 100, "refill_amount": 10, "refill_interval_ms": MINUTE_MS}
     rate = {"rate_limit_max": 100, "rate_limit_window_ms": MINUTE_MS}
@@ -51,10 +52,8 @@ def variants(now: datetime) -> dict[str, Variant]:
             {"permissions": ALL_PERMISSIONS},
             {"permissions": {"channels": ["write"]}},
         ),
-        "no expiry": Variant("expiresAt", {"expires_at": soon}, {}, {"expiresAt": later.isoformat()}),
-        "later expiry": Variant(
-            "expiresAt", {"expires_at": soon}, {"expires_at": later}, {"expiresAt": later.isoformat()}
-        ),
+        "no expiry": Variant("expiresAt", {"expires_at": soon}, {}, too_late),
+        "later expiry": Variant("expiresAt", {"expires_at": soon}, {"expires_at": later}, too_late),
         "no quota": Variant("remaining", quota, {}, {"remaining": 1000}),
         "more quota": Variant("remaining", quota, {"remaining": 500}, {"remaining": 500}),
         "refill": Variant(
@@ -118,9 +117,7 @@ def other_keys(engine: Engine, organization_id: str, caller_id: str) -> list[tup
         return [tuple(r) for r in rows]
 
 
-def weaker_and_stronger(
-    engine: Engine, org: Tenant, variant: Variant
-) -> tuple[Tenant, Tenant]:
+def weaker_and_stronger(engine: Engine, org: Tenant, variant: Variant) -> tuple[Tenant, Tenant]:
     caller = another_key(engine, org, **{"permissions": ALL_PERMISSIONS, **variant.caller})
     target = another_key(engine, org, **{"permissions": NEWS_READ, **variant.target})
     return caller, target

@@ -30,7 +30,8 @@ MINUTE_MS = 60_000
 
 def mint(client: TestClient, caller: Tenant, **body: Any) -> httpx.Response:
     payload = {"name": "child", "permissions": NEWS_READ, **body}
-    return client.post("/keys", json=payload, headers=caller.headers)
+    response: httpx.Response = client.post("/keys", json=payload, headers=caller.headers)
+    return response
 
 
 def stored(engine: Engine, key_id: str) -> Any:

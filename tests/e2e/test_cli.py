@@ -30,17 +30,30 @@ def newsmon(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
 def test_help_lists_every_command(tmp_path: Path):
     result = newsmon("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("run", "web", "scheduler", "worker", "db", "org", "key", "search"):
+    for command in ("run", "web", "scheduler", "worker", "db", "org", "member", "key", "search"):
         assert command in result.stdout
     for group in ("db", "org", "key", "search"):
         assert newsmon(group, "--help", cwd=tmp_path).returncode == 0
 
 
 def test_tenant_setup_from_the_shell(tmp_path: Path):
-    assert "revision 0001" in newsmon("db", "upgrade", cwd=tmp_path).stdout
+    assert "database at revision 0" in newsmon("db", "upgrade", cwd=tmp_path).stdout
     assert (tmp_path / "data" / "newsmon.db").exists()
     org = json.loads(newsmon("org", "create", "Acme Corp", cwd=tmp_path).stdout)
     assert org["slug"] == "acme-corp"
+    owner = newsmon(
+        "member",
+        "add",
+        "--org",
+        "acme-corp",
+        "--email",
+        "Ada@acme.example",
+        "--role",
+        "owner",
+        cwd=tmp_path,
+    )
+    assert owner.returncode == 0, owner.stderr
+    assert json.loads(owner.stdout)["role"] == "owner"
     created = newsmon("key", "create", "--org", "acme-corp", "--name", "ci", cwd=tmp_path)
     key = json.loads(created.stdout)
     assert key["key"].startswith("nm_") and "shown only once" in created.stderr
@@ -87,6 +100,16 @@ def test_tenant_setup_from_the_shell(tmp_path: Path):
             "error: no organization with slug 'none'",
         ),
         (("key", "create", "--name", "k"), {}, "error: --org/--operator:"),
+        (
+            ("member", "add", "--org", "none", "--email", "a@b.example"),
+            {},
+            "error: no organization with slug 'none'",
+        ),
+        (
+            ("db", "upgrade"),
+            {"NEWSMON_SMTP_URL": "smtp://relay.example"},
+            "error: NEWSMON_MAIL_FROM:",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args, env, message):

@@ -7,11 +7,13 @@ import base64
 import random
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
 from core.db.models import Channel, Delivery, News, NewsChannel
@@ -135,6 +137,7 @@ class SMTPHandler:
 
     def __init__(self) -> None:
         self.messages: list[bytes] = []
+        self.recipients: list[list[str]] = []  # the envelope's, per message
         self.rcpt_reply: str | None = None
 
     async def handle_RCPT(
@@ -147,4 +150,18 @@ class SMTPHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content)
+        self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[SMTPHandler, int]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a free port, for as long as needed."""
+    handler = SMTPHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
