@@ -24,8 +24,14 @@ from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.schemas import Out, StrictBody
 from core.db.models import ApiKey
 from core.keys import parse_permissions, validate_permissions
-from core.tenancy.api_keys import MAX_KEY_NAME_LENGTH, IssuedKey, create_api_key
-from core.tenancy.key_admin import get_api_key, mint_api_key, revoke_api_key, rotate_api_key
+from core.tenancy.api_keys import MAX_KEY_NAME_LENGTH, IssuedKey
+from core.tenancy.key_admin import (
+    create_with_limits,
+    get_api_key,
+    mint_api_key,
+    revoke_api_key,
+    rotate_api_key,
+)
 from core.tenancy.key_limits import KeyLimits
 
 router = APIRouter(prefix="/keys", tags=["keys"], responses=ERROR_RESPONSES)
@@ -110,18 +116,7 @@ def created_out(session: Session, organization_id: str, issued: IssuedKey) -> Ke
 
 def issue_key(session: Session, organization_id: str, body: KeyCreate) -> KeyCreated:
     """Create a key of ``organization_id`` from ``body``, unbound (the operator routes)."""
-    issued = create_api_key(
-        session,
-        organization_id,
-        name=body.name,
-        permissions=body.permissions,
-        expires_at=body.expiresAt,
-        remaining=body.remaining,
-        refill_interval_ms=body.refillInterval,
-        refill_amount=body.refillAmount,
-        rate_limit_max=body.rateLimitMax,
-        rate_limit_window_ms=body.rateLimitTimeWindow,
-    )
+    issued = create_with_limits(session, organization_id, body.name, body.limits())
     return created_out(session, organization_id, issued)
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from core.db.models import ApiKey
 from core.db.scoped import get_owned
 from core.errors import NotFound
-from core.keys import parse_permissions
 from core.tenancy.api_keys import IssuedKey, create_api_key
 from core.tenancy.key_limits import (
     Carve,
@@ -69,18 +68,7 @@ def rotate_api_key(
     quota left, the rate-limit window and the refill clock carry over, so rotating never
     resets a limit."""
     old = _acted_on(session, organization_id, key_id, caller_key_id, "rotate")
-    issued = create_api_key(
-        session,
-        organization_id,
-        name=old.name or "rotated",
-        permissions=parse_permissions(old.permissions),
-        expires_at=old.expiresAt,
-        remaining=old.remaining,
-        refill_interval_ms=old.refillInterval,
-        refill_amount=old.refillAmount,
-        rate_limit_max=old.rateLimitMax if old.rateLimitEnabled else None,
-        rate_limit_window_ms=old.rateLimitTimeWindow if old.rateLimitEnabled else None,
-    )
+    issued = create_with_limits(session, organization_id, old.name or "rotated", KeyLimits.of(old))
     new = get_api_key(session, organization_id, issued.id)
     new.enabled = old.enabled
     new.requestCount = old.requestCount
@@ -91,6 +79,24 @@ def rotate_api_key(
     session.flush()
     _delete(session, organization_id, key_id)
     return issued
+
+
+def create_with_limits(
+    session: Session, organization_id: str, name: str, limits: KeyLimits
+) -> IssuedKey:
+    """Store a key with exactly ``limits`` (unbound: the caller decided them)."""
+    return create_api_key(
+        session,
+        organization_id,
+        name=name,
+        permissions=limits.permissions,
+        expires_at=limits.expires_at,
+        remaining=limits.remaining,
+        refill_interval_ms=limits.refill_interval_ms,
+        refill_amount=limits.refill_amount,
+        rate_limit_max=limits.rate_limit_max,
+        rate_limit_window_ms=limits.rate_limit_window_ms,
+    )
 
 
 def _take(session: Session, organization_id: str, minter_id: str, carve: Carve) -> None:
@@ -130,18 +136,7 @@ def mint_api_key(
     quota carved out of the minter's in the same transaction."""
     minter = KeyLimits.of(get_api_key(session, organization_id, minter_key_id))
     bounded = bound_new_key(minter, wanted)
-    issued = create_api_key(
-        session,
-        organization_id,
-        name=name,
-        permissions=bounded.permissions,
-        expires_at=bounded.expires_at,
-        remaining=bounded.remaining,
-        refill_interval_ms=bounded.refill_interval_ms,
-        refill_amount=bounded.refill_amount,
-        rate_limit_max=bounded.rate_limit_max,
-        rate_limit_window_ms=bounded.rate_limit_window_ms,
-    )
+    issued = create_with_limits(session, organization_id, name, bounded)
     carve = carve_for(minter, bounded)
     if carve is not None:
         _take(session, organization_id, minter_key_id, carve)
