@@ -4,6 +4,7 @@ no response shows another organization's users."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -75,8 +76,14 @@ def invitation_count(engine: Engine) -> int:
 
 
 def test_the_token_goes_only_to_the_invitees_mailbox(
-    client: TestClient, org_a: Tenant, owner_user_id: str, mailbox: SMTPHandler, api_engine: Engine
+    client: TestClient,
+    org_a: Tenant,
+    owner_user_id: str,
+    mailbox: SMTPHandler,
+    api_engine: Engine,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     created = invite(client, org_a.headers)
     assert created.status_code == 201, created.text
     assert "token" not in created.json()
@@ -91,6 +98,8 @@ def test_the_token_goes_only_to_the_invitees_mailbox(
         stored = conn.execute(select(Invitation)).one()
         audit = list(conn.scalars(select(AuditLog.details)))
     assert stored.tokenHash == hash_key(token) and token not in str(audit)
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.log")]
+    assert ours and not any(token in line for line in ours)  # aiosmtpd's own log aside
     accepted = client.post("/invitations/accept", json={"token": token, "name": "Ada"})
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["member"]["role"] == "member"
