@@ -36,7 +36,7 @@ from api.routes import (
     stories,
     teams,
 )
-from api.schemas import openapi_input_rules, refuse_nul
+from api.schemas import openapi_input_rules, refuse_bad_parameters
 from core.clock import utcnow
 from core.config import Settings
 
@@ -58,7 +58,7 @@ def create_app(
         title="newsmon",
         version="0.1.0",
         description="Admin and tenant API of newsmon, the news-monitoring worker system.",
-        dependencies=[Depends(refuse_nul)],
+        dependencies=[Depends(refuse_bad_parameters)],
     )
     app.state.settings = settings
     app.state.engine = engine

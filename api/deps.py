@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
+from core.config import Settings
 from core.db.session import transaction
 from core.keys import Permissions, hash_key, looks_like_key, require_permission, split_permission
 from core.tenancy.api_keys import API_KEY_PREFIX, OPERATOR_KEY_PREFIX
@@ -40,6 +41,7 @@ from core.tenancy.key_checks import (
     use_api_key,
     use_operator_key,
 )
+from core.throttle import hit
 
 T = TypeVar("T")
 
@@ -47,6 +49,8 @@ T = TypeVar("T")
 INVALID_KEY_MESSAGE = "invalid API key"
 #: Message when no key was sent at all.
 MISSING_KEY_MESSAGE = "missing API key: send x-api-key or Authorization: Bearer"
+#: Seconds of the window of the per-organization throttles (their settings are per minute).
+ORG_THROTTLE_WINDOW_S = 60
 
 _api_key_header = APIKeyHeader(name="x-api-key", auto_error=False)
 _bearer = HTTPBearer(auto_error=False)
@@ -153,8 +157,17 @@ def _refused(refusal: KeyRefusal) -> ApiError:
     headers: dict[str, str] = {}
     if refusal.retry_after_s is not None:
         headers["Retry-After"] = str(refusal.retry_after_s)
+    if refusal.reason == "quota" and refusal.retry_after_s is None:
+        # Nothing will bring it back: a distinct type and no Retry-After, so clients stop.
+        return ApiError(
+            429,
+            "API key quota exhausted and it has no refill: do not retry, use another key",
+            type_="quota_exhausted",
+        )
     if refusal.reason == "quota":
-        return ApiError(429, "API key quota exhausted", type_="quota_exceeded", headers=headers)
+        return ApiError(
+            429, "API key quota exceeded until its refill", type_="quota_exceeded", headers=headers
+        )
     if refusal.rate_limit_max is not None:
         headers.update(_limit_headers(refusal.rate_limit_max, 0, refusal.retry_after_s or 0))
     return ApiError(429, "API key rate limit reached", type_="rate_limited", headers=headers)
@@ -200,6 +213,48 @@ def requires(permission: str) -> Any:
         return ctx
 
     check.__name__ = f"requires_{permission.replace(':', '_')}"
+    return Depends(check)
+
+
+def throttled(permission: str, action: str, per_minute: Callable[[Settings], int]) -> Any:
+    """Like :func:`requires`, then counts one ``action`` of the key's organization: past
+    ``per_minute(settings)`` in the current minute, 429 ``throttled`` with Retry-After.
+
+    The counter is a database row (:mod:`core.throttle`), so the limit holds across every
+    web process and in embedded mode; it is spent in autocommit before the route runs, and
+    only by keys allowed to act.
+    """
+    permitted = requires(permission)
+
+    # The dependency is a default, not in Annotated: annotations are strings here, and a
+    # local name inside one would not resolve.
+    def check(
+        request: Request, conn: ConnectionDep, ctx: TenantContext = permitted
+    ) -> TenantContext:
+        limit = per_minute(request.app.state.settings)
+        now = _now(request)
+        admission = autocommit(
+            conn,
+            lambda c: hit(
+                c,
+                f"{action}:{ctx.organization_id}",
+                limit=limit,
+                window_s=ORG_THROTTLE_WINDOW_S,
+                now=now,
+                organization_id=ctx.organization_id,
+            ),
+        )
+        if not admission.allowed:
+            retry = admission.retry_after_s
+            raise ApiError(
+                429,
+                f"{action} is limited to {limit} a minute per organization; retry in {retry} s",
+                type_="throttled",
+                headers={"Retry-After": str(retry), **_limit_headers(limit, 0, retry)},
+            )
+        return ctx
+
+    check.__name__ = f"throttled_{action.replace('-', '_')}"
     return Depends(check)
 
 

@@ -17,7 +17,15 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, compile_path
 
-from core.errors import Conflict, NewsmonError, NotFound, PermissionDenied, ValidationError
+from core.errors import (
+    Conflict,
+    Forbidden,
+    MailError,
+    NewsmonError,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +184,7 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, str(exc.detail), headers=headers)
 
 
-async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
+async def _newsmon(request: Request, exc: Exception) -> JSONResponse:  # noqa: PLR0911 (one per kind)
     if isinstance(exc, ApiError):
         return error_response(exc.status, str(exc), type_=exc.type, headers=exc.headers)
     if isinstance(exc, ValidationError):
@@ -190,6 +198,11 @@ async def _newsmon(request: Request, exc: Exception) -> JSONResponse:
         return error_response(404, str(exc))
     if isinstance(exc, PermissionDenied):
         return error_response(403, str(exc))
+    if isinstance(exc, Forbidden):
+        fields = [{"field": field, "message": reason} for field, reason in exc.fields]
+        return error_response(403, str(exc), fields=fields)
+    if isinstance(exc, MailError):
+        return error_response(503, str(exc), type_="mail_unavailable")
     return await _unexpected(request, exc)
 
 

@@ -2,7 +2,7 @@
 and the rules every input of the API follows, each answered with a 422 naming the field:
 
 - no string holds a NUL character (PostgreSQL text cannot store one): bodies at any depth,
-  path and query parameters and headers (:func:`refuse_nul`);
+  path and query parameters and headers (:func:`refuse_bad_parameters`);
 - JSON types are taken as the OpenAPI document states them (``false`` is not an integer,
   ``0`` is not a boolean, a number is not a date-time);
 - date-times are RFC 3339 with an offset (:data:`UtcDateTime`);
@@ -41,6 +41,8 @@ from core.tenancy.members import MAX_EMAIL_LENGTH
 NUL = "\x00"
 #: What a refused NUL character is told.
 NUL_MESSAGE = "must not contain a NUL character"
+#: Why a query parameter given more than once is refused.
+REPEATED_MESSAGE = "given more than once; every query parameter takes one value"
 #: Pattern of every string of the OpenAPI document: no NUL character.
 NO_NUL_PATTERN = "^[^\\u0000]*$"
 #: ``ctx`` key of a pydantic error that names a place inside the field (``sources.0.url``).
@@ -206,15 +208,21 @@ UtcDateTime = Annotated[
 ]
 
 
-def refuse_nul(request: Request) -> None:
-    """Refuse a NUL character in a path or query parameter or a header (422 naming it);
-    bodies are checked by :class:`StrictBody`. Runs before every route's own parameters."""
+def refuse_bad_parameters(request: Request) -> None:
+    """Refuse a NUL character in a path or query parameter or a header, and a query
+    parameter given more than once (every one is a single value; taking the last would
+    accept what the document refuses): 422 naming it. Bodies are checked by
+    :class:`StrictBody`. Runs before every route's own parameters."""
     parameters = chain(
         request.path_params.items(), request.query_params.multi_items(), request.headers.items()
     )
     for name, value in parameters:
         if NUL in name or NUL in str(value):
             raise ValidationError(NUL_MESSAGE, field=name.replace(NUL, "\\0"))
+    names = [name for name, _ in request.query_params.multi_items()]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValidationError(REPEATED_MESSAGE, field=name)
 
 
 #: The string formats JSON Schema defines; any other ``format`` in the document is one of

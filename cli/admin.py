@@ -1,4 +1,4 @@
-"""Administration from the shell: schema migrations, organizations, keys, searches."""
+"""Administration from the shell: schema migrations, organizations, members, keys, searches."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from core.errors import ConfigError
 db_app = typer.Typer(help="Database schema migrations and retention.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys of organizations and operators.", no_args_is_help=True)
+member_app = typer.Typer(help="Members of organizations.", no_args_is_help=True)
 search_app = typer.Typer(help="Saved news searches.", no_args_is_help=True)
 
 
@@ -82,6 +83,25 @@ def org_create(
     with unit_of_work(engine) as session:
         org = create_organization(session, name=name, slug=slug)
         typer.echo(json.dumps({"id": org.id, "slug": org.slug, "name": org.name}))
+
+
+@member_app.command("add")
+def member_add(
+    org: Annotated[str, typer.Option(help="Organization slug.")],
+    email: Annotated[str, typer.Option(help="The user's email (a user is created if new).")],
+    role: Annotated[str, typer.Option(help="owner, admin or member.")] = "member",
+    name: Annotated[str | None, typer.Option(help="Name of a new user.")] = None,
+) -> None:
+    """Make a user a member with ROLE, or give a member that role (no invitation, no mail)."""
+    from core.tenancy.members import enrol
+    from core.tenancy.organizations import organization_by_slug
+
+    engine = migrated_engine(load())
+    with unit_of_work(engine) as session:
+        organization = organization_by_slug(session, org)
+        member = enrol(session, organization.id, email, role, name)
+        out = {"memberId": member.id, "userId": member.userId, "role": member.role}
+    typer.echo(json.dumps(out))
 
 
 def _parse_permissions(text: str) -> dict[str, list[str]]:

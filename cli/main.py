@@ -1,7 +1,7 @@
 """``newsmon``: run the processes and administer tenants from the shell.
 
 Every error a user can cause ends as one line on stderr and exit status 2. The commands
-live in ``cli.admin`` (db, org, key, search), ``cli.processes`` (web, scheduler, worker,
+live in ``cli.admin`` (db, org, member, key, search), ``cli.processes`` (web, scheduler, worker,
 run, demo) and ``cli.dlq``.
 """
 
@@ -12,7 +12,7 @@ import sys
 import typer
 
 from cli import processes
-from cli.admin import db_app, key_app, org_app, search_app
+from cli.admin import db_app, key_app, member_app, org_app, search_app
 from cli.dlq import dlq_app
 from core.errors import NewsmonError
 
@@ -32,6 +32,7 @@ for command in (
     app.command()(command)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
+app.add_typer(member_app, name="member")
 app.add_typer(key_app, name="key")
 app.add_typer(search_app, name="search")
 app.add_typer(dlq_app, name="dlq")

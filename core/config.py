@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     retain_audit_days: int = Field(default=365, ge=0, le=36_500)
     #: Minutes between two retention passes of the scheduler (0: never; ``newsmon db prune``).
     prune_interval_minutes: float = Field(default=60.0, ge=0, le=10_080)
+    #: "Run now" requests per minute and organization, across every web process.
+    run_now_per_minute: int = Field(default=5, ge=1, le=10_000)
+    #: Channel test sends per minute and organization, across every web process.
+    channel_test_per_minute: int = Field(default=5, ge=1, le=10_000)
+    #: The operator's mail relay for system mail (invitations), e.g.
+    #: ``smtp://user:pass@mail.example.com:587`` (``?security=starttls|tls|none``);
+    #: empty: no system mail, so invitations cannot be sent.
+    smtp_url: str = ""
+    #: Sender of system mail, e.g. ``newsmon <noreply@example.com>``.
+    mail_from: str = ""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -149,8 +159,31 @@ class Settings(BaseSettings):
 
         return check_base_urls(value)
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str) -> str:
+        if value:
+            from core.system_mail import parse_smtp_url  # noqa: PLC0415  (no import cycle)
+
+            parse_smtp_url(value)  # raises ConfigError naming NEWSMON_SMTP_URL
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str) -> str:
+        if value:
+            from core.system_mail import parse_sender  # noqa: PLC0415  (no import cycle)
+
+            parse_sender(value)  # raises ConfigError naming NEWSMON_MAIL_FROM
+        return value
+
     @model_validator(mode="after")
     def _check_mode(self) -> Settings:
+        if bool(self.smtp_url) != bool(self.mail_from):
+            raise ConfigError(
+                "NEWSMON_MAIL_FROM" if self.smtp_url else "NEWSMON_SMTP_URL",
+                "NEWSMON_SMTP_URL and NEWSMON_MAIL_FROM go together (system mail needs both)",
+            )
         if self.broker_url and self.database_backend != "postgresql":
             # Not a ValueError: pydantic would wrap it; this one names its setting itself.
             raise ConfigError(

@@ -9,9 +9,11 @@
      │    └── Conflict        valid input clashing with what exists (a taken name)
      ├── NotFound             no such object in the caller's organization
      ├── PermissionDenied     the caller lacks a permission (names it)
+     ├── Forbidden            the caller may not do this whatever it holds (names why)
      ├── LeaseLost            a run was taken over after this worker's lease expired
      ├── SecretsError         a secret could not be sealed or opened (core.secrets)
      ├── FeedParseError       the body is not a feed at all (core.feeds.model)
+     ├── MailError            the operator's mail relay refused or could not be reached
      ├── FetchError           an outbound request failed or was refused
      │    └── DestinationNotAllowed   the address policy refused the target
      │         └── ConnectNotAllowed  ... at connect time (also an OSError, for libraries)
@@ -67,6 +69,21 @@ class PermissionDenied(NewsmonError):
     def __init__(self, permission: str) -> None:
         self.permission = permission
         super().__init__(f"missing permission {permission}")
+
+
+class Forbidden(NewsmonError):
+    """The caller may not do this whatever permissions it holds: acting on a stronger key,
+    minting past its own limits, granting the owner role. ``fields`` pairs each offending
+    field with the reason, e.g. ``("expiresAt", "later than this key's expiry")``."""
+
+    def __init__(self, message: str, fields: list[tuple[str, str]] | None = None) -> None:
+        self.fields = fields or []
+        super().__init__(message)
+
+
+class MailError(NewsmonError):
+    """The operator's mail relay (``NEWSMON_SMTP_URL``) refused a system message or could
+    not be reached; the message names the relay's host, never its credentials."""
 
 
 class FetchError(NewsmonError):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, create_model
 from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
-from api.deps import SessionDep, TenantContext, requires
+from api.deps import SessionDep, TenantContext, requires, throttled
 from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.schemas import NON_BLANK, Out, PatchBody, StrictBody, document
@@ -153,6 +153,10 @@ def send_context(request: Request) -> SendContext:
 SendContextDep = Annotated[SendContext, Depends(send_context)]
 Reader = Annotated[TenantContext, requires("channels:read")]
 Writer = Annotated[TenantContext, requires("channels:write")]
+Tester = Annotated[
+    TenantContext,
+    throttled("channels:write", "channel-test", lambda settings: settings.channel_test_per_minute),
+]
 
 
 @router.post("", status_code=201)
@@ -228,10 +232,10 @@ def remove_channel(channelId: str, ctx: Writer, session: SessionDep) -> Response
 
 @router.post("/{channelId}/test")
 def test_channel(
-    channelId: str, ctx: Writer, session: SessionDep, send: SendContextDep
+    channelId: str, ctx: Tester, session: SessionDep, send: SendContextDep
 ) -> TestOutcome:
     """Send a sample digest now and answer the exact outcome (the channel's health and
-    delivery history are untouched)."""
+    delivery history are untouched). A few a minute per organization: 429 past them."""
     get_channel(session, ctx.organization_id, channelId)  # 404 without echoing the id
     outcome = send_test_digest(session, ctx.organization_id, channelId, send, now=utcnow())
     ctx.audit(session, "channel.test", "channel", channelId, {"outcome": outcome.kind})

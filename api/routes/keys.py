@@ -1,4 +1,9 @@
-"""The organization's own API keys: create (shown once), list, read, revoke, rotate."""
+"""The organization's own API keys: create (shown once), list, read, revoke, rotate.
+
+A key creates only keys it dominates and acts only on itself or keys it dominates
+(:mod:`core.tenancy.key_limits`); reading is not acting: a ``keys:read`` key lists and
+reads every key of its organization, never any key material.
+"""
 
 # Path and query parameters keep the schema's camelCase names (newsId, minScore).
 # ruff: noqa: N803
@@ -18,9 +23,16 @@ from api.errors import ERROR_RESPONSES
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.schemas import NON_BLANK, Out, StrictBody, UtcDateTime
 from core.db.models import ApiKey
-from core.keys import RESOURCE_ACTIONS, parse_permissions
-from core.tenancy.api_keys import MAX_KEY_NAME_LENGTH, create_api_key
-from core.tenancy.key_admin import check_grantable, get_api_key, revoke_api_key, rotate_api_key
+from core.keys import RESOURCE_ACTIONS, parse_permissions, validate_permissions
+from core.tenancy.api_keys import MAX_KEY_NAME_LENGTH, IssuedKey
+from core.tenancy.key_admin import (
+    create_with_limits,
+    get_api_key,
+    mint_api_key,
+    revoke_api_key,
+    rotate_api_key,
+)
+from core.tenancy.key_limits import KeyLimits
 
 router = APIRouter(prefix="/keys", tags=["keys"], responses=ERROR_RESPONSES)
 
@@ -67,6 +79,17 @@ class KeyCreate(StrictBody):
     rateLimitMax: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
     rateLimitTimeWindow: int | None = Field(default=None, ge=1, le=MAX_LIMIT_VALUE)
 
+    def limits(self) -> KeyLimits:
+        return KeyLimits(
+            permissions=validate_permissions(self.permissions),
+            expires_at=self.expiresAt,
+            remaining=self.remaining,
+            refill_amount=self.refillAmount,
+            refill_interval_ms=self.refillInterval,
+            rate_limit_max=self.rateLimitMax,
+            rate_limit_window_ms=self.rateLimitTimeWindow,
+        )
+
 
 class KeyOut(Out):
     """A key as listed: ``start`` and ``prefix`` identify it; the key itself is never shown."""
@@ -102,22 +125,15 @@ def key_out(row: ApiKey) -> KeyOut:
     return KeyOut.model_validate(data)
 
 
-def issue_key(session: Session, organization_id: str, body: KeyCreate) -> KeyCreated:
-    """Create a key of ``organization_id`` from ``body`` (shared with the operator routes)."""
-    issued = create_api_key(
-        session,
-        organization_id,
-        name=body.name,
-        permissions=body.permissions,
-        expires_at=body.expiresAt,
-        remaining=body.remaining,
-        refill_interval_ms=body.refillInterval,
-        refill_amount=body.refillAmount,
-        rate_limit_max=body.rateLimitMax,
-        rate_limit_window_ms=body.rateLimitTimeWindow,
-    )
+def created_out(session: Session, organization_id: str, issued: IssuedKey) -> KeyCreated:
     row = get_api_key(session, organization_id, issued.id)
     return KeyCreated(**key_out(row).model_dump(), key=issued.key)
+
+
+def issue_key(session: Session, organization_id: str, body: KeyCreate) -> KeyCreated:
+    """Create a key of ``organization_id`` from ``body``, unbound (the operator routes)."""
+    issued = create_with_limits(session, organization_id, body.name, body.limits())
+    return created_out(session, organization_id, issued)
 
 
 Reader = Annotated[TenantContext, requires("keys:read")]
@@ -126,9 +142,14 @@ Writer = Annotated[TenantContext, requires("keys:write")]
 
 @router.post("", status_code=201)
 def create_key(body: KeyCreate, ctx: Writer, session: SessionDep) -> KeyCreated:
-    """Create a key with at most the permissions of the calling key."""
-    check_grantable(ctx.permissions, body.permissions)
-    created = issue_key(session, ctx.organization_id, body)
+    """Create a key with no more than the calling key has (403 naming each field that
+    exceeds it). An omitted expiry or rate limit is the caller's; a caller with a quota
+    must give ``remaining``, which is taken from its own quota (as is a refill, from its
+    refill)."""
+    issued = mint_api_key(
+        session, ctx.organization_id, ctx.key_id, name=body.name, wanted=body.limits()
+    )
+    created = created_out(session, ctx.organization_id, issued)
     ctx.audit(session, "key.create", "apikey", created.id, {"name": created.name})
     return created
 
@@ -149,16 +170,17 @@ def read_key(keyId: str, ctx: Reader, session: SessionDep) -> KeyOut:
 
 @router.delete("/{keyId}", status_code=204)
 def revoke_key(keyId: str, ctx: Writer, session: SessionDep) -> Response:
-    """Revoke a key: it stops working at once."""
-    revoke_api_key(session, ctx.organization_id, keyId)
+    """Revoke a key (itself, or one with no more than the caller has): it stops working
+    at once."""
+    revoke_api_key(session, ctx.organization_id, keyId, caller_key_id=ctx.key_id)
     ctx.audit(session, "key.revoke", "apikey", keyId)
     return Response(status_code=204)
 
 
 @router.post("/{keyId}/rotate", status_code=201)
 def rotate_key(keyId: str, ctx: Writer, session: SessionDep) -> KeyCreated:
-    """Replace a key by a new one with the same settings; the old one stops working."""
-    issued = rotate_api_key(session, ctx.organization_id, keyId)
+    """Replace a key (itself, or one with no more than the caller has) by a new one with
+    the same settings and usage; the old one stops working."""
+    issued = rotate_api_key(session, ctx.organization_id, keyId, caller_key_id=ctx.key_id)
     ctx.audit(session, "key.rotate", "apikey", issued.id, {"replaced": keyId})
-    row = get_api_key(session, ctx.organization_id, issued.id)
-    return KeyCreated(**key_out(row).model_dump(), key=issued.key)
+    return created_out(session, ctx.organization_id, issued)

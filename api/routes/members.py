@@ -79,15 +79,16 @@ def read_member(memberId: str, ctx: Reader, session: SessionDep) -> MemberOut:
 
 @router.patch("/{memberId}")
 def patch_member(memberId: str, body: MemberUpdate, ctx: Writer, session: SessionDep) -> MemberOut:
-    """Change a member's role (the last owner keeps theirs: 422)."""
-    change_role(session, ctx.organization_id, memberId, body.role)
+    """Change a member's role; the owner role is granted and taken by an operator only
+    (403)."""
+    change_role(session, ctx.organization_id, memberId, body.role, by_operator=False)
     ctx.audit(session, "member.update", "member", memberId, {"role": body.role})
     return member_out(session, ctx.organization_id, memberId)
 
 
 @router.delete("/{memberId}", status_code=204)
 def remove(memberId: str, ctx: Writer, session: SessionDep) -> Response:
-    """Remove a member (never the last owner)."""
-    remove_member(session, ctx.organization_id, memberId)
+    """Remove a member (an owner only an operator removes: 403)."""
+    remove_member(session, ctx.organization_id, memberId, by_operator=False)
     ctx.audit(session, "member.delete", "member", memberId)
     return Response(status_code=204)

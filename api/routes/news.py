@@ -12,7 +12,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 
-from api.deps import BROKER_ERRORS, SessionDep, TenantContext, request_broker, requires
+from api.deps import (
+    BROKER_ERRORS,
+    SessionDep,
+    TenantContext,
+    request_broker,
+    requires,
+    throttled,
+)
 from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.schemas import NON_BLANK, Out, PatchBody, StrictBody, document
@@ -123,7 +130,9 @@ class RunStarted(Out):
 
 Reader = Annotated[TenantContext, requires("news:read")]
 Writer = Annotated[TenantContext, requires("news:write")]
-Runner = Annotated[TenantContext, requires("news:run")]
+Runner = Annotated[
+    TenantContext, throttled("news:run", "run-now", lambda settings: settings.run_now_per_minute)
+]
 
 
 @router.post("", status_code=201)

@@ -16,17 +16,27 @@ from sqlalchemy.orm import Session
 from api.deps import BROKER_ERRORS, OperatorDep, SessionDep, request_broker
 from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
+from api.routes.invitations import (
+    MAIL_RESPONSES,
+    InvitationCreate,
+    InvitationOut,
+    invitation_out,
+    system_mailer,
+)
 from api.routes.keys import KeyCreate, KeyCreated, KeyOut, issue_key, key_out
+from api.routes.members import MemberOut, Role, member_out
 from api.routes.runs import RunOut
 from api.schemas import NON_BLANK, EmailAddress, Out, PatchBody, StrictBody
 from core.clock import utcnow
 from core.db.models import RUN_STATES, ApiKey, Channel, Organization, Run, Source
 from core.errors import NotFound, ValidationError
 from core.ops.overview import scheduler_lag
+from core.tenancy.invitations import invite_by_email
 from core.tenancy.members import (
     MAX_USER_NAME_LENGTH,
     OWNER_ROLE,
     add_member,
+    enrol,
     user_for_email,
 )
 from core.tenancy.organizations import MAX_NAME_LENGTH, SLUG_PATTERN, create_organization
@@ -38,6 +48,16 @@ router = APIRouter(prefix="/operator", tags=["operator"], responses=ERROR_RESPON
 class OwnerIn(StrictBody):
     email: EmailAddress
     name: str | None = Field(default=None, max_length=MAX_USER_NAME_LENGTH)
+
+
+class MemberIn(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "ada@acme.example", "role": "owner"}]}
+    )
+
+    email: EmailAddress
+    name: str | None = Field(default=None, max_length=MAX_USER_NAME_LENGTH)
+    role: Role = "member"
 
 
 class OrganizationCreate(StrictBody):
@@ -192,6 +212,59 @@ def create_org_key(
         details={"name": created.name},
     )
     return created
+
+
+@router.post("/organizations/{organizationId}/members")
+def enrol_member(
+    organizationId: str, body: MemberIn, op: OperatorDep, session: SessionDep
+) -> MemberOut:
+    """Make the user with ``email`` (created if new) a member with ``role``, or give a
+    member that role, owner included: the operator vouches, no invitation or mail. The
+    last owner keeps the role (422)."""
+    _organization(session, organizationId)
+    member = enrol(session, organizationId, body.email, body.role, body.name)
+    op.audit(
+        session,
+        organizationId,
+        action="member.enrol",
+        target_type="member",
+        target_id=member.id,
+        details={"role": body.role},
+    )
+    return member_out(session, organizationId, member.id)
+
+
+@router.post(
+    "/organizations/{organizationId}/invitations", status_code=201, responses=MAIL_RESPONSES
+)
+def invite_to_org(
+    organizationId: str,
+    body: InvitationCreate,
+    request: Request,
+    op: OperatorDep,
+    session: SessionDep,
+) -> InvitationOut:
+    """Invite with any role, owner included; the token is mailed to the invitee only."""
+    _organization(session, organizationId)
+    now = utcnow()
+    invitation = invite_by_email(
+        session,
+        system_mailer(request),
+        organizationId,
+        email=body.email,
+        role=body.role,
+        team_id=body.teamId,
+        now=now,
+    )
+    op.audit(
+        session,
+        organizationId,
+        action="invitation.create",
+        target_type="invitation",
+        target_id=invitation.id,
+        details={"role": body.role},
+    )
+    return invitation_out(invitation, now)
 
 
 @router.get("/runs")

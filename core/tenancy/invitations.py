@@ -1,27 +1,42 @@
-"""Invitations to an organization: the token is shown once and stored only as a hash.
+"""Invitations to an organization: the token goes only to the invitee's mailbox.
 
 The token is ``INVITATION_TOKEN_BYTES`` random bytes (base64url); ``tokenHash`` holds its
-SHA-256 (the same scheme as API keys), so a database leak reveals no usable token. The
-invitee accepts or rejects with the token alone; the organization cancels by id. A
-pending invitation past ``expiresAt`` counts as ``expired`` (Better Auth's default
-lifetime of 48 hours). Invitations made with an API key name the organization's oldest
-owner as inviter (``inviterId`` must be a user).
+SHA-256 (the same scheme as API keys), so a database leak reveals no usable token.
+Acceptance must be the invitee's own act, so :func:`invite_by_email` sends the token to
+the invited address through the operator's relay (:mod:`core.system_mail`) and to no one
+else: the inviter never sees it. Holding the token proves control of that mailbox; the
+invitee accepts or rejects with it alone. A pending invitation past ``expiresAt`` counts
+as ``expired`` (Better Auth's default lifetime of 48 hours). Invitations made with an API
+key name the organization's oldest owner as inviter (``inviterId`` must be a user).
+
+Roles: a key with ``invitations:write`` invites members; inviting an admin also needs
+``members:write`` (the authority to make one); an owner only an operator makes.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.db.models import Invitation, Member, Team
+from core.db.models import Invitation, Member, Organization, Team
 from core.db.scoped import get_owned
-from core.errors import NotFound, ValidationError
-from core.keys import hash_key
-from core.tenancy.members import add_member, check_role, first_owner, normal_email, user_for_email
+from core.errors import Forbidden, NotFound, ValidationError
+from core.keys import hash_key, require_permission
+from core.system_mail import SystemMailer
+from core.tenancy.members import (
+    ADMIN_ROLE,
+    OWNER_ROLE,
+    add_member,
+    check_role,
+    first_owner,
+    normal_email,
+    user_for_email,
+)
 
 #: How long an invitation can be accepted (Better Auth's ``invitationExpiresIn``).
 INVITATION_TTL = timedelta(hours=48)
@@ -45,7 +60,19 @@ def effective_status(invitation: Invitation, now: datetime) -> str:
     return invitation.status
 
 
-def create_invitation(
+def check_invitable_role(permissions: Mapping[str, Collection[str]], role: str) -> None:
+    """A tenant key may invite with ``role`` only within its authority (403 otherwise)."""
+    check_role(role)
+    if role == OWNER_ROLE:
+        raise Forbidden(
+            "only an operator can invite an owner",
+            fields=[("role", "owner is granted by an operator only")],
+        )
+    if role == ADMIN_ROLE:
+        require_permission(permissions, "members:write")
+
+
+def _prepare(
     session: Session,
     organization_id: str,
     *,
@@ -54,6 +81,7 @@ def create_invitation(
     team_id: str | None,
     now: datetime,
 ) -> IssuedInvitation:
+    """A checked invitation and its token, not yet stored."""
     check_role(role)
     email = normal_email(email)
     owner = first_owner(session, organization_id)
@@ -78,9 +106,62 @@ def create_invitation(
         tokenHash=hash_key(token),
         expiresAt=now + INVITATION_TTL,
     )
-    session.add(invitation)
-    session.flush()
     return IssuedInvitation(invitation, token)
+
+
+def create_invitation(
+    session: Session,
+    organization_id: str,
+    *,
+    email: str,
+    role: str,
+    team_id: str | None,
+    now: datetime,
+) -> IssuedInvitation:
+    """Store an invitation and return its token, sent to no one (seeds and tests)."""
+    issued = _prepare(session, organization_id, email=email, role=role, team_id=team_id, now=now)
+    session.add(issued.invitation)
+    session.flush()
+    return issued
+
+
+def invitation_mail(organization_name: str, issued: IssuedInvitation) -> tuple[str, str]:
+    """Subject and plain body of the message carrying the token to the invitee."""
+    invitation = issued.invitation
+    expires = invitation.expiresAt.strftime("%Y-%m-%d %H:%M UTC")
+    body = (
+        f"You are invited to join {organization_name} on newsmon as {invitation.role}.\n\n"
+        "To accept, send this to the newsmon API that manages it:\n\n"
+        "    POST /invitations/accept\n"
+        f'    {{"token": "{issued.token}"}}\n\n'
+        "To decline, send the same body to POST /invitations/reject.\n"
+        f"The invitation expires at {expires}. If you did not expect it, ignore this message.\n"
+    )
+    return f"Invitation to join {organization_name} on newsmon", body
+
+
+def invite_by_email(
+    session: Session,
+    mailer: SystemMailer,
+    organization_id: str,
+    *,
+    email: str,
+    role: str,
+    team_id: str | None,
+    now: datetime,
+) -> Invitation:
+    """Invite ``email``: the token is mailed to that address only, then the invitation is
+    stored. A failed send (:class:`MailError`) stores nothing; a send that succeeds but
+    whose transaction then fails leaves a token matching nothing (harmless)."""
+    issued = _prepare(session, organization_id, email=email, role=role, team_id=team_id, now=now)
+    organization = session.get(Organization, organization_id)
+    if organization is None:
+        raise NotFound("no such organization")
+    subject, body = invitation_mail(organization.name, issued)
+    mailer.send(issued.invitation.email, subject, body)  # network first, then a short write
+    session.add(issued.invitation)
+    session.flush()
+    return issued.invitation
 
 
 def get_invitation(session: Session, organization_id: str, invitation_id: str) -> Invitation:

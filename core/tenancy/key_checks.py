@@ -102,7 +102,8 @@ class KeyUse:
 @dataclass(frozen=True)
 class KeyRefusal:
     """Why a key was refused: ``invalid`` (401: unknown, disabled, expired, inactive
-    organization, all alike), ``quota`` or ``rate`` (429, retry after ``retry_after_s``)."""
+    organization, all alike), ``quota`` or ``rate`` (429, retry after ``retry_after_s``;
+    a ``quota`` without it never refills)."""
 
     reason: str
     retry_after_s: int | None = None
@@ -212,6 +213,7 @@ def explain_refusal(conn: Connection, key_hash: str, *, now: datetime) -> KeyRef
             c["quota_left"].label("quota_left"),
             c["rate_room"].label("rate_room"),
             ApiKey.refillInterval,
+            ApiKey.refillAmount,
             ApiKey.rateLimitMax,
             ApiKey.rateLimitTimeWindow,
             epoch_ms(func.coalesce(ApiKey.lastRefillAt, ApiKey.createdAt)).label("refilled_ms"),
@@ -225,8 +227,8 @@ def explain_refusal(conn: Connection, key_hash: str, *, now: datetime) -> KeyRef
         wait_ms = row.last_request_ms + row.rateLimitTimeWindow - now_ms
         return KeyRefusal("rate", _seconds(wait_ms), row.rateLimitMax)
     if not row.quota_left:
-        retry = None
-        if row.refillInterval is not None:
+        retry = None  # no refill (or a refill of nothing): exhausted for good
+        if row.refillInterval is not None and (row.refillAmount or 0) > 0:
             retry = _seconds(row.refilled_ms + row.refillInterval - now_ms)
         return KeyRefusal("quota", retry)
     # Limits freed up between the two statements (a window ended): ask to retry at once.

@@ -1,7 +1,9 @@
 """Members of an organization (users x organization with a role), and their users.
 
 API keys act for the organization, not for a user, so the API manages members directly.
-An organization keeps at least one owner: the last one cannot be demoted or removed.
+The owner role is above any key's authority: only an operator grants it, changes an
+owner's role or removes an owner (``by_operator``). An organization keeps at least one
+owner: the last one cannot be demoted or removed.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from sqlalchemy.orm import Session
 
 from core.db.models import MEMBER_ROLES, Member, User
 from core.db.scoped import get_owned
-from core.errors import NotFound, ValidationError
+from core.errors import Forbidden, NotFound, ValidationError
 
-#: The role that can never go missing from an organization.
+#: The role that can never go missing from an organization; only operators grant it.
 OWNER_ROLE = "owner"
+#: The role that manages members; inviting one needs the authority to make one.
+ADMIN_ROLE = "admin"
 #: Longest user name / email address accepted.
 MAX_USER_NAME_LENGTH = 255
 MAX_EMAIL_LENGTH = 320
@@ -88,9 +92,19 @@ def _owners(session: Session, organization_id: str) -> int:
     )
 
 
-def change_role(session: Session, organization_id: str, member_id: str, role: str) -> Member:
+def _owner_change_refused(what: str) -> Forbidden:
+    return Forbidden(
+        f"only an operator can {what}", fields=[("role", "the owner role is an operator's")]
+    )
+
+
+def change_role(
+    session: Session, organization_id: str, member_id: str, role: str, *, by_operator: bool
+) -> Member:
     member = get_member(session, organization_id, member_id)
     check_role(role)
+    if not by_operator and OWNER_ROLE in (role, member.role) and role != member.role:
+        raise _owner_change_refused("grant or take the owner role")
     if member.role == OWNER_ROLE and role != OWNER_ROLE and _owners(session, organization_id) < 2:
         raise ValidationError("the last owner cannot be demoted", field="role")
     member.role = role
@@ -98,12 +112,30 @@ def change_role(session: Session, organization_id: str, member_id: str, role: st
     return member
 
 
-def remove_member(session: Session, organization_id: str, member_id: str) -> None:
+def remove_member(
+    session: Session, organization_id: str, member_id: str, *, by_operator: bool
+) -> None:
     member = get_member(session, organization_id, member_id)
+    if not by_operator and member.role == OWNER_ROLE:
+        raise _owner_change_refused("remove an owner")
     if member.role == OWNER_ROLE and _owners(session, organization_id) < 2:
         raise ValidationError("the last owner cannot be removed", field="memberId")
     session.delete(member)
     session.flush()
+
+
+def enrol(
+    session: Session, organization_id: str, email: str, role: str, name: str | None = None
+) -> Member:
+    """An operator's act: make the user with ``email`` (created if new) a member with
+    ``role``, or give an existing member that role. No invitation, no mail."""
+    user = user_for_email(session, email, name)
+    member = session.scalar(
+        select(Member).where(Member.organizationId == organization_id, Member.userId == user.id)
+    )
+    if member is None:
+        return add_member(session, organization_id, user.id, role)
+    return change_role(session, organization_id, member.id, role, by_operator=True)
 
 
 def first_owner(session: Session, organization_id: str) -> Member | None:

@@ -59,9 +59,15 @@ def make_tenant(engine: Engine, slug: str, **key_fields: object) -> Tenant:
 
 
 def add_key(engine: Engine, tenant: Tenant, **key_fields: object) -> str:
+    return another_key(engine, tenant, **key_fields).key
+
+
+def another_key(engine: Engine, tenant: Tenant, **key_fields: object) -> Tenant:
+    """One more key of ``tenant``'s organization (every permission unless given)."""
     with unit_of_work(engine) as session:
         key_fields.setdefault("permissions", ALL_PERMISSIONS)
-        return create_api_key(session, tenant.id, name="extra", **key_fields).key  # type: ignore[arg-type]
+        issued = create_api_key(session, tenant.id, name="extra", **key_fields)  # type: ignore[arg-type]
+        return Tenant(id=tenant.id, key=issued.key, key_id=issued.id)
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def _head_revision(tmp_path: Path) -> str | None:
 def test_help_lists_every_command(tmp_path: Path):
     result = newsmon("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("run", "web", "scheduler", "worker", "db", "org", "key", "search"):
+    for command in ("run", "web", "scheduler", "worker", "db", "org", "member", "key", "search"):
         assert command in result.stdout
     for group in ("db", "org", "key", "search"):
         assert newsmon(group, "--help", cwd=tmp_path).returncode == 0
@@ -52,6 +52,19 @@ def test_tenant_setup_from_the_shell(tmp_path: Path):
     assert (tmp_path / "data" / "newsmon.db").exists()
     org = json.loads(newsmon("org", "create", "Acme Corp", cwd=tmp_path).stdout)
     assert org["slug"] == "acme-corp"
+    owner = newsmon(
+        "member",
+        "add",
+        "--org",
+        "acme-corp",
+        "--email",
+        "Ada@acme.example",
+        "--role",
+        "owner",
+        cwd=tmp_path,
+    )
+    assert owner.returncode == 0, owner.stderr
+    assert json.loads(owner.stdout)["role"] == "owner"
     created = newsmon("key", "create", "--org", "acme-corp", "--name", "ci", cwd=tmp_path)
     key = json.loads(created.stdout)
     assert key["key"].startswith("nm_") and "shown only once" in created.stderr
@@ -98,6 +111,16 @@ def test_tenant_setup_from_the_shell(tmp_path: Path):
             "error: no organization with slug 'none'",
         ),
         (("key", "create", "--name", "k"), {}, "error: --org/--operator:"),
+        (
+            ("member", "add", "--org", "none", "--email", "a@b.example"),
+            {},
+            "error: no organization with slug 'none'",
+        ),
+        (
+            ("db", "upgrade"),
+            {"NEWSMON_SMTP_URL": "smtp://relay.example"},
+            "error: NEWSMON_MAIL_FROM:",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args, env, message):

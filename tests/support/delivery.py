@@ -7,6 +7,7 @@ import base64
 import random
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,6 +144,7 @@ class SMTPHandler:
 
     def __init__(self) -> None:
         self.messages: list[bytes] = []
+        self.recipients: list[list[str]] = []  # the envelope's, per message
         self.rcpt_reply: str | None = None
 
     async def handle_RCPT(
@@ -155,15 +157,25 @@ class SMTPHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content)
+        self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[SMTPHandler, int]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a free port, for as long as needed."""
+    handler = SMTPHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
 
 
 @pytest.fixture(name="smtp")
 def smtp_fixture() -> Iterator[tuple[SMTPHandler, int]]:
     """An aiosmtpd server on 127.0.0.1 (its handler, its port)."""
-    handler = SMTPHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+    with smtp_server() as server:
+        yield server

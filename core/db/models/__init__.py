@@ -37,6 +37,7 @@ from core.db.models.tenancy import (
     Team,
     TeamMember,
 )
+from core.db.models.throttle import ThrottleWindow
 
 __all__ = [
     "ACTOR_TYPES",
@@ -77,6 +78,7 @@ __all__ = [
     "StoryFeedback",
     "Team",
     "TeamMember",
+    "ThrottleWindow",
     "User",
     "Verification",
 ]

@@ -121,6 +121,11 @@ def test_nul_in_a_path_or_query_parameter_is_422_naming_it(
     assert_422_naming(client.get(url, headers=org_a.headers), field)
 
 
+def test_a_query_parameter_given_twice_is_422_naming_it(client: TestClient, org_a: Tenant) -> None:
+    response = client.get("/stories?limit=5&limit=7", headers=org_a.headers)
+    assert_422_naming(response, "limit")
+
+
 def test_nul_in_a_header_is_422_naming_it(client: TestClient, org_a: Tenant) -> None:
     response = client.get("/news", headers={**org_a.headers, "x-trace": f"a{NUL}b"})
     assert_422_naming(response, "x-trace")

@@ -1,18 +1,13 @@
-"""Members, invitations (token once, stored hashed, expiry, accept/reject/cancel), teams."""
+"""Members (the owner role is an operator's to give and take) and teams; invitations are
+in test_invitation_routes.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
-from core.clock import utcnow
-from core.db.models import AuditLog, Invitation
 from core.db.session import unit_of_work
-from core.keys import hash_key
 from core.tenancy.members import add_member, user_for_email
 from tests.api.conftest import Tenant
 
@@ -24,62 +19,54 @@ def owner_id(api_engine: Engine, org_a: Tenant) -> str:
         return add_member(session, org_a.id, user.id, "owner").id
 
 
-def invite(client: TestClient, tenant: Tenant, **body: Any) -> dict[str, Any]:
-    body.setdefault("email", "Ada@Example.com")
-    response = client.post("/invitations", json=body, headers=tenant.headers)
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def test_invitation_token_is_shown_once_stored_hashed_and_works_once(
-    client: TestClient, org_a: Tenant, owner_id: str, api_engine: Engine
+def test_tenant_keys_never_grant_or_take_the_owner_role(
+    client: TestClient, org_a: Tenant, owner_id: str, operator_key: str, api_engine: Engine
 ) -> None:
-    created = invite(client, org_a, role="admin")
-    token = created["token"]
-    assert created["email"] == "ada@example.com" and created["status"] == "pending"
-    listed = client.get("/invitations", headers=org_a.headers).text
-    assert token not in listed
-    with api_engine.connect() as conn:
-        stored = conn.execute(select(Invitation)).one()
-        audit = list(conn.scalars(select(AuditLog.details)))
-    assert stored.tokenHash == hash_key(token) and token not in str(audit)
-    accepted = client.post("/invitations/accept", json={"token": token, "name": "Ada"})
-    assert accepted.status_code == 200, accepted.text
-    member = accepted.json()["member"]
-    assert (member["email"], member["role"], member["name"]) == ("ada@example.com", "admin", "Ada")
-    assert client.post("/invitations/accept", json={"token": token}).status_code == 404
-    members = client.get("/members", headers=org_a.headers).json()["items"]
-    assert {m["role"] for m in members} == {"owner", "admin"}
-
-
-def test_expired_canceled_and_rejected_invitations(
-    client: TestClient, org_a: Tenant, owner_id: str, api_engine: Engine
-) -> None:
-    expired = invite(client, org_a)
     with unit_of_work(api_engine) as session:
-        session.execute(
-            update(Invitation)
-            .where(Invitation.id == expired["id"])
-            .values(expiresAt=utcnow() - timedelta(minutes=1))
-        )
-    assert client.post("/invitations/accept", json={"token": expired["token"]}).status_code == 404
-    shown = client.get(f"/invitations/{expired['id']}", headers=org_a.headers).json()
-    assert shown["status"] == "expired"
-    canceled = invite(client, org_a, email="bob@example.com")
-    response = client.post(f"/invitations/{canceled['id']}/cancel", headers=org_a.headers)
-    assert response.json()["status"] == "canceled"
-    assert client.post("/invitations/accept", json={"token": canceled["token"]}).status_code == 404
-    rejected = invite(client, org_a, email="eve@example.com")
-    assert (
-        client.post("/invitations/reject", json={"token": rejected["token"]}).json()["status"]
-        == "rejected"
+        user = user_for_email(session, "second@a.example")
+        member_id = add_member(session, org_a.id, user.id, "member").id
+        second_owner = add_member(
+            session, org_a.id, user_for_email(session, "third@a.example").id, "owner"
+        ).id
+    for method, member, body in (
+        ("patch", member_id, {"role": "owner"}),
+        ("patch", second_owner, {"role": "admin"}),
+        ("delete", second_owner, None),
+    ):
+        response = client.request(method, f"/members/{member}", json=body, headers=org_a.headers)
+        assert response.status_code == 403, f"{method} {body}: {response.text}"
+        assert response.json()["error"]["fields"][0]["field"] == "role"
+    roles = {
+        m["id"]: m["role"] for m in client.get("/members", headers=org_a.headers).json()["items"]
+    }
+    assert roles == {owner_id: "owner", member_id: "member", second_owner: "owner"}
+    assert client.patch(
+        f"/members/{member_id}", json={"role": "admin"}, headers=org_a.headers
+    ).is_success
+    # the operator may, and the last owner still stays
+    operator = {"x-api-key": operator_key}
+    path = f"/operator/organizations/{org_a.id}/members"
+    demoted = client.post(
+        path, json={"email": "third@a.example", "role": "member"}, headers=operator
     )
+    assert demoted.json()["role"] == "member", demoted.text
+    last = client.post(path, json={"email": "owner@a.example", "role": "member"}, headers=operator)
+    assert last.status_code == 422, last.text
+    assert client.delete(f"/members/{second_owner}", headers=org_a.headers).status_code == 204
 
 
-def test_the_last_owner_stays(client: TestClient, org_a: Tenant, owner_id: str) -> None:
-    demote = client.patch(f"/members/{owner_id}", json={"role": "member"}, headers=org_a.headers)
-    assert demote.status_code == 422
-    assert client.delete(f"/members/{owner_id}", headers=org_a.headers).status_code == 422
+def test_an_operator_adds_a_member_without_any_mail(
+    client: TestClient, org_a: Tenant, operator_key: str
+) -> None:
+    response = client.post(
+        f"/operator/organizations/{org_a.id}/members",
+        json={"email": "Ada@Example.com", "name": "Ada", "role": "owner"},
+        headers={"x-api-key": operator_key},
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["email"], response.json()["role"]) == ("ada@example.com", "owner")
+    members = client.get("/members", headers=org_a.headers).json()["items"]
+    assert [m["name"] for m in members] == ["Ada"]
 
 
 def test_teams_and_their_members(
