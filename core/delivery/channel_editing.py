@@ -28,6 +28,7 @@ from core.delivery.send_apprise import plugin_host
 from core.errors import DestinationNotAllowed, FetchError, NotFound, ValidationError
 from core.fetch import GuardPolicy, Resolver
 from core.ids import new_id
+from core.masking import LOG_REDACTOR, url_secrets
 from core.secrets import Keyring
 
 #: Default port of each URL scheme a channel target may use.
@@ -36,7 +37,8 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 
 def _target(type_: str, config: ch.ChannelConfig) -> tuple[str, int] | None:
     if isinstance(config, ch.AppriseConfig):
-        plugin = apprise.Apprise.instantiate(config.url)
+        with LOG_REDACTOR.hiding(url_secrets(config.url)):  # apprise logs what it loads
+            plugin = apprise.Apprise.instantiate(config.url)
         if plugin is None:
             raise ValidationError("not a valid apprise URL", field="config.url")
         return plugin_host(plugin)

@@ -46,6 +46,7 @@ from core.delivery.send_webhook import send_webhook
 from core.errors import NotFound, ValidationError
 from core.fetch import GuardedClient, GuardPolicy, Resolver
 from core.ids import new_id
+from core.masking import LOG_REDACTOR
 from core.secrets import Keyring, SecretsError
 
 #: Attempts a delivery gets before it is marked failed (a replay grants a new budget).
@@ -256,13 +257,28 @@ def record_outcome(
 def send_to_channel(
     channel: Channel, digest: DigestView, *, delivery_id: str, ctx: SendContext, now: datetime
 ) -> Outcome:
-    """Open the channel's config and send ``digest`` once with its type's sender."""
+    """Open the channel's config and send ``digest`` once with its type's sender; neither
+    the outcome's texts nor library log records of the send hold the channel's secrets."""
     try:
         config = ch.open_config(
             channel.type, channel.config, ctx.keyring, channel.organizationId, channel.id
         )
     except (SecretsError, ValidationError) as exc:
         return Outcome.failed(f"channel config unusable: {exc}", permanent=True)
+    secrets = ch.config_secrets(channel.type, config)
+    with LOG_REDACTOR.hiding(secrets):
+        outcome = _send(config, digest, delivery_id=delivery_id, ctx=ctx, now=now)
+    return outcome.redacted(secrets)
+
+
+def _send(
+    config: ch.ChannelConfig,
+    digest: DigestView,
+    *,
+    delivery_id: str,
+    ctx: SendContext,
+    now: datetime,
+) -> Outcome:
     if isinstance(config, ch.WebhookConfig):
         return send_webhook(config, digest, delivery_id=delivery_id, client=ctx.client, now=now)
     if isinstance(config, ch.SlackConfig):

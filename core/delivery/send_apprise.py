@@ -6,7 +6,8 @@ of our attempts is one real attempt and our records stay true. Before sending, t
 plugin's host is resolved and refused if private unless allowlisted (hosts that do not
 resolve are tokens in the URL's host position, e.g. ``discord://id/token``, which apprise
 sends to the service's fixed public host). apprise reports only success or failure, so
-a failure is transient; its log lines become the error text (masked).
+a failure is transient; the warnings it logged during this call become the error text
+(the caller redacts the channel's secrets from it and from apprise's log records).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from core.delivery.outcome import Outcome
 from core.delivery.render_html import render_markdown
 from core.errors import DestinationNotAllowed, FetchError
 from core.fetch import GuardPolicy, Resolver
-from core.secrets import mask_url
+from core.masking import mask_url
 
 #: apprise log lines kept in the error text.
 MAX_LOG_CHARS = 500
@@ -66,15 +67,13 @@ def send_apprise(
             pass  # the host position holds a token, not a host (see the module docstring)
     notifier = apprise.Apprise()
     notifier.add(plugin)
-    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
-        ok = notifier.notify(
-            title=digest.title,
-            body=render_markdown(digest),
-            body_format=apprise.NotifyFormat.MARKDOWN,
-        )
-        log_text = captured.getvalue()
-    if ok:
+    result = notifier.notify(
+        title=digest.title,
+        body=render_markdown(digest),
+        body_format=apprise.NotifyFormat.MARKDOWN,
+        log_level=logging.WARNING,  # this call's own lines, never another thread's send
+    )
+    if result:
         return Outcome.sent(response="apprise: sent")
-    lines = " | ".join(line.strip() for line in log_text.splitlines() if line.strip())
-    lines = lines.replace(config.url, mask_url(config.url))  # never a token in our records
+    lines = " | ".join(text for entry in result.logs() if (text := entry.message.strip()))
     return Outcome.failed(f"apprise: {lines or 'notification failed'}"[:MAX_LOG_CHARS])
