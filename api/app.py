@@ -11,7 +11,12 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from api.errors import install_error_handlers
-from api.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from api.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    PathHeadersMiddleware,
+    RequestIdMiddleware,
+)
 from api.routes import (
     channels,
     dead_letters,
@@ -59,6 +64,7 @@ def create_app(
     app.state.metrics_registry = CollectorRegistry()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(PathHeadersMiddleware, prefix="/ops", headers=ops.SECURITY_HEADERS)
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
