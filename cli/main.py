@@ -2,7 +2,7 @@
 
 Every error a user can cause ends as one line on stderr and exit status 2. The commands
 live in ``cli.admin`` (db, org, key, search), ``cli.processes`` (web, scheduler, worker,
-run, demo) and ``cli.dlq``.
+run, demo), ``cli.dlq`` and ``cli.secret_keys`` (secrets).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import typer
 from cli import processes
 from cli.admin import db_app, key_app, org_app, search_app
 from cli.dlq import dlq_app
+from cli.secret_keys import secrets_app
 from core.errors import NewsmonError
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(org_app, name="org")
 app.add_typer(key_app, name="key")
 app.add_typer(search_app, name="search")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(secrets_app, name="secrets")
 
 
 def main() -> None:
