@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
+
+from core.db.migrate import MIGRATIONS_DIR
 
 NEWSMON = [sys.executable, "-c", "from cli.main import main; main()"]
 
@@ -30,14 +33,15 @@ def newsmon(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
 def test_help_lists_every_command(tmp_path: Path):
     result = newsmon("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("run", "web", "scheduler", "worker", "db", "org", "key", "search"):
+    for command in ("run", "web", "scheduler", "worker", "db", "org", "key", "search", "secrets"):
         assert command in result.stdout
     for group in ("db", "org", "key", "search"):
         assert newsmon(group, "--help", cwd=tmp_path).returncode == 0
 
 
 def test_tenant_setup_from_the_shell(tmp_path: Path):
-    assert "revision 0001" in newsmon("db", "upgrade", cwd=tmp_path).stdout
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert f"revision {head}" in newsmon("db", "upgrade", cwd=tmp_path).stdout
     assert (tmp_path / "data" / "newsmon.db").exists()
     org = json.loads(newsmon("org", "create", "Acme Corp", cwd=tmp_path).stdout)
     assert org["slug"] == "acme-corp"
