@@ -53,9 +53,8 @@ def _remasked_on_upgrade(engine: Engine) -> None:
         _insert_channel(conn, "ch_file", "file", '{"directory": "digests"}')
     upgrade(engine)
     with engine.connect() as conn:
-        raw: dict[str, str] = dict(
-            conn.execute(text("SELECT id, CAST(config AS TEXT) FROM channels")).tuples().all()
-        )
+        rows = conn.execute(text("SELECT id, CAST(config AS TEXT) FROM channels")).all()
+    raw: dict[str, str] = {channel_id: config for channel_id, config in rows}
     for channel_id, (_, old, new) in OLD_FORMS.items():
         assert new in raw[channel_id] and old not in raw[channel_id]
         assert '"url": "v1.x"' in raw[channel_id]  # the seal is untouched
