@@ -15,6 +15,7 @@ from api.errors import install_error_handlers
 from api.middleware import (
     BodyLimitMiddleware,
     MetricsMiddleware,
+    PathHeadersMiddleware,
     RequestIdMiddleware,
     ServerErrorMiddleware,
 )
@@ -68,6 +69,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(ServerErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(PathHeadersMiddleware, prefix="/ops", headers=ops.SECURITY_HEADERS)
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)

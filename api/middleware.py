@@ -1,5 +1,5 @@
 """ASGI middleware of the API: request ids, unexpected errors, the request body limit,
-request metrics.
+request metrics, headers by path (the operator page's security headers).
 
 Pure ASGI (no ``BaseHTTPMiddleware``), so streaming and background work are untouched and
 the cost per request is a few dictionary operations.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -160,3 +161,37 @@ class MetricsMiddleware(_HttpMiddleware):
             template = getattr(route, "path", None) or "unmatched"
             self.requests.labels(template, scope["method"], str(status)).inc()
             self.latency.labels(template).observe(time.perf_counter() - started)
+
+
+class PathHeadersMiddleware:
+    """Set ``headers`` on every response to ``prefix`` or a path below it, errors and
+    static files included, replacing any of the same name the app set.
+
+    Parameters:
+      prefix: the path (``/ops``); ``/ops/static/x.css`` is below it, ``/opsx`` is not.
+      headers: (name, value) pairs, names lower-case.
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str, headers: Sequence[tuple[str, str]]) -> None:
+        self.app = app
+        self.prefix = prefix.rstrip("/")
+        self.names = {name.encode() for name, _ in headers}
+        self.headers = [(name.encode(), value.encode()) for name, value in headers]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not (
+            path == self.prefix or path.startswith(self.prefix + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() not in self.names
+                ]
+                message["headers"] = [*kept, *self.headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

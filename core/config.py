@@ -13,6 +13,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import Field, field_validator, model_validator
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     #: subfolder; unset: ``<data_dir>/digests`` in embedded mode, file channels off in
     #: production mode.
     file_channel_root: Path | None = None
+    #: Public base URL of the web process as browsers reach it (``https://newsmon.example``).
+    #: Behind a TLS proxy the app sees http, so this decides the operator page's own
+    #: origin (form posts from any other are refused) and its cookie's ``Secure`` flag.
+    public_url: str = ""
     #: JSON object overriding news-search providers' base URLs, by source type
     #: (``google_news``, ``bing_news``, ``hackernews``, ``reddit``, ``gdelt``).
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
@@ -143,6 +148,22 @@ class Settings(BaseSettings):
             raise ValueError("expected a Redis URL (redis://host:6379/0)")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected the web process's base URL (https://newsmon.example)")
+        if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
+            raise ValueError("only scheme, host and port (newsmon is served at the root)")
+        try:
+            parts.port  # noqa: B018  (raises on a bad port)
+        except ValueError:
+            raise ValueError("invalid port") from None
+        return value.rstrip("/")
+
     @field_validator("encryption_keys")
     @classmethod
     def _check_keys(cls, value: str) -> str:
@@ -196,7 +217,7 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "NEWSMON_ENCRYPTION_KEYS",
                 "production mode (NEWSMON_BROKER_URL set) needs at least one key "
-                "(python -c 'from core.secrets import generate_key_string as g; print(g())')",
+                "(create one with `newsmon secrets generate-key`)",
             )
         return self
 

@@ -7,6 +7,14 @@ import logging
 import sys
 from typing import Any
 
+from core.masking import LOG_REDACTOR
+
+#: Libraries that log request URLs or payloads below WARNING. A channel's URL is its
+#: secret (a Slack or Discord webhook, an ntfy topic), so these never log below WARNING.
+URL_LOGGING_LIBRARIES = ("httpx", "httpcore", "urllib3", "requests", "apprise")
+#: apprise quotes URLs and topics in its warnings too; while a channel sends, that
+#: channel's secrets are redacted from its records (:data:`core.masking.LOG_REDACTOR`).
+APPRISE_LOGGER = "apprise"
 #: Record attributes that are not ``extra=`` fields.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -39,3 +47,14 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     # Alembic narrates every migration step at INFO; the CLI prints the outcome itself.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    quiet_secret_loggers(root.level)
+
+
+def quiet_secret_loggers(level: int = logging.INFO) -> None:
+    """Keep channel secrets out of the process log (see ``URL_LOGGING_LIBRARIES`` and
+    ``APPRISE_LOGGER``); ``level`` is the root level."""
+    for name in URL_LOGGING_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, level))
+    apprise_log = logging.getLogger(APPRISE_LOGGER)
+    if LOG_REDACTOR not in apprise_log.filters:
+        apprise_log.addFilter(LOG_REDACTOR)

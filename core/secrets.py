@@ -1,4 +1,4 @@
-"""Channel secrets encrypted at rest, and masking of secrets for logs and responses.
+"""Channel secrets encrypted at rest (masking for display is :mod:`core.masking`).
 
 Secrets are sealed with AES-256-GCM. The associated data is ``organizationId|channelId``
 (:func:`channel_aad`), so a ciphertext copied into another organization's or channel's row
@@ -40,30 +40,7 @@ KID_BYTES = 6
 #: Domain separation so a kid is not a bare hash of the key.
 _KID_CONTEXT = b"newsmon-secrets-kid:"
 
-#: What :func:`mask` and :func:`mask_url` put in place of a secret.
-MASK_SUFFIX = "…(masked)"
-#: Replacement for a secret part of a URL (apprise's ``PrivacyMode.Secret`` spelling).
-URL_MASK = "****"
-#: Leading characters :func:`mask` keeps as a hint ...
-MASK_VISIBLE_CHARS = 3
-#: ... but only for values at least this long, so the hint is at most a quarter of it.
-MASK_HINT_MIN_LENGTH = 4 * MASK_VISIBLE_CHARS
-#: Query parameters whose values are always masked, whatever they look like.
-SECRET_QUERY_KEYS = frozenset(
-    {"token", "key", "apikey", "api_key", "secret", "password", "pass", "auth", "signature"}
-)
-#: Longest lowercase word a URL part may be and still be shown.
-PLAIN_WORD_MAX = 16
-
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
-_HOST_RE = re.compile(
-    r"(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-    r"|localhost|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
-)
-# A URL part shown as is: a short lowercase word or a short number. Random tokens nearly
-# always carry digits or capitals, so they fall outside this and are masked.
-_PLAIN_RE = re.compile(rf"[a-z][a-z_-]{{0,{PLAIN_WORD_MAX - 1}}}|\d{{1,6}}(?:\.\d{{1,3}})?")
-_PARAM_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 class SecretsError(NewsmonError):
@@ -209,7 +186,9 @@ def parse_keys(value: str) -> Keyring:
     """Build the keyring from ``NEWSMON_ENCRYPTION_KEYS`` (comma-separated, newest first)."""
     entries = [entry.strip() for entry in value.split(",")]
     if not any(entries):
-        raise ConfigError(KEYS_SETTING, "no key given; create one with generate_key_string()")
+        raise ConfigError(
+            KEYS_SETTING, "no key given; create one with `newsmon secrets generate-key`"
+        )
     if not all(entries):
         raise ConfigError(KEYS_SETTING, "empty entry between commas")
     try:
@@ -255,63 +234,3 @@ def open_fields(
         return keyring.decrypt(value, aad)
 
     return _map_fields(config, fields, open_)
-
-
-def mask(value: str) -> str:
-    """Mask a secret for logs and responses: ``"hooks…"`` becomes ``"hoo…(masked)"``.
-
-    Values shorter than ``MASK_HINT_MIN_LENGTH`` show nothing at all.
-    """
-    if len(value) < MASK_HINT_MIN_LENGTH:
-        return MASK_SUFFIX
-    return value[:MASK_VISIBLE_CHARS] + MASK_SUFFIX
-
-
-def mask_fields(config: Mapping[str, object], fields: Collection[str]) -> dict[str, object]:
-    """Return a copy of ``config`` with the named fields replaced by :func:`mask`."""
-    return _map_fields(
-        config, fields, lambda _, value: mask(value) if isinstance(value, str) else MASK_SUFFIX
-    )
-
-
-def _mask_part(part: str) -> str:
-    return part if not part or _PLAIN_RE.fullmatch(part) else URL_MASK
-
-
-def mask_url(url: str) -> str:
-    """Mask the secret parts of a (apprise) URL, keeping its shape and real host names.
-
-    Kept: scheme, a host that looks like a host name or IP, and parts that are short
-    lowercase words or short numbers (``services``, ``path``, ``12345``). Masked: the
-    password, anything else in the user info, path and fragment, a host position holding
-    a token (``slack://TokenA/...``, ``tgram://bot:token/``) and query values that are
-    not plain or are named like a secret. apprise's own ``url(privacy=True)`` was not
-    used: it rewrites URLs into its canonical form with added defaults, shows the first
-    and last character of each token, and returns nothing for URLs it does not know.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return mask(url)
-    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    netloc, tail = rest[:cut], rest[cut:]
-    tail, _, fragment = tail.partition("#")
-    path, qmark, query = tail.partition("?")
-
-    userinfo, at, hostport = netloc.rpartition("@")
-    out = scheme + "://"
-    if at:
-        user, colon, password = userinfo.partition(":")
-        out += _mask_part(user) + (":" + URL_MASK if colon and password else colon) + "@"
-    out += hostport if _HOST_RE.fullmatch(hostport) else URL_MASK
-    out += "/".join(_mask_part(segment) for segment in path.split("/"))
-    if qmark:
-        pairs = []
-        for pair in query.split("&"):
-            name, eq, value = pair.partition("=")
-            shown_name = name if _PARAM_NAME_RE.fullmatch(name) else URL_MASK
-            secret = name.lower() in SECRET_QUERY_KEYS and value
-            pairs.append(shown_name + eq + (URL_MASK if secret else _mask_part(value)))
-        out += "?" + "&".join(pairs)
-    if fragment:
-        out += "#" + _mask_part(fragment)
-    return out

@@ -1,8 +1,11 @@
 """The operator page: a small server-rendered view of queues, failures and runs.
 
 Logging in with an operator key opens a session (token in an HttpOnly, SameSite=Strict
-cookie scoped to ``/ops``; only its hash is stored). Form posts must come from this
-page: a cross-site ``Origin`` is refused, and the cookie is never sent cross-site.
+cookie scoped to ``/ops``, ``Secure`` when the page is served over https; only its hash
+is stored). Every state-changing request must come from the page itself: its ``Origin``
+(or ``Referer``) must be the page's own origin, so ``Origin: null`` and other sites are
+refused with 403. Every response under ``/ops`` carries :data:`SECURITY_HEADERS` (the app
+factory installs them): a CSP without any script, no framing, no caching.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -37,12 +40,29 @@ from workers.dead_letters import (
 )
 from workers.queue_depths import QueueDepth, queue_depths
 
-router = APIRouter(prefix="/ops", include_in_schema=False)
-
 #: Dead letters listed per queue on the page (the API lists more).
 DEAD_LETTERS_SHOWN = 20
 #: Name of the operator page's session cookie.
 COOKIE = "newsmon_ops"
+#: Request methods that change nothing; any other must come from the page's own origin.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Default port of each scheme, which an origin leaves out (as browsers do).
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Headers of every response under ``/ops``. The pages have no script at all and style
+#: only from ``/ops/static``; ``same-origin`` referrers, because ``no-referrer`` makes
+#: browsers send ``Origin: null`` on the page's own form posts.
+SECURITY_HEADERS = (
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("cache-control", "no-store"),
+    ("referrer-policy", "same-origin"),
+    ("x-content-type-options", "nosniff"),
+    ("cross-origin-opener-policy", "same-origin"),
+)
 _HERE = Path(__file__).resolve().parent.parent
 _templates = Environment(
     loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"])
@@ -60,11 +80,53 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, max_num_fields=10).items()}
 
 
-def _same_origin(request: Request) -> None:
-    """Refuse form posts from another site (the cookie is SameSite=Strict as well)."""
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
-        raise ApiError(403, "cross-site form post refused")
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL as browsers write an ``Origin``
+    (lower case, no default port); None for anything else (``null`` included)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    shown_port = f":{port}" if port and port != DEFAULT_PORTS[parts.scheme] else ""
+    return f"{parts.scheme}://{host}{shown_port}"
+
+
+def _page_origin(request: Request) -> str | None:
+    """The page's own origin: ``NEWSMON_PUBLIC_URL`` when set (behind a TLS proxy the
+    app sees http), else the scheme of this connection and its ``Host``."""
+    public: str = request.app.state.settings.public_url
+    if public:
+        return _origin(public)
+    return _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
+
+
+def same_origin(request: Request) -> None:
+    """Refuse (403) a state-changing request that does not come from the page itself:
+    its ``Origin`` (or, from a browser that sends none, its ``Referer``) must be the
+    page's own origin. ``null`` (sandboxed frames, data: URLs) is never the page."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent:
+        raise ApiError(403, "request without Origin refused (operator page forms only)")
+    if _origin(sent) is None or _origin(sent) != _page_origin(request):
+        raise ApiError(
+            403,
+            "request from another origin refused (operator page forms only; behind a "
+            "proxy, NEWSMON_PUBLIC_URL must be the address browsers use)",
+        )
+
+
+def _secure_cookie(request: Request) -> bool:
+    public: str = request.app.state.settings.public_url
+    return public.startswith("https://") if public else request.url.scheme == "https"
+
+
+router = APIRouter(prefix="/ops", include_in_schema=False, dependencies=[Depends(same_origin)])
 
 
 def _now(request: Request) -> Any:
@@ -105,7 +167,6 @@ def ops_page(request: Request, session: SessionDep) -> Response:
 
 @router.post("/login")
 async def ops_login(request: Request, session: SessionDep) -> Response:
-    _same_origin(request)
     key = (await _form(request)).get("key", "").strip()
     now = _now(request)
     used = None
@@ -133,24 +194,24 @@ async def ops_login(request: Request, session: SessionDep) -> Response:
         path="/ops",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure_cookie(request),
     )
     return response
 
 
 @router.post("/logout")
 def ops_logout(request: Request, session: SessionDep) -> Response:
-    _same_origin(request)
     end_ops_session(session, request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/ops", status_code=303)
-    response.delete_cookie(COOKIE, path="/ops")
+    response.delete_cookie(
+        COOKIE, path="/ops", httponly=True, samesite="strict", secure=_secure_cookie(request)
+    )
     return response
 
 
 @router.post("/dead-letters/replay")
 async def ops_replay_dead_letter(request: Request, session: SessionDep) -> Response:
     """The page's Replay button: enqueue a dead letter again, then back to the page."""
-    _same_origin(request)
     operator = ops_session_operator(session, request.cookies.get(COOKIE, ""), now=_now(request))
     if operator is None:
         return RedirectResponse("/ops", status_code=303)

@@ -33,6 +33,7 @@ from core.delivery.send_file import FILE_CHANNEL_OFF
 from core.errors import DestinationNotAllowed, FetchError, NotFound, ValidationError
 from core.fetch import GuardPolicy, Resolver
 from core.ids import new_id
+from core.masking import LOG_REDACTOR, url_secrets
 from core.secrets import Keyring
 
 #: Default port of each URL scheme a channel target may use.
@@ -41,7 +42,8 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 
 def _target(type_: str, config: ch.ChannelConfig) -> tuple[str, int] | None:
     if isinstance(config, ch.AppriseConfig):
-        return plugin_host(supported_plugin(config.url))
+        with LOG_REDACTOR.hiding(url_secrets(config.url)):  # apprise logs what it loads
+            return plugin_host(supported_plugin(config.url))
     if isinstance(config, ch.SlackConfig | ch.WebhookConfig):
         parts = urlsplit(config.url)
         if not parts.hostname:

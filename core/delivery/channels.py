@@ -24,13 +24,12 @@ from core.config import Settings
 from core.delivery.apprise_schemes import check_scheme
 from core.delivery.mail_headers import header_problem
 from core.errors import ConfigError, ValidationError
+from core.masking import mask_fields, mask_url, url_secrets
 from core.secrets import (
     KEYS_SETTING,
     Keyring,
     channel_aad,
     generate_key_string,
-    mask_fields,
-    mask_url,
     open_fields,
     parse_keys,
     seal_fields,
@@ -230,11 +229,25 @@ def open_config(
 
 
 def public_config(type_: str, stored: dict[str, Any]) -> dict[str, Any]:
-    """What an API response shows: secrets masked (a secret URL by its masked form)."""
+    """What an API response shows: secrets masked (a secret URL by its masked form,
+    masked again so a form stored under older, laxer rules shows no more than today's)."""
     shown = mask_fields(stored, SECRET_FIELDS[type_])
     if MASKED_URL_FIELD in shown:
-        shown["url"] = shown.pop(MASKED_URL_FIELD)
+        shown["url"] = mask_url(str(shown.pop(MASKED_URL_FIELD)))
     return shown
+
+
+def config_secrets(type_: str, config: ChannelConfig) -> list[str]:
+    """Every secret of a config in clear, for :func:`~core.masking.redact`: its sealed
+    fields, and the parts of a secret URL that its masked form hides."""
+    data = config.model_dump(by_alias=True, exclude_none=True)
+    found: list[str] = []
+    for name in SECRET_FIELDS[type_]:
+        value = data.get(name)
+        if isinstance(value, str):
+            found.append(value)
+            found.extend(url_secrets(value) if name == "url" else ())
+    return found
 
 
 def _key_file(data_dir: Path) -> str:

@@ -49,6 +49,7 @@ from core.delivery.send_webhook import send_webhook
 from core.errors import NotFound, ValidationError
 from core.fetch import GuardedClient, GuardPolicy, Resolver, deadline_scope, outbound_guard
 from core.ids import new_id
+from core.masking import LOG_REDACTOR
 from core.secrets import Keyring, SecretsError
 
 log = logging.getLogger(__name__)
@@ -276,18 +277,25 @@ def send_to_channel(
 ) -> Outcome:
     """Open the channel's config and send ``digest`` once with its type's sender, within
     ``deadline_s`` and under the outbound guard: a connection the address policy refuses,
-    whichever library made it, fails the send for good with the policy's reason."""
+    whichever library made it, fails the send for good with the policy's reason. Neither
+    the outcome's texts nor library log records of the send hold the channel's secrets."""
     try:
         config = ch.open_config(
             channel.type, channel.config, ctx.keyring, channel.organizationId, channel.id
         )
     except (SecretsError, ValidationError) as exc:
         return Outcome.failed(f"channel config unusable: {exc}", permanent=True)
-    with outbound_guard(ctx.policy) as guard, deadline_scope(time.monotonic() + deadline_s):
+    secrets = ch.config_secrets(channel.type, config)
+    with (
+        LOG_REDACTOR.hiding(secrets),
+        outbound_guard(ctx.policy) as guard,
+        deadline_scope(time.monotonic() + deadline_s),
+    ):
         outcome = _send(config, channel, digest, delivery_id=delivery_id, ctx=ctx, now=now)
     if guard.refused and outcome.kind != "sent":
+        # The guard's own words: an address and the policy's reason, never a secret.
         return Outcome.failed(guard.refused, permanent=True)
-    return outcome
+    return outcome.redacted(secrets)
 
 
 def _send(

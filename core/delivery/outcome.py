@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
@@ -17,6 +18,7 @@ from typing import Literal
 import httpx
 
 from core.errors import DestinationNotAllowed, FetchError
+from core.masking import redact
 
 #: Characters of a target's response body kept on the delivery row.
 MAX_RESPONSE_EXCERPT = 500
@@ -70,6 +72,15 @@ class Outcome:
     @classmethod
     def unknown(cls, error: str) -> Outcome:
         return cls("unknown", error=error)
+
+    def redacted(self, secrets: Collection[str]) -> Outcome:
+        """This outcome with ``secrets`` removed from its error and response texts (a
+        target's error page or a library's log line may echo the URL or token)."""
+        return replace(
+            self,
+            error=redact(self.error, secrets) if self.error else self.error,
+            response=redact(self.response, secrets) if self.response else self.response,
+        )
 
 
 def excerpt(body: bytes) -> str:

@@ -10,7 +10,8 @@ resolved and checked first for a clear early refusal; every connection it then m
 by whatever library, is checked again at connect time by the outbound guard the caller
 holds (:func:`core.delivery.deliveries.send_to_channel`). apprise reports only success,
 failure or timeout: a failure is transient, a timeout ``unknown``; its log lines become
-the error text (masked).
+the error text (the caller redacts the channel's secrets from it and from apprise's
+log records).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from core.delivery.outcome import Outcome
 from core.delivery.render_html import render_markdown
 from core.errors import DestinationNotAllowed, FetchError, ValidationError
 from core.fetch import GuardPolicy, Resolver, time_left
-from core.secrets import mask_url
+from core.masking import mask_url
 
 #: apprise log lines kept in the error text.
 MAX_LOG_CHARS = 500
@@ -108,18 +109,16 @@ def send_apprise(
         return refused
     notifier = apprise.Apprise()
     notifier.add(plugin)
-    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
-        result = notifier.notify(
-            title=digest.title,
-            body=render_markdown(digest),
-            body_format=apprise.NotifyFormat.MARKDOWN,
-            timeout=left or 0,  # apprise: 0 = no limit of its own
-        )
-        log_text = captured.getvalue()
+    result = notifier.notify(
+        title=digest.title,
+        body=render_markdown(digest),
+        body_format=apprise.NotifyFormat.MARKDOWN,
+        timeout=left or 0,  # apprise: 0 = no limit of its own
+        log_level=logging.WARNING,  # this call's own lines, never another thread's send
+    )
     if result:
         return Outcome.sent(response="apprise: sent")
     if result.status == AppriseResultStatus.TIMEOUT:
         return Outcome.unknown(f"apprise: no answer within the deadline ({left or 0:.3g} s)")
-    lines = " | ".join(line.strip() for line in log_text.splitlines() if line.strip())
-    lines = lines.replace(config.url, mask_url(config.url))  # never a token in our records
+    lines = " | ".join(text for entry in result.logs() if (text := entry.message.strip()))
     return Outcome.failed(f"apprise: {lines or 'notification failed'}"[:MAX_LOG_CHARS])

@@ -40,7 +40,8 @@ def _head_revision(tmp_path: Path) -> str | None:
 def test_help_lists_every_command(tmp_path: Path):
     result = newsmon("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("run", "web", "scheduler", "worker", "db", "org", "member", "key", "search"):
+    commands = ("run", "web", "scheduler", "worker", "db", "org", "member", "key", "search")
+    for command in (*commands, "secrets"):
         assert command in result.stdout
     for group in ("db", "org", "key", "search"):
         assert newsmon(group, "--help", cwd=tmp_path).returncode == 0

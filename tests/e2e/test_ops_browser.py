@@ -17,7 +17,7 @@ from core.db.models import Run, Source
 from core.db.session import unit_of_work
 from core.tenancy.api_keys import create_operator_key
 from tests.support import factories
-from tests.support.browser import chromium, serve
+from tests.support.browser import chromium, csp_violations, serve
 from tests.support.dead_letter_world import FlakyWorld, flaky_world, wait_until
 
 
@@ -83,11 +83,17 @@ def _walk_through(browser: Any, base: str, key: str, world: FlakyWorld) -> None:
     assert "No dead letters" in browser.find_element(By.ID, "dead-letters").text
     browser.save_screenshot(str(_screenshot_path()))
 
+    # the stylesheet is allowed by the CSP: body { color: #222 } applies
+    assert browser.execute_script("return getComputedStyle(document.body).color") == (
+        "rgb(34, 34, 34)"
+    )
     browser.find_element(By.ID, "logout").click()
     WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "key"))
     browser.get(f"{base}/ops")  # the session is gone for good, not just this page
     assert browser.find_elements(By.ID, "key")
     assert not browser.find_elements(By.ID, "failing-sources")
+    # Every page, form post and redirect above ran under the CSP without a violation.
+    assert csp_violations(browser) == []
 
 
 def _screenshot_path() -> Path:

@@ -1,21 +1,30 @@
-"""The operator page over HTTP: login with an operator key, session cookie, logout."""
+"""The operator page over HTTP: login with an operator key, session cookie, logout; the
+page's own origin only on state-changing requests, and its security headers."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from api.app import create_app
+from core.config import Settings
 from core.db.models import AuditLog, Source, Verification
 from tests.api.conftest import Tenant
 
+#: The origin of the page as the test client reaches it.
+OWN_ORIGIN = "http://testserver"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
 
-def login(client: TestClient, key: str):
+
+def login(client: TestClient, key: str, origin: str | None = OWN_ORIGIN, **headers: str):
+    if origin is not None:
+        headers["origin"] = origin
     return client.post(
-        "/ops/login",
-        content=f"key={key}",
-        headers={"content-type": "application/x-www-form-urlencoded"},
-        follow_redirects=False,
+        "/ops/login", content=f"key={key}", headers={**FORM, **headers}, follow_redirects=False
     )
 
 
@@ -53,22 +62,102 @@ def test_wrong_keys_never_log_in(client: TestClient, org_a: Tenant):
 
 def test_logout_ends_the_session(client: TestClient, operator_key: str, api_engine: Engine):
     login(client, operator_key)
-    client.post("/ops/logout", follow_redirects=False)
+    client.post("/ops/logout", headers={"origin": OWN_ORIGIN}, follow_redirects=False)
     assert "Failing sources" not in client.get("/ops").text
     with Session(api_engine) as s:
         assert s.scalars(select(Verification)).all() == []
 
 
-def test_cross_site_posts_are_refused(client: TestClient, operator_key: str):
-    answer = client.post(
-        "/ops/login",
-        content=f"key={operator_key}",
-        headers={
-            "content-type": "application/x-www-form-urlencoded",
-            "origin": "https://evil.example",
-        },
-    )
-    assert answer.status_code == 403
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "null",
+        "https://evil.example",
+        "http://testserver.evil.example",
+        "https://testserver",  # another scheme is another origin
+        "http://testserver:8080",
+        "",
+        None,
+    ],
+)
+def test_state_changing_requests_from_anywhere_but_the_page_are_403(
+    client: TestClient, operator_key: str, api_engine: Engine, origin: str | None
+):
+    headers = {} if origin is None else {"origin": origin}
+    answer = login(client, operator_key, origin=origin)
+    assert answer.status_code == 403, answer.text
+    assert "newsmon_ops" not in answer.cookies
+    login(client, operator_key)  # a real session, which the forged posts must not touch
+    for path in ("/ops/logout", "/ops/dead-letters/replay"):
+        forged = client.post(path, content="queue=fetch&message_id=x", headers={**FORM, **headers})
+        assert forged.status_code == 403, (path, forged.text)
+    assert "Failing sources" in client.get("/ops").text  # still logged in
+    with Session(api_engine) as s:
+        assert s.scalars(select(AuditLog.action)).all() == ["ops.login"]
+
+
+def test_a_browser_sending_only_a_referer_of_the_page_is_accepted(
+    client: TestClient, operator_key: str
+):
+    answer = login(client, operator_key, origin=None, referer=f"{OWN_ORIGIN}/ops")
+    assert answer.status_code == 303
+    refused = login(client, operator_key, origin=None, referer="https://evil.example/ops")
+    assert refused.status_code == 403
+
+
+def test_behind_a_tls_proxy_the_public_url_is_the_origin_and_the_cookie_is_secure(
+    api_engine: Engine, operator_key: str
+):
+    settings = Settings(public_url="https://ops.example.com/")
+    with TestClient(create_app(settings, api_engine)) as proxied:  # the app sees http
+        assert login(proxied, operator_key).status_code == 403  # http://testserver
+        answer = login(proxied, operator_key, origin="https://ops.example.com")
+        assert answer.status_code == 303
+        assert "secure" in answer.headers["set-cookie"].lower()
+        logout = proxied.post(
+            "/ops/logout", headers={"origin": "https://ops.example.com"}, follow_redirects=False
+        )
+        assert "secure" in logout.headers["set-cookie"].lower()
+
+
+def test_over_plain_http_without_a_public_url_the_cookie_is_not_secure(
+    client: TestClient, operator_key: str
+):
+    answer = login(client, operator_key)
+    assert "secure" not in answer.headers["set-cookie"].lower()
+
+
+def test_every_ops_response_carries_the_security_headers(client: TestClient, operator_key: str):
+    answers = [
+        client.get("/ops"),
+        login(client, operator_key, origin="null"),
+        login(client, "nmop_" + "x" * 64),
+        login(client, operator_key),
+        client.get("/ops"),
+        client.get("/ops/static/ops.css"),
+        client.get("/ops/nothing-here"),
+    ]
+    assert [a.status_code for a in answers] == [200, 403, 401, 303, 200, 200, 404]
+    for answer in answers:
+        csp = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "script-src" not in csp and "unsafe-inline" not in csp
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["referrer-policy"] == "same-origin"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in client.get("/healthz").headers
+
+
+def test_pages_have_no_inline_script_or_style_for_the_csp_to_block(
+    client: TestClient, operator_key: str
+):
+    pages = [client.get("/ops").text, login(client, "nmop_" + "x" * 64).text]
+    login(client, operator_key)
+    pages.append(client.get("/ops").text)
+    assert "Failing sources" in pages[-1]
+    for page in pages:
+        assert not re.search(r"<script|<style|\sstyle=|\son[a-z]+=|javascript:", page, re.I)
 
 
 def test_page_escapes_what_feeds_and_tenants_wrote(
