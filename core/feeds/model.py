@@ -54,6 +54,8 @@ class ParsedEntry:
       published: publication (else update) time, aware UTC, ``None`` if absent or invalid.
       content_hash: SHA-256 hex of title and summary, to notice edited entries.
       text_repaired: title, summary or author held mojibake that was repaired.
+      date_issue: why the feed's date was not taken (``published`` is then ``None``; the
+        fetch time stands in when stored, see :func:`core.feeds.dates.settle_date`).
     """
 
     url: str | None
@@ -66,6 +68,7 @@ class ParsedEntry:
     language: str | None
     content_hash: str
     text_repaired: bool = False
+    date_issue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,7 @@ def build_entry(
     published: datetime | None,
     guid: str | None,
     language: str | None,
+    date_issue: str | None = None,
 ) -> ParsedEntry:
     raw = (title_html, summary_html, author)
     # Before html_to_text: its whitespace collapsing would turn the no-break space in
@@ -151,6 +155,7 @@ def build_entry(
         language=language,
         content_hash=digest,
         text_repaired=raw != (title_html, summary_html, author),
+        date_issue=date_issue,
     )
 
 
