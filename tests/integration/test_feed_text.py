@@ -106,3 +106,49 @@ def test_misread_and_future_dates_become_the_fetch_time_and_the_story_says_why(
     assert future.explanation["publishedAt"].endswith("lies 30 day(s) in the future)")
     assert fine.explanation is not None and "publishedAt" not in fine.explanation
     assert issues["fine"] is None and issues["misread"] and issues["future"]
+
+
+def crafted(declared: str, title: bytes) -> bytes:
+    return (
+        (
+            f'<?xml version="1.0" encoding="{declared}"?><rss version="2.0"><channel><title>x'
+            "</title><item><link>http://news.example/1</link><title>"
+        ).encode()
+        + title
+        + b"</title></item></channel></rss>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "title", "warning"),
+    [
+        (crafted("x-no-such-charset", TEXT.encode()), "application/xml", TEXT, "x-no-such"),
+        (crafted("utf-8", TEXT.encode()), "text/xml; charset=bogus-9", TEXT, "bogus-9"),
+        # Two bytes that are no UTF-8: the document is read as windows-1252, the rest of
+        # its UTF-8 text repaired.
+        (
+            crafted("utf-8", b"\xff\xfe " + TEXT.encode()),
+            "application/rss+xml",
+            "ÿþ " + TEXT,
+            MOJIBAKE_NOTE,
+        ),
+    ],
+    ids=["unknown-declared", "unknown-header", "invalid-utf8"],
+)
+def test_wrong_or_unknown_charsets_store_valid_text_with_a_warning(
+    db_engine: Engine,
+    client: GuardedClient,
+    body: bytes,
+    content_type: str,
+    title: str,
+    warning: str,
+) -> None:
+    routes = {"/feed": Response(body=body, headers={"Content-Type": content_type})}
+    with LocalHTTPServer(routes=routes) as server:
+        org_id, news_id = search(db_engine, server.url_for("/feed"))
+        ingest_at(db_engine, org_id, news_id, client, NOW)
+    with Session(db_engine) as session:
+        (entry,) = session.scalars(select(Entry))
+        source = session.scalars(select(Source)).one()
+    assert entry.title == title
+    assert source.lastError is not None and warning in source.lastError["warning"]
