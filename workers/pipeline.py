@@ -14,7 +14,7 @@ from core.config import Settings
 from core.delivery.deliveries import SendContext
 from core.errors import ConfigError
 from core.fetch.address_policy import GuardPolicy
-from core.scheduling.steps import RunStep
+from core.scheduling.steps import RunPhases, RunStep
 from workers.broker import build_broker
 from workers.deliver import declare_deliver_actor, enqueue_deliveries
 from workers.runs import declare_run_actor
@@ -40,7 +40,7 @@ def build_pipeline(
     settings: Settings,
     engine: Engine,
     *,
-    run_step: RunStep | None = None,
+    run_step: RunStep | RunPhases | None = None,
     broker: dramatiq.Broker | None = None,
 ) -> dramatiq.Broker:
     """The broker for ``settings`` with every actor declared on it.

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from core.clock import utcnow
 from core.db.session import unit_of_work
 from core.scheduling.runs import RUN_LEASE, LeaseLost, claim_run, complete_run, fail_run
-from core.scheduling.steps import RunStep, describe_error, is_transient
+from core.scheduling.steps import RunPhases, RunStep, as_phases, describe_error, is_transient
 from workers.broker import FETCH_QUEUE, enqueue_many
 
 log = logging.getLogger(__name__)
@@ -29,16 +29,18 @@ class RetryRun(Exception):
 def declare_run_actor(
     broker: dramatiq.Broker,
     engine: Engine,
-    step: RunStep,
+    step: RunStep | RunPhases,
     *,
     lease: timedelta = RUN_LEASE,
     after_success: Callable[[dict[str, Any]], None] | None = None,
 ) -> dramatiq.Actor[[str], None]:
-    """Declare ``run_search`` on ``broker``; it runs ``step`` against ``engine``.
+    """Declare ``run_search`` on ``broker``; it runs ``step`` against ``engine``: its
+    fetch phase first (committing on its own), then its step in the run's transaction.
 
     ``after_success`` gets the committed run's stats (the pipeline enqueues the
     deliveries the run created).
     """
+    phases = as_phases(step)
 
     def run_search(run_id: str) -> None:
         with unit_of_work(engine) as session:
@@ -48,8 +50,9 @@ def declare_run_actor(
             return
         log.info("run %s attempt %d started", run_id, claimed.attempt)
         try:
+            fetched = phases.fetch(engine, claimed, utcnow()) if phases.fetch else {}
             with unit_of_work(engine) as session:
-                stats = step(session, claimed, utcnow())
+                stats = {**fetched, **phases.step(session, claimed, utcnow())}
                 complete_run(session, claimed, now=utcnow(), stats=stats)
         except LeaseLost:
             log.warning("run %s was taken over after its lease expired; work discarded", run_id)

@@ -268,7 +268,9 @@ class _Reader:
         elif name in _AUTHORS:
             entry["author"] = self.text(child)
         elif name in _DATES:
-            entry[_DATES[name]] = _parse_date(self.text(child))
+            text = self.text(child)
+            entry[_DATES[name].removesuffix("_parsed")] = text  # checked against the reading
+            entry[_DATES[name]] = _parse_date(text)
         elif name == "feedburner_origlink" and not child.keys():
             entry[name] = self.text(child)
         else:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from core.errors import NewsmonError
 from core.feeds.canonical_url import canonicalize
+from core.feeds.mojibake import repair_mojibake
 from core.feeds.text import (
     MAX_TITLE_CHARS,
     collapse_whitespace,
@@ -27,6 +28,8 @@ MAX_GUID_CHARS = 1000
 MAX_LANGUAGE_CHARS = 35
 #: Longest bozo reason kept, in characters.
 MAX_BOZO_REASON_CHARS = 300
+#: What ``bozo_reason`` says when text was repaired (followed by how many texts).
+MOJIBAKE_NOTE = "repaired UTF-8 text read in a single-byte charset"
 
 FeedKind = Literal["rss", "atom", "rdf", "json"]
 
@@ -50,6 +53,9 @@ class ParsedEntry:
       title, summary: plain text, whitespace collapsed, capped in length.
       published: publication (else update) time, aware UTC, ``None`` if absent or invalid.
       content_hash: SHA-256 hex of title and summary, to notice edited entries.
+      text_repaired: title, summary or author held mojibake that was repaired.
+      date_issue: why the feed's date was not taken (``published`` is then ``None``; the
+        fetch time stands in when stored, see :func:`core.feeds.dates.settle_date`).
     """
 
     url: str | None
@@ -61,6 +67,8 @@ class ParsedEntry:
     guid: str | None
     language: str | None
     content_hash: str
+    text_repaired: bool = False
+    date_issue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +135,12 @@ def build_entry(
     published: datetime | None,
     guid: str | None,
     language: str | None,
+    date_issue: str | None = None,
 ) -> ParsedEntry:
+    raw = (title_html, summary_html, author)
+    # Before html_to_text: its whitespace collapsing would turn the no-break space in
+    # "Ã\xa0" (UTF-8 "à" read as Latin-1) into a plain space.
+    title_html, summary_html, author = (repair_mojibake(v) if v else v for v in raw)
     title = html_to_text(title_html, MAX_TITLE_CHARS)
     summary = html_to_text(summary_html)
     digest = hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
@@ -141,6 +154,8 @@ def build_entry(
         guid=one_line(guid, MAX_GUID_CHARS),
         language=language,
         content_hash=digest,
+        text_repaired=raw != (title_html, summary_html, author),
+        date_issue=date_issue,
     )
 
 
@@ -153,9 +168,17 @@ def build_feed(
     entries: list[ParsedEntry],
     total: int,
 ) -> ParsedFeed:
-    """The :class:`ParsedFeed` of any format; ``total`` counts entries before the cap."""
+    """The :class:`ParsedFeed` of any format; ``total`` counts entries before the cap.
+
+    Repaired mojibake is told in ``bozo_reason`` (the source shows it as a warning).
+    """
+    title = repair_mojibake(title_html) if title_html else title_html
+    repaired = sum(entry.text_repaired for entry in entries) + (title != title_html)
+    if repaired:
+        note = f"{MOJIBAKE_NOTE} in {repaired} place(s)"
+        bozo_reason = f"{bozo_reason}; {note}" if bozo_reason else note
     return ParsedFeed(
-        title=html_to_text(title_html, MAX_TITLE_CHARS),
+        title=html_to_text(title, MAX_TITLE_CHARS),
         link=link,
         kind=kind,
         bozo_reason=bozo_reason,

@@ -27,6 +27,7 @@ from typing import Any
 import feedparser
 
 from core.feeds.canonical_url import resolve_http_url
+from core.feeds.dates import check_feed_date
 from core.feeds.fast_xml import read_plain_feed
 from core.feeds.json_feed import parse_json
 from core.feeds.model import (
@@ -60,6 +61,8 @@ _DOCTYPE = re.compile(
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 #: Leading bytes skipped when sniffing: UTF-8 BOM and whitespace.
 _LEADING = b"\xef\xbb\xbf \t\r\n"
+#: feedparser's date keys (raw text; ``_parsed``: UTC struct), in order of preference.
+_DATE_KEYS = ("published", "updated", "created")
 
 
 def parse_feed(
@@ -187,21 +190,28 @@ def _xml_entry(raw: Any, base: str, feed_language: str | None) -> ParsedEntry:
     preferred = _canonical_link(raw.get("links") or ()) or raw.get("feedburner_origlink")
     summary_html = raw.get("summary") or _first_content(raw.get("content"))
     detail = raw.get("title_detail") or raw.get("summary_detail") or {}
+    published, date_issue = _entry_date(raw)
     return build_entry(
         url=url,
         canonical_source=resolve_http_url(preferred, base) or url,
         title_html=raw.get("title"),
         summary_html=summary_html,
         author=raw.get("author"),
-        # dict.get: FeedParserDict.get maps missing keys to others with a DeprecationWarning.
-        published=_struct_to_utc(
-            dict.get(raw, "published_parsed")
-            or dict.get(raw, "updated_parsed")
-            or dict.get(raw, "created_parsed")
-        ),
+        published=published,
         guid=raw.get("id"),
         language=one_line(detail.get("language"), MAX_LANGUAGE_CHARS) or feed_language,
+        date_issue=date_issue,
     )
+
+
+def _entry_date(raw: Any) -> tuple[datetime | None, str | None]:
+    """Publication (else update, else creation) time, checked against its text."""
+    for key in _DATE_KEYS:
+        # dict.get: FeedParserDict.get maps missing keys to others with a DeprecationWarning.
+        parsed = dict.get(raw, f"{key}_parsed")
+        if parsed:
+            return check_feed_date(dict.get(raw, key), _struct_to_utc(parsed))
+    return None, None
 
 
 def _canonical_link(links: Iterable[Any]) -> str | None:

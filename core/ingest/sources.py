@@ -1,27 +1,33 @@
 """Refreshing one shared source: conditional GET, parse, store, back off when failing.
 
 A source followed by many searches is fetched at most once per freshness window: the
-first run to find it due claims it with a conditional update (on PostgreSQL a second
-run blocks on that row until the first commits, then finds it fresh and uses the
-entries the first stored). A failing source backs off exponentially and keeps its last
-error; it is never disabled, and recovers at its next successful fetch.
+first run to find it due claims it with a conditional update, committed at once; the
+fetch runs with no transaction open, and its entries and outcome are stored in a short
+transaction of their own. A run that finds the source claimed by another goes on with
+the entries already stored; those the other run is fetching become its stories at its
+next run (stories look back past the previous run, see ``core.ingest.stories``). A
+failing source backs off exponentially and keeps its last error; it is never disabled,
+and recovers at its next successful fetch.
 """
 
 from __future__ import annotations
 
 import email.utils
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, update
+from sqlalchemy import Engine, or_, update
 from sqlalchemy.orm import Session
 
 from core.db.models import Source
+from core.db.session import unit_of_work
 from core.errors import NewsmonError
-from core.feeds import parse_feed
-from core.fetch import FetchResult, GuardedClient
+from core.feeds import ParsedFeed, parse_feed
+from core.feeds.model import describe_error
+from core.fetch import GuardedClient
 from core.fetch.politeness import HostLimiter
 from core.ingest.entries import store_entries
 
@@ -36,6 +42,8 @@ BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
 #: Longest stored error text.
 MAX_ERROR_CHARS = 500
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,14 +91,40 @@ def backoff(failures: int, retry_after: timedelta | None = None) -> timedelta:
     return min(delay, BACKOFF_MAX)
 
 
-def claim_source(session: Session, source_id: str, now: datetime) -> bool:
-    """Take the source for fetching if it is due; False = fresh or another run has it."""
-    claimed = session.execute(
+@dataclass(frozen=True)
+class ClaimedSource:
+    """A source taken for one fetch: what the request needs, read by the claim."""
+
+    id: str
+    url: str
+    type: str
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one fetch found, before anything is stored: a parsed feed, "not modified"
+    (no feed, no error) or an error; ``headers`` are the response's, lower-cased."""
+
+    status: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    feed: ParsedFeed | None = None
+    error: str | None = None
+    retry_after: timedelta | None = None
+
+
+def claim_source(session: Session, source_id: str, now: datetime) -> ClaimedSource | None:
+    """Take the source for fetching if it is due (``None``: fresh, backing off, or another
+    run has it); one conditional update, committed by the caller before the fetch, so
+    no lock is held while the network is slow."""
+    row = session.execute(
         update(Source)
         .where(Source.id == source_id, or_(Source.nextFetchAt.is_(None), Source.nextFetchAt <= now))
         .values(nextFetchAt=now + FRESHNESS_WINDOW)
-    )
-    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+        .returning(Source.id, Source.url, Source.type, Source.etag, Source.lastModified)
+    ).one_or_none()
+    return None if row is None else ClaimedSource(*row)
 
 
 def _record_failure(
@@ -110,38 +144,36 @@ def _record_failure(
     return SourceOutcome("failed", error=error)
 
 
-def _record_success(source: Source, now: datetime, response: FetchResult) -> None:
+def _record_success(source: Source, now: datetime, fetched: Fetched) -> None:
     source.status = "ok"
     source.failureCount = 0
-    source.lastStatusCode = response.status
+    source.lastStatusCode = fetched.status
     source.lastError = None
     source.lastFetchedAt = now
     source.lastSuccessAt = now
-    source.nextFetchAt = now + freshness(dict(response.headers), now)
+    source.nextFetchAt = now + freshness(fetched.headers, now)
 
 
-def refresh_source(
-    session: Session,
-    source: Source,
+def fetch_source(
+    source: ClaimedSource,
     client: GuardedClient,
     now: datetime,
     limiter: HostLimiter | None = None,
-) -> SourceOutcome:
-    """Fetch ``source`` if due and store its new entries, in the caller's transaction.
+) -> Fetched:
+    """Conditional GET and parse of a claimed source; no database work.
 
-    ``limiter`` (the worker process's) spaces and bounds fetches per host.
+    ``limiter`` (the worker process's) spaces and bounds fetches per host. Whatever goes
+    wrong ends as an error to record on the source, never as an exception: the source's
+    outcome must be recorded, and one broken feed must not fail every search following it.
     """
-    if not claim_source(session, source.id, now):
-        return SourceOutcome("fresh")
-    session.refresh(source)
     headers: dict[str, str] = {
         "Accept": "application/rss+xml, application/atom+xml, "
         "application/feed+json, application/xml;q=0.9, */*;q=0.5"
     }
     if source.etag:
         headers["If-None-Match"] = source.etag
-    if source.lastModified:
-        headers["If-Modified-Since"] = source.lastModified
+    if source.last_modified:
+        headers["If-Modified-Since"] = source.last_modified
     try:
         if limiter is None:
             response = client.fetch(source.url, headers=headers)
@@ -149,26 +181,64 @@ def refresh_source(
             with limiter.slot(urlsplit(source.url).hostname or ""):
                 response = client.fetch(source.url, headers=headers)
     except NewsmonError as exc:  # refused, timed out, too large, too many redirects
-        return _record_failure(source, now, str(exc), None)
+        return Fetched(None, error=str(exc))
     lowered = {k.lower(): v for k, v in response.headers.items()}
     if response.status == 304:
-        _record_success(source, now, response)
-        return SourceOutcome("not_modified")
+        return Fetched(304, lowered)
     if response.status != 200:
         retry_after = _seconds_header(lowered.get("retry-after"), now)
-        return _record_failure(source, now, f"HTTP {response.status}", response.status, retry_after)
+        return Fetched(
+            response.status, lowered, error=f"HTTP {response.status}", retry_after=retry_after
+        )
     try:
         feed = parse_feed(response.body, lowered, response.url, source_type=source.type)
     except NewsmonError as exc:  # not a feed: previous entries stay untouched
-        return _record_failure(source, now, str(exc), response.status)
+        return Fetched(response.status, lowered, error=str(exc))
+    except Exception as exc:  # a parser bug: visible on the source, logged with its trace
+        log.exception("parsing source %s (%s) failed", source.id, source.url)
+        return Fetched(response.status, lowered, error=f"parser error: {describe_error(exc)}")
+    return Fetched(response.status, lowered, feed=feed)
+
+
+def record_fetch(
+    session: Session, source_id: str, fetched: Fetched, now: datetime
+) -> SourceOutcome:
+    """Store a fetch's new entries and its outcome (state, error, backoff, validators)."""
+    source = session.get(Source, source_id)
+    if source is None:  # deleted while it was fetched: nothing to record on
+        return SourceOutcome("failed" if fetched.error else "fetched", error=fetched.error)
+    if fetched.error is not None:
+        return _record_failure(source, now, fetched.error, fetched.status, fetched.retry_after)
+    _record_success(source, now, fetched)
+    feed = fetched.feed
+    if feed is None:
+        return SourceOutcome("not_modified")
     new = store_entries(session, source.id, feed, now)
-    _record_success(source, now, response)
-    source.etag = lowered.get("etag")
-    source.lastModified = lowered.get("last-modified")
+    source.etag = fetched.headers.get("etag")
+    source.lastModified = fetched.headers.get("last-modified")
     source.title = feed.title or source.title
     if feed.bozo_reason:
         source.lastError = {"warning": feed.bozo_reason[:MAX_ERROR_CHARS], "at": now.isoformat()}
     return SourceOutcome("fetched", new_entries=new)
+
+
+def refresh_source(
+    engine: Engine,
+    source_id: str,
+    client: GuardedClient,
+    now: datetime,
+    limiter: HostLimiter | None = None,
+) -> SourceOutcome:
+    """Fetch the source if due and store what it gave, each step committed on its own:
+    claim (short transaction), fetch (no transaction open), store entries and outcome
+    (short transaction). The outcome stands whatever happens later in the run."""
+    with unit_of_work(engine) as session:
+        claimed = claim_source(session, source_id, now)
+    if claimed is None:
+        return SourceOutcome("fresh")
+    fetched = fetch_source(claimed, client, now, limiter)
+    with unit_of_work(engine) as session:
+        return record_fetch(session, claimed.id, fetched, now)
 
 
 def describe(outcome: SourceOutcome) -> dict[str, Any]:

@@ -52,6 +52,7 @@ def _candidates(session: Session, news: News, since: datetime | None) -> list[Ro
             Entry.publishedAt,
             Entry.createdAt,
             Entry.url,
+            Entry.dateIssue,
         )
         .join(NewsSource, NewsSource.sourceId == Entry.sourceId)
         .where(NewsSource.organizationId == news.organizationId, NewsSource.newsId == news.id)
@@ -125,6 +126,7 @@ def collect_stories(
     since = None if first_run else news.lastRun
     rows: dict[str, dict[str, Any]] = {}
     docs: list[Document] = []
+    date_issues: dict[str, str] = {}
     candidates = _candidates(session, news, since)
     for entry in candidates:
         if entry.canonicalUrl in rows:
@@ -156,7 +158,12 @@ def collect_stories(
             "createdAt": now,
             "updatedAt": now,
         }
+        if entry.dateIssue:
+            date_issues[entry.canonicalUrl] = entry.dateIssue
     _apply_scores(session, news, list(rows.values()), docs, now)
+    for url, issue in date_issues.items():
+        # Readers see why the story's time is when it was found, not the feed's.
+        rows[url]["explanation"]["publishedAt"] = f"fetch time ({issue})"
     backlog = 0
     if first_run:
         # Candidates come newest first: announce a handful, record the rest as seen.

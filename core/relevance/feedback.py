@@ -194,11 +194,13 @@ def train_model(
 ) -> FeedbackModel | None:
     """Train on labeled ``texts`` and their query scores (IDF fitted on them and
     ``corpus``); ``None`` while either kind has fewer than ``MIN_LABELS_PER_CLASS``
-    labels. Deterministic."""
+    labels, or when the texts hold no word. Deterministic."""
     positives = sum(labels)
     if min(positives, len(labels) - positives) < MIN_LABELS_PER_CLASS:
         return None
     vectorizer = fit_vectorizer([*texts, *corpus])
+    if vectorizer is None:
+        return None  # labeled texts without a single word teach nothing
     if len(vectorizer.vocabulary_) > MAX_MODEL_FEATURES:
         vectorizer.set_params(max_features=MAX_MODEL_FEATURES)
         vectorizer.fit([*texts, *corpus])

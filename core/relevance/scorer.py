@@ -136,8 +136,11 @@ class QueryScorer:
 
     def similarities(self, texts: Sequence[str]) -> tuple[np.ndarray[Any, Any], sp.csr_matrix]:
         """Similarity of each text with the query, and the texts' TF-IDF rows: the
-        cosine, or the self-trained model's probability when there is one."""
-        assert self.vectorizer is not None and self.query_vector is not None
+        cosine, or the self-trained model's probability when there is one; 0 for every
+        text when the stream had no word at all (no vocabulary)."""
+        assert self.query_vector is not None
+        if self.vectorizer is None:
+            return np.zeros(len(texts)), sp.csr_matrix((len(texts), 0))
         rows = sp.csr_matrix(self.vectorizer.transform(texts))
         dot = np.asarray(rows @ self.query_vector, dtype=np.float64).ravel()
         if self.intercept is not None:
@@ -275,12 +278,16 @@ def query_terms(query: Query | None, settings: RelevanceSettings) -> dict[str, f
     return terms
 
 
-def fit_vectorizer(texts: Sequence[str]) -> TfidfVectorizer:
-    """TF-IDF over normalized word tokens (sublinear tf), fitted on ``texts``."""
+def fit_vectorizer(texts: Sequence[str]) -> TfidfVectorizer | None:
+    """TF-IDF over normalized word tokens (sublinear tf), fitted on ``texts``; ``None``
+    when they hold no word at all (an empty stream, or only punctuation and emoji),
+    where scikit-learn would refuse an empty vocabulary."""
+    if not any(tokenize(text) for text in texts):  # stops at the first text with a word
+        return None
     vectorizer = TfidfVectorizer(
         analyzer=_analyzer, sublinear_tf=True, dtype=np.float64, lowercase=False
     )
-    vectorizer.fit(list(texts) or [""])
+    vectorizer.fit(list(texts))
     return vectorizer
 
 
@@ -344,6 +351,8 @@ def fit_scorer(
     if not terms:
         return QueryScorer(None, None, terms, settings)
     vectorizer = fit_vectorizer(corpus)
+    if vectorizer is None:  # not one word to weigh: no candidate can be similar
+        return QueryScorer(None, np.zeros(0), terms, settings)
     seed = _seed_vector(terms, vectorizer)
     rows = sp.csr_matrix(vectorizer.transform(corpus)) if corpus else None
     if rows is None or not seed.any():
@@ -384,8 +393,14 @@ def score_batch(
     now: datetime,
     model: FeedbackModel | None = None,
 ) -> tuple[list[Verdict], Throughput]:
-    """Fit on ``corpus`` + the candidates, score the candidates; with the time it took."""
+    """Fit on ``corpus`` + the candidates, score the candidates; with the time it took.
+
+    No candidates (an empty stream, or nothing matched the query) is a normal outcome:
+    nothing is fitted and nothing is scored.
+    """
     started = time.perf_counter()
+    if not candidates:
+        return [], Throughput(0, time.perf_counter() - started)
     texts = [c.text for c in candidates]
     scorer = fit_scorer(query, settings, [*texts, *corpus][:FIT_CORPUS_SIZE])
     verdicts = scorer.score(candidates, now=now, model=model)

@@ -1,11 +1,13 @@
-"""What a run does once claimed: a step function, so the pipeline is testable on its own."""
+"""What a run does once claimed: step functions, so the pipeline is testable on its own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -14,6 +16,29 @@ from core.scheduling.runs import ClaimedRun
 
 #: A run step: does the run's work in the given transaction and returns its statistics.
 RunStep = Callable[[Session, ClaimedRun, datetime], dict[str, Any]]
+#: Work of a run before its transaction, with none open (network I/O): it commits what
+#: it records in short transactions of its own and returns statistics for the run.
+FetchStep = Callable[[Engine, ClaimedRun, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunPhases:
+    """What a claimed run does, in two phases; their statistics are merged.
+
+    Parameters:
+      step: in the run's transaction, committed together with the run's outcome.
+      fetch: before it, with no transaction open; what it commits stands even when the
+        step fails (a source's fetch outcome is a fact about the source, not the run).
+    """
+
+    step: RunStep
+    fetch: FetchStep | None = None
+
+
+def as_phases(work: RunStep | RunPhases) -> RunPhases:
+    """``work`` as phases (a plain step has no fetch phase)."""
+    return work if isinstance(work, RunPhases) else RunPhases(step=work)
+
 
 #: Longest error text kept on a run or schedule.
 MAX_ERROR_TEXT = 2000

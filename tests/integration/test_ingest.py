@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session
 from core.db.models import Entry, Source, Story
 from core.fetch import GuardPolicy, build_client
 from core.fetch.client import GuardedClient
-from core.ingest.step import ingest
 from core.ingest.stories import FIRST_RUN_ANNOUNCE
 from core.news.searches import create_search
-from core.scheduling.runs import claim_run, create_manual_run
 from core.tenancy.organizations import create_organization
 from tests.support.http_server import LocalHTTPServer, Request, Response
+from tests.support.runs import ingest_at
 
 FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -43,11 +42,7 @@ def etag_feed(name: str, etag: str = '"v1"'):
 
 
 def run_search(engine: Engine, org_id: str, news_id: str, client: GuardedClient, now=NOW):
-    with Session(engine) as s, s.begin():
-        run_id, _ = create_manual_run(s, org_id, news_id, now=now)
-        claimed = claim_run(s, run_id, now=now)
-        assert claimed is not None
-        return ingest(s, claimed, now, client)
+    return ingest_at(engine, org_id, news_id, client, now)
 
 
 def make_search(engine: Engine, slug: str, urls: list[str], query: str = "") -> tuple[str, str]:

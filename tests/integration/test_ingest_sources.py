@@ -26,11 +26,10 @@ from core.db.models import Entry, Source, Story
 from core.feeds import MAX_ENTRIES_PER_FEED, parse_feed
 from core.fetch import GuardPolicy, build_client
 from core.fetch.client import GuardedClient
-from core.ingest.step import ingest
 from core.news.searches import create_search
-from core.scheduling.runs import claim_run, create_manual_run
 from core.tenancy.organizations import create_organization
 from tests.support import LocalHTTPServer, Request, Response, raw_response, redirect, trickle
+from tests.support.runs import ingest_at
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FEEDS = FIXTURES / "feeds"
@@ -63,11 +62,7 @@ def search(engine: Engine, sources: list[dict[str, str]], query: str = "", **kw)
 
 
 def run(engine: Engine, org_id: str, news_id: str, client: GuardedClient) -> dict[str, Any]:
-    with Session(engine) as s, s.begin():
-        run_id, _ = create_manual_run(s, org_id, news_id, now=NOW)
-        claimed = claim_run(s, run_id, now=NOW)
-        assert claimed is not None
-        return ingest(s, claimed, NOW, client)
+    return ingest_at(engine, org_id, news_id, client, NOW)
 
 
 def one_source(engine: Engine) -> Source:

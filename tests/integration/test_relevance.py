@@ -224,3 +224,18 @@ def test_preview_returns_delivered_and_filtered_and_writes_nothing(db_engine: En
     assert reasons.get("Mars bar prices rise") == "excluded term 'candy'"
     for item in result.delivered:
         assert item.score >= 0.5 and item.explanation["matched"]
+
+
+def test_wordless_stream_scores_in_runs_and_previews_without_failing(db_engine: Engine):
+    wordless = [("—", "…"), ("!!!", ""), ("🚀", "★ ★")]
+    with Session(db_engine, expire_on_commit=False) as s, s.begin():
+        news = make_search(s, "acme", query="", boostedTerms={"rocket": 2.0})
+        add_entries(s, wordless, at=NOW)
+        stories = run(s, news)
+    assert len(stories) == len(wordless)
+    assert all(st.isFiltered and "below threshold" in why(st)["filtered"] for st in stories)
+    with Session(db_engine) as s:
+        result = preview_search(
+            s, news.organizationId, news.id, query_text="-rocket", relevance_settings=None, now=NOW
+        )
+    assert len(result.filtered) == len(wordless) and not result.delivered

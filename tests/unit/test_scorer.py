@@ -191,3 +191,36 @@ def test_settings_normalize_terms_sources_and_languages():
     assert settings.excludedSources == ["example.com"]
     assert settings.languages == ["en-us"]
     assert validate_relevance_settings(None).threshold == DEFAULT_THRESHOLD
+
+
+#: Texts without a single word: what a stream of emoji, dashes or bare numbers-free
+#: punctuation titles gives the vectorizer (no token, so no vocabulary).
+WORDLESS = ["—\n…", "!!!\n", "\n", "🚀 🚀\n★"]
+
+
+@pytest.mark.parametrize("stream", [[], WORDLESS], ids=["empty", "wordless"])
+@pytest.mark.parametrize("query", ["rocket OR mars", "-rocket", ""], ids=["terms", "not", "none"])
+@pytest.mark.parametrize("boosts", [{}, {"rocket": 2.0}], ids=["", "boosted"])
+def test_an_empty_or_wordless_stream_scores_nothing_without_failing(stream, query, boosts):
+    settings = validate_relevance_settings({"boostedTerms": boosts})
+    parsed = parse_query(query) if query else None
+    verdicts, speed = score_batch(parsed, settings, stream, [], now=NOW)
+    assert verdicts == [] and speed.entries == 0
+
+
+@pytest.mark.parametrize("query", ["-rocket", ""], ids=["not", "none"])
+def test_wordless_candidates_score_without_a_vocabulary(query):
+    settings = validate_relevance_settings({"boostedTerms": {"rocket": 2.0}})
+    parsed = parse_query(query) if query else None
+    verdicts, _ = score_batch(parsed, settings, WORDLESS, candidates(*WORDLESS), now=NOW)
+    assert len(verdicts) == len(WORDLESS)
+    for verdict in verdicts:
+        # No word of the boosted term can be there: no similarity, no title hit.
+        assert verdict.explanation["components"]["similarity"] == 0.0
+        assert verdict.explanation["terms"] == [] and verdict.explanation["titleHits"] == []
+        assert verdict.filtered and "below threshold" in verdict.filtered
+
+
+def test_feedback_on_wordless_labels_trains_no_model():
+    texts = WORDLESS
+    assert train_model(texts, [True, True, False, False], [0.5] * 4) is None

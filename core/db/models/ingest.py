@@ -60,4 +60,6 @@ class Entry(Timestamps, Base):
     author: Mapped[str | None] = mapped_column(String(512))
     language: Mapped[str | None] = mapped_column(String(16))
     publishedAt: Mapped[datetime | None] = mapped_column(index=True)
+    #: Why ``publishedAt`` is the fetch time instead of the feed's date (misread, future).
+    dateIssue: Mapped[str | None] = mapped_column(Text)
     contentHash: Mapped[str] = mapped_column(String(64), index=True)
