@@ -5,11 +5,13 @@ gives what feedparser gives at a fraction of the time; everything else goes to
 ``feedparser.parse(io.BytesIO(body), ...)`` (never a ``str``: feedparser would
 take it for a path or URL) with its HTML sanitizer and relative-URI rewriting switched off:
 on the corpus those two are about half of feedparser's time, and newsmon shows only plain
-text, which :func:`core.feeds.text.html_to_text` produces with nh3. The entry link is
-resolved against the feed/base URL here (``content-location`` tells feedparser the base;
-``urljoin`` catches the rest). feedparser reads XML with expat through SAX, which fetches
-no external entity or DTD; a DOCTYPE that declares entities is removed before parsing
-(billion laughs, XXE), so no entity of the document's own is ever expanded.
+text, which :func:`core.feeds.text.html_to_text` produces with nh3. Links are resolved
+against the feed's URL here, not by either parser: each is repaired first
+(:func:`core.feeds.canonical_url.resolve_http_url`), since joined first a malformed
+``http:/www.x.com/a`` would land on the feed's own host. feedparser reads XML with expat
+through SAX, which fetches no external entity or DTD; a DOCTYPE that declares entities is
+removed before parsing (billion laughs, XXE), so no entity of the document's own is ever
+expanded.
 
 JSON (chosen from the content, never the file name) goes to :mod:`core.feeds.json_feed`;
 every format becomes the shapes of :mod:`core.feeds.model`.
@@ -23,6 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -97,10 +100,9 @@ def parse_xml(
     # Without a Content-Type feedparser would read an undeclared encoding as Latin-1;
     # XML's own default is UTF-8.
     response_headers.setdefault("content-type", "application/xml")
-    if base_url:
-        response_headers.setdefault("content-location", base_url)
-    base = base_url or ""
-    plain = read_plain_feed(body, response_headers, base) if fast_path else None
+    # Neither parser gets the base: links are repaired, then joined, in _xml_entry.
+    base = urljoin(base_url or "", response_headers.pop("content-location", ""))
+    plain = read_plain_feed(body, response_headers, "") if fast_path else None
     if plain is not None:
         version, feed, raw_entries, total = plain
         bozo_reason = None
