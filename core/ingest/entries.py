@@ -1,4 +1,4 @@
-"""Storing parsed entries of a shared source, once per canonical URL."""
+"""Storing parsed entries of a shared source, once per URL key."""
 
 from __future__ import annotations
 
@@ -20,16 +20,18 @@ def store_entries(session: Session, source_id: str, feed: ParsedFeed, now: datet
     """Insert the feed's entries not yet stored for this source; returns how many were new.
 
     Entries without an http(s) link cannot be deduplicated or linked to and are skipped.
-    An entry seen before keeps its first version (``contentHash`` tells edits apart).
+    An entry seen before (by URL key) keeps its first version (``contentHash`` tells
+    edits apart).
     """
     rows: dict[str, dict[str, Any]] = {}
     for entry in feed.entries:
-        url = entry.canonical_url
-        if not url or len(url) > MAX_STORED_URL or url in rows:
+        key, url = entry.url_key, entry.canonical_url
+        if not key or not url or max(len(key), len(url)) > MAX_STORED_URL or key in rows:
             continue
-        rows[url] = {
+        rows[key] = {
             "id": new_id(),
             "sourceId": source_id,
+            "urlKey": key,
             "canonicalUrl": url,
             "url": (entry.url or url)[:MAX_STORED_URL],
             "guid": entry.guid,
@@ -43,5 +45,5 @@ def store_entries(session: Session, source_id: str, feed: ParsedFeed, now: datet
             "updatedAt": now,
         }
     return len(
-        insert_ignoring_conflicts(session, Entry, list(rows.values()), ["sourceId", "canonicalUrl"])
+        insert_ignoring_conflicts(session, Entry, list(rows.values()), ["sourceId", "urlKey"])
     )

@@ -41,17 +41,17 @@ class StoryOutcome:
 
 
 def _candidates(session: Session, news: News, since: datetime | None) -> list[Row[Any]]:
-    seen = exists().where(Story.newsId == news.id, Story.url == Entry.canonicalUrl)
+    seen = exists().where(Story.newsId == news.id, Story.urlKey == Entry.urlKey)
     query = (
         select(
             Entry.id,
+            Entry.urlKey,
             Entry.canonicalUrl,
             Entry.title,
             Entry.summary,
             Entry.language,
             Entry.publishedAt,
             Entry.createdAt,
-            Entry.url,
         )
         .join(NewsSource, NewsSource.sourceId == Entry.sourceId)
         .where(NewsSource.organizationId == news.organizationId, NewsSource.newsId == news.id)
@@ -119,7 +119,11 @@ def collect_stories(
     session: Session, organization_id: str, news: News, *, now: datetime, first_run: bool
 ) -> StoryOutcome:
     """Create stories for entries of ``news``'s sources that match its query and that
-    this search has not seen (by canonical URL), in the caller's transaction."""
+    this search has not seen (by URL key), in the caller's transaction.
+
+    A story shows the article's own URL (``feedburner:origLink`` or the canonical link),
+    and its host is what ``site:``, ``excludedSources`` and the digest's source name see,
+    never a FeedBurner or redirector host."""
     raw_query = str(news.searchQuery.get("query", "")).strip()
     query = parse_query(raw_query) if raw_query else None
     since = None if first_run else news.lastRun
@@ -127,26 +131,27 @@ def collect_stories(
     docs: list[Document] = []
     candidates = _candidates(session, news, since)
     for entry in candidates:
-        if entry.canonicalUrl in rows:
+        if entry.urlKey in rows:
             continue  # the same story from two feeds of this search: once
         doc = Document(
             title=entry.title,
             text=entry.summary or "",
-            source=entry.url,
+            source=entry.canonicalUrl,
             language=entry.language or "",
         )
         if query is not None and not matches(query, doc):
             continue
         docs.append(doc)
-        rows[entry.canonicalUrl] = {
+        rows[entry.urlKey] = {
             "id": new_id(),
             "organizationId": organization_id,
             "newsId": news.id,
             "entryId": entry.id,
             "title": entry.title,
             "url": entry.canonicalUrl,
+            "urlKey": entry.urlKey,
             "snippet": entry.summary,
-            "sourceName": urlsplit(entry.url).hostname,
+            "sourceName": urlsplit(entry.canonicalUrl).hostname,
             "publishedAt": entry.publishedAt,
             "relevanceScore": 0.0,
             "explanation": None,
@@ -168,6 +173,6 @@ def collect_stories(
                 reason = "backlog at first run" + (f"; {earlier}" if earlier else "")
                 row["explanation"] = {**row["explanation"], "filtered": reason}
                 backlog += 1
-    inserted = insert_ignoring_conflicts(session, Story, list(rows.values()), ["newsId", "url"])
+    inserted = insert_ignoring_conflicts(session, Story, list(rows.values()), ["newsId", "urlKey"])
     cluster_new_stories(session, news, inserted, now)
     return StoryOutcome(new=len(inserted), backlog=backlog, considered=len(candidates))
