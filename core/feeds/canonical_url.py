@@ -137,6 +137,23 @@ def canonicalize(url: str) -> str | None:
         return None
 
 
+def guid_key(guid: str | None) -> str | None:
+    """The key of an entry id that names one item everywhere, else ``None``.
+
+    ``tag:`` and ``urn:`` ids and http(s) URLs other than a home page are minted to be
+    unique across feeds; two entries carrying one are the same item, whatever their
+    links say (a FeedBurner copy without ``origLink``, an aggregator's copy, a post whose
+    slug was edited). Ids like ``123`` or ``yt:video:x`` are unique within a feed only.
+    """
+    guid = (guid or "").strip()
+    if not guid or len(guid) > MAX_URL_CHARS or _CONTROL_CHAR.search(guid):
+        return None
+    if guid[:4].lower() in ("tag:", "urn:"):
+        return guid
+    key = canonicalize(guid) if guid[:4].lower() == "http" else None
+    return key if key and key.partition("/")[2] else None  # a home page names no item
+
+
 def _cleaned(url: object) -> SplitResult | None:
     """``url`` repaired, unwrapped, without tracking parameters, fragment or user info."""
     if not isinstance(url, str):

@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 from typing import Literal
 
 from core.errors import NewsmonError
-from core.feeds.canonical_url import canonicalize, clean_url
+from core.feeds.canonical_url import canonicalize, clean_url, guid_key
 from core.feeds.text import (
     MAX_TITLE_CHARS,
     collapse_whitespace,
@@ -48,6 +48,8 @@ class ParsedEntry:
         canonical link (``rel="canonical"``, ``feedburner:origLink``) or ``url``, through
         :func:`clean_url` (as published, less tracking); ``None`` if not http(s).
       url_key: the dedupe key, :func:`canonicalize` of the same link.
+      guid_key: :func:`guid_key` of ``guid``: set when the id names one item in every
+        feed (``tag:``, ``urn:``, a URL), so copies under other links are one story too.
       title, summary: plain text, whitespace collapsed, capped in length.
       published: publication (else update) time, aware UTC, ``None`` if absent or invalid.
       content_hash: SHA-256 hex of title and summary, to notice edited entries.
@@ -56,6 +58,7 @@ class ParsedEntry:
     url: str | None
     canonical_url: str | None
     url_key: str | None
+    guid_key: str | None
     title: str
     summary: str
     author: str | None
@@ -137,6 +140,7 @@ def build_entry(
         url=url,
         canonical_url=clean_url(canonical_source) if canonical_source else None,
         url_key=canonicalize(canonical_source) if canonical_source else None,
+        guid_key=guid_key(guid),
         title=title,
         summary=summary,
         author=html_to_text(author, MAX_AUTHOR_CHARS) or None,

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -61,6 +61,8 @@ _DOCTYPE = re.compile(
 )
 #: The first element's start tag; a DOCTYPE must come before it.
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+#: WordPress's feed endpoints, its xml:base: where an empty entry link resolves to.
+_FEED_ENDPOINT = re.compile(r"/wp-(?:atom|rss2?|rdf|commentsrss2)\.php$")
 #: Leading bytes skipped when sniffing: UTF-8 BOM and whitespace.
 _LEADING = b"\xef\xbb\xbf \t\r\n"
 
@@ -119,7 +121,10 @@ def parse_xml(
             raise FeedParseError(_why_not_xml_feed(body, data))
         bozo_reason = _bozo_reason(data)
     feed_language = one_line(feed.get("language"), MAX_LANGUAGE_CHARS)
-    entries = [_xml_entry(raw, base, feed_language) for raw in raw_entries[:MAX_ENTRIES_PER_FEED]]
+    own = {base} | {resolve_http_url(link.get("href"), base) for link in _self_links(feed)}
+    entries = [
+        _xml_entry(raw, base, feed_language, own) for raw in raw_entries[:MAX_ENTRIES_PER_FEED]
+    ]
     return build_feed(
         title_html=feed.get("title"),
         link=resolve_http_url(feed.get("link"), base),
@@ -184,8 +189,17 @@ def _bozo_reason(data: Any) -> str | None:
     return None if exc is None else describe_error(exc)
 
 
-def _xml_entry(raw: Any, base: str, feed_language: str | None) -> ParsedEntry:
+def _self_links(feed: Any) -> list[Mapping[str, Any]]:
+    links = feed.get("links") or ()
+    return [link for link in links if isinstance(link, Mapping) and link.get("rel") == "self"]
+
+
+def _xml_entry(raw: Any, base: str, feed_language: str | None, own: set[str | None]) -> ParsedEntry:
     url = resolve_http_url(raw.get("link"), base)
+    if url is not None and (url in own or _FEED_ENDPOINT.search(urlsplit(url).path)):
+        # An empty href resolves onto the feed document itself; kept, every such entry
+        # would be one story. An http(s) id is the entry's own address (WordPress ?p=).
+        url = resolve_http_url(raw.get("id"), "")
     preferred = _canonical_link(raw.get("links") or ()) or raw.get("feedburner_origlink")
     summary_html = raw.get("summary") or _first_content(raw.get("content"))
     detail = raw.get("title_detail") or raw.get("summary_detail") or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ def store_entries(session: Session, source_id: str, feed: ParsedFeed, now: datet
     edits apart).
     """
     rows: dict[str, dict[str, Any]] = {}
+    trusted = _item_ids(feed)
     for entry in feed.entries:
         key, url = entry.url_key, entry.canonical_url
         if not key or not url or max(len(key), len(url)) > MAX_STORED_URL or key in rows:
@@ -35,6 +37,7 @@ def store_entries(session: Session, source_id: str, feed: ParsedFeed, now: datet
             "canonicalUrl": url,
             "url": (entry.url or url)[:MAX_STORED_URL],
             "guid": entry.guid,
+            "guidKey": entry.guid_key if entry.guid_key in trusted else None,
             "title": entry.title or url,
             "summary": entry.summary or None,
             "author": entry.author,
@@ -47,3 +50,13 @@ def store_entries(session: Session, source_id: str, feed: ParsedFeed, now: datet
     return len(
         insert_ignoring_conflicts(session, Entry, list(rows.values()), ["sourceId", "urlKey"])
     )
+
+
+def _item_ids(feed: ParsedFeed) -> set[str]:
+    """The feed's global ids that each name one item: an id that several items of the
+    document share (a feed that gives every item one id) names none of them."""
+    links: dict[str, set[str | None]] = defaultdict(set)
+    for entry in feed.entries:
+        if entry.guid_key and len(entry.guid_key) <= MAX_STORED_URL:
+            links[entry.guid_key].add(entry.url_key)
+    return {guid for guid, keys in links.items() if len(keys) == 1}

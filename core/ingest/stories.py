@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Row, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from core.db.bulk import insert_ignoring_conflicts
 from core.db.models import Entry, News, NewsSource, Story
@@ -42,10 +42,16 @@ class StoryOutcome:
 
 def _candidates(session: Session, news: News, since: datetime | None) -> list[Row[Any]]:
     seen = exists().where(Story.newsId == news.id, Story.urlKey == Entry.urlKey)
+    # The same item under another link (a FeedBurner copy, an edited slug): same global id.
+    copy = aliased(Entry)
+    seen_id = exists().where(
+        Story.newsId == news.id, Story.entryId == copy.id, copy.guidKey == Entry.guidKey
+    )
     query = (
         select(
             Entry.id,
             Entry.urlKey,
+            Entry.guidKey,
             Entry.canonicalUrl,
             Entry.title,
             Entry.summary,
@@ -55,7 +61,7 @@ def _candidates(session: Session, news: News, since: datetime | None) -> list[Ro
         )
         .join(NewsSource, NewsSource.sourceId == Entry.sourceId)
         .where(NewsSource.organizationId == news.organizationId, NewsSource.newsId == news.id)
-        .where(~seen)
+        .where(~seen, ~seen_id)
         .order_by(Entry.publishedAt.desc().nulls_last(), Entry.createdAt.desc())
         .limit(MAX_CANDIDATES_PER_RUN)
     )
@@ -130,8 +136,9 @@ def collect_stories(
     rows: dict[str, dict[str, Any]] = {}
     docs: list[Document] = []
     candidates = _candidates(session, news, since)
+    item_ids: set[str] = set()
     for entry in candidates:
-        if entry.urlKey in rows:
+        if entry.urlKey in rows or entry.guidKey in item_ids:
             continue  # the same story from two feeds of this search: once
         doc = Document(
             title=entry.title,
@@ -142,6 +149,8 @@ def collect_stories(
         if query is not None and not matches(query, doc):
             continue
         docs.append(doc)
+        if entry.guidKey:
+            item_ids.add(entry.guidKey)
         rows[entry.urlKey] = {
             "id": new_id(),
             "organizationId": organization_id,

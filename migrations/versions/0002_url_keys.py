@@ -1,4 +1,4 @@
-"""URL keys: entries and stories deduplicated on a key apart from the URL shown
+"""URL keys: entries and stories deduplicated on a key apart from the URL shown, item ids
 
 Revision ID: 0002_url_keys
 Revises: 0001
@@ -13,6 +13,10 @@ source or search already holds (``http`` and ``https`` of one article, stored tw
 before) keeps its stored URL as its key: that starts with a scheme, which no new key
 does, so nothing is merged or deleted here. An item whose fragment the earlier rule had
 dropped (``/a#section``) gets a new key at its next fetch and is announced once more.
+
+Adds ``entries.guidKey`` (indexed): an item id unique across feeds
+(``core.feeds.canonical_url.guid_key``), so a copy of a stored item under another link is
+the same story. It is set for entries stored from now on; older entries have none.
 """
 
 from collections.abc import Sequence
@@ -36,6 +40,9 @@ def upgrade() -> None:
     for table in ("entries", "stories"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("urlKey", _KEY, nullable=True))
+    with op.batch_alter_table("entries") as batch:
+        batch.add_column(sa.Column("guidKey", _KEY, nullable=True))
+        batch.create_index("ix_entries_guidKey", ["guidKey"], unique=False)
     _fill_keys("entries", "sourceId", "canonicalUrl")
     _fill_keys("stories", "newsId", "url")
     with op.batch_alter_table("entries") as batch:
@@ -77,6 +84,8 @@ def downgrade() -> None:
             "uq_entries_sourceId_canonicalUrl", ["sourceId", "canonicalUrl"]
         )
         batch.create_index("ix_entries_canonicalUrl", ["canonicalUrl"], unique=False)
+        batch.drop_index("ix_entries_guidKey")
+        batch.drop_column("guidKey")
         batch.drop_column("urlKey")
 
 

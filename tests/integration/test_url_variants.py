@@ -290,3 +290,78 @@ def test_feedburner_items_are_matched_and_excluded_by_the_article_host(
         ).all()
     assert len([row for row in stories if not row.isFiltered]) == (2 if passes else 0)
     assert {row.sourceName for row in stories} <= {SITE}
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
+
+
+def run_step(engine: Engine, org_id: str, news_id: str) -> None:
+    """One run of the search through the run step (fetch, store, stories, plan)."""
+    with Session(engine) as s, s.begin():
+        s.execute(update(Source).values(nextFetchAt=None))  # time has passed
+        now = utcnow()
+        run_id, _ = create_manual_run(s, org_id, news_id, now=now)
+        claimed = claim_run(s, run_id, now=now)
+        assert claimed is not None
+        with build_client(GuardPolicy.from_allowlist(["127.0.0.1"])) as client:
+            ingest(s, claimed, now, client)
+
+
+def titles(engine: Engine, news_id: str) -> Counter[str]:
+    with Session(engine) as s:
+        return Counter(s.scalars(select(Story.title).where(Story.newsId == news_id)))
+
+
+def one_search(engine: Engine, urls: list[str]) -> tuple[str, str]:
+    with Session(engine) as s, s.begin():
+        org = create_organization(s, name="Daily", slug="daily")
+        news = create_search(
+            s, org.id, name="s", search_query={"query": "", "sources": [{"url": u} for u in urls]}
+        )
+        return org.id, news.id
+
+
+def test_a_feedburner_copy_without_orig_link_is_the_same_story_by_its_id(
+    pg_engine: Engine,
+) -> None:
+    # The Alternate capture links FeedBurner tokens and no origLink; its ids are the
+    # original feed's tag: ids.
+    with LocalHTTPServer(directory=FIXTURES) as server:
+        org_id, news_id = one_search(
+            pg_engine,
+            [
+                server.url_for("/feedjira-PaulDixExplainsNothing.xml"),
+                server.url_for("/feedjira-PaulDixExplainsNothingAlternate.xml"),
+            ],
+        )
+        run_step(pg_engine, org_id, news_id)
+    found = titles(pg_engine, news_id)
+    assert len(found) == 5 and set(found.values()) == {1}, found
+
+
+def test_an_edited_slug_is_the_same_story_and_a_shared_id_merges_nothing(
+    pg_engine: Engine,
+) -> None:
+    def doc(*items: tuple[str, str, str]) -> bytes:
+        body = "".join(
+            f"<item><title>{t}</title><link>{link}</link><guid>{guid}</guid>"
+            f"<description>{t}, told at length in its first lines.</description></item>"
+            for t, link, guid in items
+        )
+        return f'<rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
+
+    bodies = {"feed": b""}
+    with LocalHTTPServer(routes={"/feed.xml": lambda _: Response(body=bodies["feed"])}) as srv:
+        org_id, news_id = one_search(pg_engine, [srv.url_for("/feed.xml")])
+        bodies["feed"] = doc(("Mayor resigns", f"https://{SITE}/mayor-to-resign", "tag:d,1:1"))
+        run_step(pg_engine, org_id, news_id)
+        bodies["feed"] = doc(
+            ("Mayor resigns after vote", f"https://{SITE}/mayor-resigns", "tag:d,1:1"),
+            # A feed that gives several items one id: the id names none of them.
+            ("Tram line opens", f"https://{SITE}/tram", f"https://{SITE}/feed/"),
+            ("Bridge closes", f"https://{SITE}/bridge", f"https://{SITE}/feed/"),
+        )
+        run_step(pg_engine, org_id, news_id)
+    assert titles(pg_engine, news_id) == Counter(
+        ["Mayor resigns", "Tram line opens", "Bridge closes"]
+    )

@@ -11,6 +11,7 @@ import pytest
 from core.feeds.canonical_url import (
     canonicalize,
     clean_url,
+    guid_key,
     repair_url,
     resolve_http_url,
 )
@@ -395,3 +396,27 @@ def test_resolve_http_url_resolves_against_the_base_and_keeps_only_http(
     link: str, base: str, expected: str | None
 ) -> None:
     assert resolve_http_url(link, base) == expected
+
+
+@pytest.mark.parametrize(
+    ("guid", "expected"),
+    [
+        ("tag:typepad.com,2003:post-61753462", "tag:typepad.com,2003:post-61753462"),
+        (
+            "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a",
+            "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a",
+        ),
+        ("http://www.example.com/?p=123", "example.com/?p=123"),
+        ("https://example.com/2024/05/a-post/", "example.com/2024/05/a-post/"),
+        ("https://www.example.com/", None),  # a home page names no item
+        ("http://example.com", None),
+        ("12345", None),  # unique within one feed only
+        ("yt:video:dQw4w9WgXcQ", None),
+        ("  ", None),
+        (None, None),
+    ],
+)
+def test_only_ids_unique_across_feeds_have_a_guid_key(
+    guid: str | None, expected: str | None
+) -> None:
+    assert guid_key(guid) == expected

@@ -94,3 +94,30 @@ def test_feedburner_items_are_shown_and_keyed_by_their_orig_link(
         assert urlsplit(entry.canonical_url or "").hostname == host
         assert entry.url_key and entry.url_key.startswith(host.removeprefix("www."))
         assert "utm_" not in (entry.canonical_url or "")
+
+
+@PATHS
+def test_an_empty_link_never_makes_the_feed_itself_every_entry_s_link(fast_path: bool) -> None:
+    body = (FIXTURES / "rsparser-ranchero-OneFootTsunami.atom").read_bytes()
+    entries = parse_xml(
+        body, {}, "http://onefoottsunami.com/feed/atom/", fast_path=fast_path
+    ).entries
+    keys = [entry.url_key for entry in entries]
+    assert len(set(keys)) == len(keys) == len(entries)
+    falcons = next(entry for entry in entries if "Chicago Falcons" in entry.title)
+    assert falcons.url == "http://onefoottsunami.com/?p=14803"  # its id, not wp-atom.php
+
+
+@PATHS
+def test_a_link_to_the_feed_document_falls_back_to_an_http_id(fast_path: bool) -> None:
+    items = "".join(
+        f"<item><title>T{n}</title><link>{HTTP_FEED}</link><guid>http://feed.example/?p={n}</guid>"
+        "</item>"
+        for n in (1, 2)
+    )
+    body = f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
+    entries = parse_xml(body, {}, HTTP_FEED, fast_path=fast_path).entries
+    assert [entry.url for entry in entries] == [
+        "http://feed.example/?p=1",
+        "http://feed.example/?p=2",
+    ]

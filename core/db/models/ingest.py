@@ -61,7 +61,9 @@ class Entry(Timestamps, Base):
     ``url`` is the item's link as the feed gives it (a FeedBurner redirect, say);
     ``canonicalUrl`` the article's own URL, shown to readers and the source of its host
     (``feedburner:origLink`` or ``rel="canonical"`` first, tracking removed);
-    ``urlKey`` the dedupe key (:func:`core.feeds.canonical_url.canonicalize`).
+    ``urlKey`` the dedupe key (:func:`core.feeds.canonical_url.canonicalize`);
+    ``guidKey`` the item's id when it is unique across feeds (``guid_key``), so a copy
+    under another link is recognised.
     """
 
     __tablename__ = "entries"
@@ -73,6 +75,7 @@ class Entry(Timestamps, Base):
     canonicalUrl: Mapped[str] = mapped_column(String(2048))
     url: Mapped[str] = mapped_column(String(2048))
     guid: Mapped[str | None] = mapped_column(String(2048))
+    guidKey: Mapped[str | None] = mapped_column(String(2048), index=True)
     title: Mapped[str] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(String(512))
