@@ -24,14 +24,14 @@ from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.config import Settings
-from core.db.models import Channel, NewsChannel, Source, Story
-from core.delivery import channels as ch
+from core.db.models import Source, Story
 from core.fetch import GuardPolicy, build_client
 from core.ingest.step import ingest
 from core.news.searches import create_search
 from core.scheduling.runs import claim_run, create_manual_run
-from core.secrets import generate_key_string, parse_keys
+from core.secrets import generate_key_string
 from core.tenancy.organizations import create_organization
+from tests.support.delivery import link_webhook
 from tests.support.http_server import LocalHTTPServer, Request, Response
 from workers.broker import DELIVER_QUEUE, FETCH_QUEUE, build_broker
 from workers.pipeline import build_pipeline
@@ -196,26 +196,11 @@ def test_each_article_arrives_once_and_distinct_articles_all_arrive(
         LocalHTTPServer(routes=routes) as server,
         LocalHTTPServer(routes={"/hook": Response()}) as receiver,
     ):
+        org_id, news_id = one_search(
+            pg_engine, [server.url_for(f"/{name}.xml") for name in RUNS[0]]
+        )
         with Session(pg_engine) as s, s.begin():
-            org = create_organization(s, name="Daily", slug="daily")
-            news = create_search(
-                s,
-                org.id,
-                name="Everything",
-                search_query={
-                    "query": "",
-                    "sources": [{"url": server.url_for(f"/{name}.xml")} for name in RUNS[0]],
-                },
-            )
-            channel = Channel(organizationId=org.id, type="webhook", name="hook", config={})
-            s.add(channel)
-            s.flush()
-            valid = ch.validate_config(
-                "webhook", {"url": receiver.url_for("/hook"), "secret": SECRET}
-            )
-            channel.config = ch.seal_config("webhook", valid, parse_keys(key), org.id, channel.id)
-            s.add(NewsChannel(organizationId=org.id, newsId=news.id, channelId=channel.id))
-            org_id, news_id = org.id, news.id
+            link_webhook(s, org_id, news_id, receiver.url_for("/hook"), SECRET, key)
         broker = build_pipeline(settings, pg_engine, broker=build_broker(settings))
         worker = dramatiq.Worker(broker, worker_threads=2)
         worker.start()
@@ -267,26 +252,12 @@ def test_feedburner_items_are_matched_and_excluded_by_the_article_host(
     settings: dict[str, Any],
     passes: bool,
 ) -> None:
-    with Session(pg_engine) as s, s.begin():
-        org = create_organization(s, name="Daily", slug="daily")
-        news = create_search(
-            s,
-            org.id,
-            name="s",
-            search_query={
-                "query": query,
-                "sources": [{"url": feedburner_server.url_for("/burner.xml")}],
-            },
-            relevance_settings=settings,
-        )
-        now = utcnow()
-        run_id, _ = create_manual_run(s, org.id, news.id, now=now)
-        claimed = claim_run(s, run_id, now=now)
-        assert claimed is not None
-        with build_client(GuardPolicy.from_allowlist(["127.0.0.1"])) as client:
-            ingest(s, claimed, now, client)
+    burner = feedburner_server.url_for("/burner.xml")
+    org_id, news_id = one_search(pg_engine, [burner], query=query, settings=settings)
+    run_step(pg_engine, org_id, news_id)
+    with Session(pg_engine) as s:
         stories = s.execute(
-            select(Story.isFiltered, Story.sourceName).where(Story.newsId == news.id)
+            select(Story.isFiltered, Story.sourceName).where(Story.newsId == news_id)
         ).all()
     assert len([row for row in stories if not row.isFiltered]) == (2 if passes else 0)
     assert {row.sourceName for row in stories} <= {SITE}
@@ -312,11 +283,18 @@ def titles(engine: Engine, news_id: str) -> Counter[str]:
         return Counter(s.scalars(select(Story.title).where(Story.newsId == news_id)))
 
 
-def one_search(engine: Engine, urls: list[str]) -> tuple[str, str]:
+def one_search(
+    engine: Engine, urls: list[str], query: str = "", settings: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """An organization and its search following ``urls``: (organization id, search id)."""
     with Session(engine) as s, s.begin():
         org = create_organization(s, name="Daily", slug="daily")
         news = create_search(
-            s, org.id, name="s", search_query={"query": "", "sources": [{"url": u} for u in urls]}
+            s,
+            org.id,
+            name="s",
+            search_query={"query": query, "sources": [{"url": u} for u in urls]},
+            relevance_settings=settings,
         )
         return org.id, news.id
 
