@@ -32,6 +32,7 @@ merge only shows one twice.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import SplitResult, unquote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, safe_url_string
@@ -55,6 +56,9 @@ from core.feeds.url_rules import (
 
 #: Longest URL accepted, in characters (longer ones are junk or attacks, not articles).
 MAX_URL_CHARS = 4096
+#: URLs whose key and shown form are remembered per process: a feed lists the same items
+#: fetch after fetch, and an entry's id is often its link again (pure functions, so safe).
+URL_CACHE_SIZE = 8192
 
 #: Control characters, never part of a usable link.
 _CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
@@ -117,6 +121,16 @@ def resolve_http_url(link: object, base: str) -> str | None:
 
 def clean_url(url: str) -> str | None:
     """The URL to show readers: as published, less tracking and redirect wrappers."""
+    return _clean_url(url) if isinstance(url, str) else None
+
+
+def canonicalize(url: str) -> str | None:
+    """The dedupe key of an absolute http(s) URL, or ``None`` when it is not one."""
+    return _canonicalize(url) if isinstance(url, str) else None
+
+
+@lru_cache(maxsize=URL_CACHE_SIZE)
+def _clean_url(url: str) -> str | None:
     try:
         parts = _cleaned(url)
         if parts is None:
@@ -128,8 +142,8 @@ def clean_url(url: str) -> str | None:
         return None
 
 
-def canonicalize(url: str) -> str | None:
-    """The dedupe key of an absolute http(s) URL, or ``None`` when it is not one."""
+@lru_cache(maxsize=URL_CACHE_SIZE)
+def _canonicalize(url: str) -> str | None:
     try:
         parts = _cleaned(url)
         return None if parts is None else _key(parts)
@@ -154,10 +168,9 @@ def guid_key(guid: str | None) -> str | None:
     return key if key and key.partition("/")[2] else None  # a home page names no item
 
 
-def _cleaned(url: object) -> SplitResult | None:
+@lru_cache(maxsize=URL_CACHE_SIZE)  # shared by the shown URL and the key of one link
+def _cleaned(url: str) -> SplitResult | None:
     """``url`` repaired, unwrapped, without tracking parameters, fragment or user info."""
-    if not isinstance(url, str):
-        return None
     url = url.strip()
     if not url or len(url) > MAX_URL_CHARS or _CONTROL_CHAR.search(url):
         return None
