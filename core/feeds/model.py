@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
-from urllib.parse import urlsplit
 
 from core.errors import NewsmonError
-from core.feeds.canonical_url import canonicalize
+from core.feeds.canonical_url import canonicalize, clean_url, guid_key
 from core.feeds.mojibake import repair_mojibake
 from core.feeds.text import (
     MAX_TITLE_CHARS,
@@ -48,8 +47,12 @@ class ParsedEntry:
 
     Parameters:
       url: the entry's own link, absolute http(s), or ``None`` when it has none.
-      canonical_url: dedupe key from :func:`canonicalize` of the entry's canonical link
-        (``rel="canonical"``, ``feedburner:origLink``) or of ``url``; ``None`` if not http(s).
+      canonical_url: the article's URL to show and to take its host from: the entry's
+        canonical link (``rel="canonical"``, ``feedburner:origLink``) or ``url``, through
+        :func:`clean_url` (as published, less tracking); ``None`` if not http(s).
+      url_key: the dedupe key, :func:`canonicalize` of the same link.
+      guid_key: :func:`guid_key` of ``guid``: set when the id names one item in every
+        feed (``tag:``, ``urn:``, a URL), so copies under other links are one story too.
       title, summary: plain text, whitespace collapsed, capped in length.
       published: publication (else update) time, aware UTC, ``None`` if absent or invalid.
       content_hash: SHA-256 hex of title and summary, to notice edited entries.
@@ -60,6 +63,8 @@ class ParsedEntry:
 
     url: str | None
     canonical_url: str | None
+    url_key: str | None
+    guid_key: str | None
     title: str
     summary: str
     author: str | None
@@ -146,7 +151,9 @@ def build_entry(
     digest = hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
     return ParsedEntry(
         url=url,
-        canonical_url=canonicalize(canonical_source) if canonical_source else None,
+        canonical_url=clean_url(canonical_source) if canonical_source else None,
+        url_key=canonicalize(canonical_source) if canonical_source else None,
+        guid_key=guid_key(guid),
         title=title,
         summary=summary,
         author=html_to_text(author, MAX_AUTHOR_CHARS) or None,
@@ -182,27 +189,6 @@ def build_feed(
         link=link,
         kind=kind,
         bozo_reason=bozo_reason,
-        entries=_keep_distinguishing_fragments(entries),
+        entries=tuple(entries),
         entries_dropped=max(0, total - MAX_ENTRIES_PER_FEED),
-    )
-
-
-def _keep_distinguishing_fragments(entries: list[ParsedEntry]) -> tuple[ParsedEntry, ...]:
-    """Put the fragment back where the feed itself tells entries apart by it.
-
-    Canonical URLs drop fragments, but some sites publish many posts on one page
-    (Scripting News: ``/2017/06/26.html#a080605``); merging those would lose posts.
-    """
-    seen: dict[str | None, int] = {}
-    for entry in entries:
-        seen[entry.canonical_url] = seen.get(entry.canonical_url, 0) + 1
-    if all(count == 1 for key, count in seen.items() if key):
-        return tuple(entries)
-    return tuple(
-        replace(entry, canonical_url=f"{entry.canonical_url}#{fragment}")
-        if entry.canonical_url
-        and seen[entry.canonical_url] > 1
-        and (fragment := urlsplit(entry.url or "").fragment)
-        else entry
-        for entry in entries
     )

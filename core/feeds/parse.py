@@ -5,11 +5,13 @@ gives what feedparser gives at a fraction of the time; everything else goes to
 ``feedparser.parse(io.BytesIO(body), ...)`` (never a ``str``: feedparser would
 take it for a path or URL) with its HTML sanitizer and relative-URI rewriting switched off:
 on the corpus those two are about half of feedparser's time, and newsmon shows only plain
-text, which :func:`core.feeds.text.html_to_text` produces with nh3. The entry link is
-resolved against the feed/base URL here (``content-location`` tells feedparser the base;
-``urljoin`` catches the rest). feedparser reads XML with expat through SAX, which fetches
-no external entity or DTD; a DOCTYPE that declares entities is removed before parsing
-(billion laughs, XXE), so no entity of the document's own is ever expanded.
+text, which :func:`core.feeds.text.html_to_text` produces with nh3. Links are resolved
+against the feed's URL here, not by either parser: each is repaired first
+(:func:`core.feeds.canonical_url.resolve_http_url`), since joined first a malformed
+``http:/www.x.com/a`` would land on the feed's own host. feedparser reads XML with expat
+through SAX, which fetches no external entity or DTD; a DOCTYPE that declares entities is
+removed before parsing (billion laughs, XXE), so no entity of the document's own is ever
+expanded.
 
 JSON (chosen from the content, never the file name) goes to :mod:`core.feeds.json_feed`;
 every format becomes the shapes of :mod:`core.feeds.model`.
@@ -23,6 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -59,6 +62,8 @@ _DOCTYPE = re.compile(
 )
 #: The first element's start tag; a DOCTYPE must come before it.
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+#: WordPress's feed endpoints, its xml:base: where an empty entry link resolves to.
+_FEED_ENDPOINT = re.compile(r"/wp-(?:atom|rss2?|rdf|commentsrss2)\.php$")
 #: Leading bytes skipped when sniffing: UTF-8 BOM and whitespace.
 _LEADING = b"\xef\xbb\xbf \t\r\n"
 #: feedparser's date keys (raw text; ``_parsed``: UTC struct), in order of preference.
@@ -100,10 +105,9 @@ def parse_xml(
     # Without a Content-Type feedparser would read an undeclared encoding as Latin-1;
     # XML's own default is UTF-8.
     response_headers.setdefault("content-type", "application/xml")
-    if base_url:
-        response_headers.setdefault("content-location", base_url)
-    base = base_url or ""
-    plain = read_plain_feed(body, response_headers, base) if fast_path else None
+    # Neither parser gets the base: links are repaired, then joined, in _xml_entry.
+    base = urljoin(base_url or "", response_headers.pop("content-location", ""))
+    plain = read_plain_feed(body, response_headers, "") if fast_path else None
     if plain is not None:
         version, feed, raw_entries, total = plain
         bozo_reason = None
@@ -120,7 +124,10 @@ def parse_xml(
             raise FeedParseError(_why_not_xml_feed(body, data))
         bozo_reason = _bozo_reason(data)
     feed_language = one_line(feed.get("language"), MAX_LANGUAGE_CHARS)
-    entries = [_xml_entry(raw, base, feed_language) for raw in raw_entries[:MAX_ENTRIES_PER_FEED]]
+    own = {base} | {resolve_http_url(link.get("href"), base) for link in _self_links(feed)}
+    entries = [
+        _xml_entry(raw, base, feed_language, own) for raw in raw_entries[:MAX_ENTRIES_PER_FEED]
+    ]
     return build_feed(
         title_html=feed.get("title"),
         link=resolve_http_url(feed.get("link"), base),
@@ -185,8 +192,17 @@ def _bozo_reason(data: Any) -> str | None:
     return None if exc is None else describe_error(exc)
 
 
-def _xml_entry(raw: Any, base: str, feed_language: str | None) -> ParsedEntry:
+def _self_links(feed: Any) -> list[Mapping[str, Any]]:
+    links = feed.get("links") or ()
+    return [link for link in links if isinstance(link, Mapping) and link.get("rel") == "self"]
+
+
+def _xml_entry(raw: Any, base: str, feed_language: str | None, own: set[str | None]) -> ParsedEntry:
     url = resolve_http_url(raw.get("link"), base)
+    if url is not None and (url in own or _FEED_ENDPOINT.search(urlsplit(url).path)):
+        # An empty href resolves onto the feed document itself; kept, every such entry
+        # would be one story. An http(s) id is the entry's own address (WordPress ?p=).
+        url = resolve_http_url(raw.get("id"), "")
     preferred = _canonical_link(raw.get("links") or ()) or raw.get("feedburner_origlink")
     summary_html = raw.get("summary") or _first_content(raw.get("content"))
     detail = raw.get("title_detail") or raw.get("summary_detail") or {}

@@ -1,7 +1,8 @@
-"""Storing parsed entries of a shared source, once per canonical URL."""
+"""Storing parsed entries of a shared source, once per URL key."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -21,21 +22,25 @@ def store_entries(session: Session, source_id: str, feed: ParsedFeed, now: datet
     """Insert the feed's entries not yet stored for this source; returns how many were new.
 
     Entries without an http(s) link cannot be deduplicated or linked to and are skipped.
-    An entry seen before keeps its first version (``contentHash`` tells edits apart).
-    A misread or future date is stored as ``now`` (the fetch time), with ``dateIssue``.
+    An entry seen before (by URL key) keeps its first version (``contentHash`` tells
+    edits apart). A misread or future date is stored as ``now`` (the fetch time), with
+    ``dateIssue``.
     """
     rows: dict[str, dict[str, Any]] = {}
+    trusted = _item_ids(feed)
     for entry in feed.entries:
-        url = entry.canonical_url
-        if not url or len(url) > MAX_STORED_URL or url in rows:
+        key, url = entry.url_key, entry.canonical_url
+        if not key or not url or max(len(key), len(url)) > MAX_STORED_URL or key in rows:
             continue
         published, date_issue = settle_date(entry.published, entry.date_issue, now)
-        rows[url] = {
+        rows[key] = {
             "id": new_id(),
             "sourceId": source_id,
+            "urlKey": key,
             "canonicalUrl": url,
             "url": (entry.url or url)[:MAX_STORED_URL],
             "guid": entry.guid,
+            "guidKey": entry.guid_key if entry.guid_key in trusted else None,
             "title": entry.title or url,
             "summary": entry.summary or None,
             "author": entry.author,
@@ -47,5 +52,15 @@ def store_entries(session: Session, source_id: str, feed: ParsedFeed, now: datet
             "updatedAt": now,
         }
     return len(
-        insert_ignoring_conflicts(session, Entry, list(rows.values()), ["sourceId", "canonicalUrl"])
+        insert_ignoring_conflicts(session, Entry, list(rows.values()), ["sourceId", "urlKey"])
     )
+
+
+def _item_ids(feed: ParsedFeed) -> set[str]:
+    """The feed's global ids that each name one item: an id that several items of the
+    document share (a feed that gives every item one id) names none of them."""
+    links: dict[str, set[str | None]] = defaultdict(set)
+    for entry in feed.entries:
+        if entry.guid_key and len(entry.guid_key) <= MAX_STORED_URL:
+            links[entry.guid_key].add(entry.url_key)
+    return {guid for guid, keys in links.items() if len(keys) == 1}

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Row, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from core.db.bulk import insert_ignoring_conflicts
 from core.db.models import Entry, News, NewsSource, Story
@@ -41,10 +41,17 @@ class StoryOutcome:
 
 
 def _candidates(session: Session, news: News, since: datetime | None) -> list[Row[Any]]:
-    seen = exists().where(Story.newsId == news.id, Story.url == Entry.canonicalUrl)
+    seen = exists().where(Story.newsId == news.id, Story.urlKey == Entry.urlKey)
+    # The same item under another link (a FeedBurner copy, an edited slug): same global id.
+    copy = aliased(Entry)
+    seen_id = exists().where(
+        Story.newsId == news.id, Story.entryId == copy.id, copy.guidKey == Entry.guidKey
+    )
     query = (
         select(
             Entry.id,
+            Entry.urlKey,
+            Entry.guidKey,
             Entry.canonicalUrl,
             Entry.title,
             Entry.summary,
@@ -56,7 +63,7 @@ def _candidates(session: Session, news: News, since: datetime | None) -> list[Ro
         )
         .join(NewsSource, NewsSource.sourceId == Entry.sourceId)
         .where(NewsSource.organizationId == news.organizationId, NewsSource.newsId == news.id)
-        .where(~seen)
+        .where(~seen, ~seen_id)
         .order_by(Entry.publishedAt.desc().nulls_last(), Entry.createdAt.desc())
         .limit(MAX_CANDIDATES_PER_RUN)
     )
@@ -120,7 +127,11 @@ def collect_stories(
     session: Session, organization_id: str, news: News, *, now: datetime, first_run: bool
 ) -> StoryOutcome:
     """Create stories for entries of ``news``'s sources that match its query and that
-    this search has not seen (by canonical URL), in the caller's transaction."""
+    this search has not seen (by URL key), in the caller's transaction.
+
+    A story shows the article's own URL (``feedburner:origLink`` or the canonical link),
+    and its host is what ``site:``, ``excludedSources`` and the digest's source name see,
+    never a FeedBurner or redirector host."""
     raw_query = str(news.searchQuery.get("query", "")).strip()
     query = parse_query(raw_query) if raw_query else None
     since = None if first_run else news.lastRun
@@ -128,27 +139,31 @@ def collect_stories(
     docs: list[Document] = []
     date_issues: dict[str, str] = {}
     candidates = _candidates(session, news, since)
+    item_ids: set[str] = set()
     for entry in candidates:
-        if entry.canonicalUrl in rows:
+        if entry.urlKey in rows or entry.guidKey in item_ids:
             continue  # the same story from two feeds of this search: once
         doc = Document(
             title=entry.title,
             text=entry.summary or "",
-            source=entry.url,
+            source=entry.canonicalUrl,
             language=entry.language or "",
         )
         if query is not None and not matches(query, doc):
             continue
         docs.append(doc)
-        rows[entry.canonicalUrl] = {
+        if entry.guidKey:
+            item_ids.add(entry.guidKey)
+        rows[entry.urlKey] = {
             "id": new_id(),
             "organizationId": organization_id,
             "newsId": news.id,
             "entryId": entry.id,
             "title": entry.title,
             "url": entry.canonicalUrl,
+            "urlKey": entry.urlKey,
             "snippet": entry.summary,
-            "sourceName": urlsplit(entry.url).hostname,
+            "sourceName": urlsplit(entry.canonicalUrl).hostname,
             "publishedAt": entry.publishedAt,
             "relevanceScore": 0.0,
             "explanation": None,
@@ -159,11 +174,11 @@ def collect_stories(
             "updatedAt": now,
         }
         if entry.dateIssue:
-            date_issues[entry.canonicalUrl] = entry.dateIssue
+            date_issues[entry.urlKey] = entry.dateIssue
     _apply_scores(session, news, list(rows.values()), docs, now)
-    for url, issue in date_issues.items():
+    for key, issue in date_issues.items():
         # Readers see why the story's time is when it was found, not the feed's.
-        rows[url]["explanation"]["publishedAt"] = f"fetch time ({issue})"
+        rows[key]["explanation"]["publishedAt"] = f"fetch time ({issue})"
     backlog = 0
     if first_run:
         # Candidates come newest first: announce a handful, record the rest as seen.
@@ -175,6 +190,6 @@ def collect_stories(
                 reason = "backlog at first run" + (f"; {earlier}" if earlier else "")
                 row["explanation"] = {**row["explanation"], "filtered": reason}
                 backlog += 1
-    inserted = insert_ignoring_conflicts(session, Story, list(rows.values()), ["newsId", "url"])
+    inserted = insert_ignoring_conflicts(session, Story, list(rows.values()), ["newsId", "urlKey"])
     cluster_new_stories(session, news, inserted, now)
     return StoryOutcome(new=len(inserted), backlog=backlog, considered=len(candidates))

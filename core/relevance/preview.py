@@ -71,8 +71,10 @@ def preview_search(
     settings = validate_relevance_settings(
         news.relevanceSettings if relevance_settings is None else relevance_settings
     )
+    # The article's own URL (origLink, canonical link): its host is what site: matches.
+    article_url = Entry.canonicalUrl.label("url")
     entries = session.execute(
-        select(Entry.id, Entry.title, Entry.summary, Entry.url, Entry.language, Entry.publishedAt)
+        select(Entry.id, Entry.title, Entry.summary, article_url, Entry.language, Entry.publishedAt)
         .join(NewsSource, NewsSource.sourceId == Entry.sourceId)
         .where(NewsSource.organizationId == organization_id, NewsSource.newsId == news.id)
         .order_by(Entry.createdAt.desc(), Entry.id)

@@ -15,14 +15,14 @@ from standardwebhooks.webhooks import Webhook
 
 from core.clock import utcnow
 from core.config import Settings
-from core.db.models import Channel, Delivery, NewsChannel, Story
-from core.delivery import channels as ch
+from core.db.models import Delivery, Story
 from core.ingest.stories import FIRST_RUN_ANNOUNCE
 from core.news.searches import create_search
 from core.scheduling.runs import create_manual_run
-from core.secrets import generate_key_string, parse_keys
+from core.secrets import generate_key_string
 from core.tenancy.organizations import create_organization
 from scheduler.loop import Scheduler
+from tests.support.delivery import link_webhook
 from tests.support.http_server import LocalHTTPServer, Response
 from workers.broker import DELIVER_QUEUE, FETCH_QUEUE, build_broker
 from workers.deliver import enqueue_deliveries
@@ -51,14 +51,7 @@ def test_run_to_signed_webhook_delivery_once(db_engine: Engine, tmp_path: Path) 
                     "sources": [{"url": feeds.url_for("/miniflux-parser-large_rss.xml")}],
                 },
             )
-            channel = Channel(organizationId=org.id, type="webhook", name="hook", config={})
-            s.add(channel)
-            s.flush()
-            valid = ch.validate_config(
-                "webhook", {"url": receiver.url_for("/hook"), "secret": SECRET}
-            )
-            channel.config = ch.seal_config("webhook", valid, parse_keys(key), org.id, channel.id)
-            s.add(NewsChannel(organizationId=org.id, newsId=news.id, channelId=channel.id))
+            link_webhook(s, org.id, news.id, receiver.url_for("/hook"), SECRET, key)
             run_id, _ = create_manual_run(s, org.id, news.id, now=utcnow())
         broker = build_pipeline(settings, db_engine, broker=build_broker(settings))
         worker = dramatiq.Worker(broker, worker_threads=2)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from core.db.models import Channel, Delivery, News, NewsChannel
 from core.db.session import unit_of_work
@@ -24,7 +25,7 @@ from core.delivery.deliveries import DeliverResult, SendContext, deliver
 from core.delivery.digests import plan_and_create
 from core.fetch import GuardPolicy, build_client
 from core.ids import new_id
-from core.secrets import Keyring, generate_key_string
+from core.secrets import Keyring, generate_key_string, parse_keys
 from tests.support import factories
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -39,6 +40,20 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def link_webhook(
+    session: Session, org_id: str, news_id: str, url: str, secret: str, key: str
+) -> Channel:
+    """A webhook channel of ``org_id`` posting to ``url`` (signed with ``secret``, sealed
+    with the encryption ``key``), linked to search ``news_id``."""
+    channel = Channel(organizationId=org_id, type="webhook", name="hook", config={})
+    session.add(channel)
+    session.flush()
+    valid = ch.validate_config("webhook", {"url": url, "secret": secret})
+    channel.config = ch.seal_config("webhook", valid, parse_keys(key), org_id, channel.id)
+    session.add(NewsChannel(organizationId=org_id, newsId=news_id, channelId=channel.id))
+    return channel
 
 
 @dataclass

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Timestamps, id_column, one_of
+from core.feeds.canonical_url import canonicalize
 
 #: Kinds of source: a feed URL, or a news-search provider that builds one from a query.
 SOURCE_TYPES = ("feed", "google_news", "bing_news", "hackernews", "reddit", "gdelt")
 #: Health of a source: never fetched, last fetch fine, failing (backing off).
 SOURCE_STATUSES = ("new", "ok", "failing")
+
+
+def key_of(column: str) -> Callable[[DefaultExecutionContext], str]:
+    """Column default: the URL key of ``column``'s value (the value itself if it has none),
+    for rows inserted without one; the ingest path always sets the key itself."""
+
+    def default(context: DefaultExecutionContext) -> str:
+        url = str(context.get_current_parameters()[column])  # type: ignore[no-untyped-call]
+        return canonicalize(url) or url
+
+    return default
 
 
 class Source(Timestamps, Base):
@@ -42,19 +56,29 @@ class Source(Timestamps, Base):
 
 
 class Entry(Timestamps, Base):
-    """A parsed feed item, stored once per source and canonical URL."""
+    """A parsed feed item, stored once per source and URL key.
+
+    ``url`` is the item's link as the feed gives it (a FeedBurner redirect, say);
+    ``canonicalUrl`` the article's own URL, shown to readers and the source of its host
+    (``feedburner:origLink`` or ``rel="canonical"`` first, tracking removed);
+    ``urlKey`` the dedupe key (:func:`core.feeds.canonical_url.canonicalize`);
+    ``guidKey`` the item's id when it is unique across feeds (``guid_key``), so a copy
+    under another link is recognised.
+    """
 
     __tablename__ = "entries"
     __table_args__ = (
-        UniqueConstraint("sourceId", "canonicalUrl"),
+        UniqueConstraint("sourceId", "urlKey"),
         Index(None, "createdAt"),  # retention, and the newest entries of a stream
     )
 
     id: Mapped[str] = id_column()
     sourceId: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
-    canonicalUrl: Mapped[str] = mapped_column(String(2048), index=True)
+    urlKey: Mapped[str] = mapped_column(String(2048), default=key_of("canonicalUrl"))
+    canonicalUrl: Mapped[str] = mapped_column(String(2048))
     url: Mapped[str] = mapped_column(String(2048))
     guid: Mapped[str | None] = mapped_column(String(2048))
+    guidKey: Mapped[str | None] = mapped_column(String(2048), index=True)
     title: Mapped[str] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(String(512))

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Timestamps, id_column, one_of
+from core.db.models.ingest import key_of
 from core.db.models.tenancy import org_fk
 
 #: What a schedule does with fires missed while nothing ran.
@@ -113,17 +114,19 @@ class NewsChannel(Timestamps, Base):
 
 
 class Story(Timestamps, Base):
-    """A candidate story of one search; unique per search and canonical URL.
+    """A candidate story of one search; unique per search and URL key.
 
     The seed marks ``url`` globally unique; two organizations may follow the same story,
-    so uniqueness is (newsId, url) instead. ``isFiltered`` stories scored below the
-    threshold: kept with their score and explanation, never delivered.
+    and one article comes under many URLs, so uniqueness is (newsId, urlKey) instead:
+    ``url`` is the article's URL as published (shown to readers), ``urlKey`` its dedupe
+    key. ``isFiltered`` stories scored below the threshold: kept with their score and
+    explanation, never delivered.
     """
 
     __tablename__ = "stories"
     __table_args__ = (
         news_fk(),
-        UniqueConstraint("newsId", "url"),
+        UniqueConstraint("newsId", "urlKey"),
         UniqueConstraint("organizationId", "id"),
         Index(None, "newsId", "foundAt"),
     )
@@ -139,6 +142,7 @@ class Story(Timestamps, Base):
     )
     title: Mapped[str] = mapped_column(Text)
     url: Mapped[str] = mapped_column(String(2048))
+    urlKey: Mapped[str] = mapped_column(String(2048), default=key_of("url"))
     snippet: Mapped[str | None] = mapped_column(Text)
     sourceName: Mapped[str | None] = mapped_column(String(255))
     publishedAt: Mapped[datetime | None]
