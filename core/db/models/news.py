@@ -117,7 +117,9 @@ class Story(Timestamps, Base):
 
     The seed marks ``url`` globally unique; two organizations may follow the same story,
     so uniqueness is (newsId, url) instead. ``isFiltered`` stories scored below the
-    threshold: kept with their score and explanation, never delivered.
+    threshold: kept with their score and explanation, never delivered. ``clusterId``
+    names the first story of its near-duplicate cluster; ``duplicateOfId`` the story it
+    is sent with as "also reported by" instead of on its own (see core.ingest.clusters).
     """
 
     __tablename__ = "stories"
@@ -135,6 +137,9 @@ class Story(Timestamps, Base):
         ForeignKey("entries.id", ondelete="SET NULL"), index=True
     )
     clusterId: Mapped[str | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    duplicateOfId: Mapped[str | None] = mapped_column(
         ForeignKey("stories.id", ondelete="SET NULL"), index=True
     )
     title: Mapped[str] = mapped_column(Text)
