@@ -16,11 +16,13 @@ another state.
   counts half (:data:`WEAK_FACTOR`) when the headline is not *specific* (fewer than
   :data:`MIN_SPECIFIC_WORDS` words beyond stop words and the vocabulary of recurring
   headlines, :data:`GENERIC_WORDS`), starts with "Live:" or "Re:", the two stories come
-  from one source with different leads (that source's next issue), or they were
-  published more than :data:`HEADLINE_MAX_GAP` apart.
+  from one source with different leads (that source's next issue), they were published
+  more than :data:`HEADLINE_MAX_GAP` apart, or their leads disagree and the headlines are
+  less alike than :data:`STRICT_HEADLINE`.
 - **Lead**: containment of the shorter lead's shingles in the longer's (first
-  :data:`LEAD_CHARS` characters, dateline dropped), or a run of :data:`MIN_COPIED_WORDS`
-  words in a row the leads share (:data:`COPIED_SCORE`). It counts only when both leads
+  :data:`LEAD_CHARS` characters, dateline dropped) from :data:`MIN_SHARED_LEAD`, or a run
+  of :data:`MIN_COPIED_WORDS` words in a row the leads share (:data:`COPIED_SCORE`); the
+  leads of one source under two headlines are its standing intro. It counts only when both leads
   have :data:`MIN_LEAD_CHARS` and the shared words are what one of the headlines is about
   (a third of its specific words), so a boilerplate lead ("Continue reading", a
   series' standing introduction) joins nothing.
@@ -37,11 +39,25 @@ Constants were chosen on the development pairs of ``tests/fixtures/clusters/pair
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 from functools import cached_property
+
+from core.ingest.wording import (
+    GENERIC_WORDS,
+    POLARITY,
+    RECURRING_PREFIX,
+    STOPWORDS,
+    clean_headline,
+    clean_lead,
+    dates,
+    figures,
+    fold,
+    is_number,
+    shingles,
+    tokens,
+)
 
 #: Shingle size, in characters: survives case, punctuation and one-word edits.
 SHINGLE_CHARS = 4
@@ -74,142 +90,6 @@ SAME_SOURCE_MIN_LEAD = 0.5
 #: :data:`SAME_SOURCE_MIN_LEAD`): the same headline over two excerpts of one report.
 STRICT_HEADLINE = 0.8
 
-_STOPWORD_TEXT = (
-    "a an and are as at be by for from has have in is it its of on or that the this to "
-    "was were will with after over into than but not no up out about s de la le les des "
-    "et du en el los las y der die das und"
-)
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-#: Words of recurring headlines (columns, briefings, schedules, live pages): a headline
-#: made of these names a slot, not a story.
-_GENERIC_TEXT = (
-    "news service services today tonight daily weekly week weekend month monthly morning "
-    "evening night briefing brief briefs update updates latest live roundup round digest "
-    "newsletter edition review reviews report recap preview previews schedule results "
-    "notes notables transactions capsules highlights headlines stories story top photo "
-    "photos picture pictures video videos gallery podcast episode show column opinion "
-    "editorial letters letter world region regional around local national here heres what "
-    "whats know need things day days time new more our your you we my game games market "
-    "markets wrap open thread discussion links link via com org net www part watch listen "
-    "read why how who when where should can do does did get gets go goes one all some now "
-    "official officially says said"
-)
-GENERIC_WORDS = frozenset(_GENERIC_TEXT.split())
-#: "Live: ..." pages and "Re: ..." replies reuse one headline for new content.
-_RECURRING_PREFIX = re.compile(r"^\s*(?:live|re|fwd?|aw|sv|watch|listen)\s*:", re.IGNORECASE)
-_TAG_PREFIX = re.compile(r"^\s*updated?\s*\d*\s*[:\-]\s*", re.IGNORECASE)
-_TAG_SUFFIX = re.compile(r"\s*\((?:update\s*\d*|[A-Za-z][A-Za-z .&'-]{0,24})\)\s*$", re.IGNORECASE)
-_ATTRIBUTION = re.compile(
-    r"\s*-\s*(?:sources?|reports?|radio|tv|papers?|(?:[a-z]+ )?media|officials?|diplomats?|"
-    r"scientists?|witnesses|police|agency|analysts?)\s*$",
-    re.IGNORECASE,
-)
-#: " - Publisher" / " | Publisher": a spaced dash or bar, then up to four words, no digit.
-_PUBLISHER = re.compile(r"\s+[-|\u2013\u2014]\s+(?:[^\s\d-]+\s?){1,4}$")
-#: A lead's dateline ends at its first dash or colon: "NEW YORK (Reuters) - ", "AP - ",
-#: "(Sports Network) - ", "LOS ANGELES Sept. 13, 2004 - ", "BAGHDAD, Iraq -- ".
-_DATELINE = re.compile(r"^(.{0,60}?)\s*(?:--|-|\u2013|\u2014|:)\s+")
-_PARENTHESES = re.compile(r"\([^()]*\)")
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-_YEAR = re.compile(r"^(?:19|20)\d\d$")
-_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
-_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$|^q([1-4])$")
-_MONTH = (
-    r"(?P<{0}>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(?:uary|ruary|ch|il|e|y|ust|"
-    r"t|tember|ober|ember)?"
-)
-#: A date ("July 5th", "5 July", "Sept. 13"); "12/16/04" is matched to be dropped.
-_DATE = re.compile(
-    rf"\b(?:{_MONTH.format('m1')}\.?\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\b|"
-    rf"(?P<d2>\d{{1,2}})\s+{_MONTH.format('m2')}\b|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})",
-    re.IGNORECASE,
-)
-_CARDINALS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty"
-)
-_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth"
-_TENS = "thirty forty fifty sixty seventy eighty ninety"
-#: Numbers written as words, read as digits; magnitudes written short, read long.
-_NUMBER_WORDS = {
-    **{word: str(n) for n, word in enumerate(_CARDINALS.split())},
-    **{word: str(n) for n, word in enumerate(_ORDINALS.split(), start=1)},
-    **{word: str(10 * n) for n, word in enumerate(_TENS.split(), start=3)},
-    "hundred": "100",
-    "thousand": "1000",
-    "bn": "billion",
-    "bln": "billion",
-    "mn": "million",
-    "mln": "million",
-    "pct": "percent",
-}
-_UP = (
-    "rise rises rising rose higher gain gains gained climb climbs climbed jump jumps jumped "
-    "rally rallies rallied surge surges surged soar soars soared advance advances advanced "
-    "rebound rebounds beats beat win wins won"
-)
-_DOWN = (
-    "fall falls falling fell down lower drop drops dropped slide slides slid slip slips "
-    "slipped sink sinks sank decline declines declined tumble tumbles tumbled plunge plunges "
-    "plunged loss losses lose loses lost misses miss retreat retreats retreated"
-)
-#: Movements: a headline that swaps one for an opposite one reports another session.
-_POLARITY = {
-    **dict.fromkeys(_UP.split(), "up"),
-    **dict.fromkeys(_DOWN.split(), "down"),
-    **dict.fromkeys(("flat", "unchanged", "steady", "mixed"), "flat"),
-}
-
-
-def _fold(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in folded if not unicodedata.combining(c))
-
-
-def _tokens(text: str) -> list[str]:
-    """Folded words and numbers, number words as digits ("Seven" -> "7", "Q3" -> "3")."""
-    out = []
-    for raw in _TOKEN.findall(_THOUSANDS.sub("", _fold(text))):
-        word = _NUMBER_WORDS.get(raw, raw)
-        if match := _ORDINAL.match(word):
-            word = match.group(1) or match.group(2)
-        out.append(word)
-    return out
-
-
-def _is_number(token: str) -> bool:
-    return token[0].isdigit()
-
-
-def _shingles(tokens: list[str]) -> frozenset[str]:
-    text = " ".join(tokens)
-    if len(text) <= SHINGLE_CHARS:
-        return frozenset({text}) if text else frozenset()
-    return frozenset(text[i : i + SHINGLE_CHARS] for i in range(len(text) - SHINGLE_CHARS + 1))
-
-
-def clean_headline(title: str) -> str:
-    """The headline without source tags ("(AP)", "Update 2:", "-Radio", " - Publisher")."""
-    text = title.strip()
-    for _ in range(2):  # "Update 1: Headline (Reuters)"
-        text = _ATTRIBUTION.sub("", _TAG_SUFFIX.sub("", _TAG_PREFIX.sub("", text)))
-    stripped = _PUBLISHER.sub("", text)
-    return stripped if len(stripped) * 2 >= len(text) else text
-
-
-def clean_lead(lead: str) -> str:
-    """The lead without its dateline ("NEW YORK (Reuters) - "): text before the first dash
-    or colon whose every word, outside parentheses, is capitalized or a number."""
-    text = " ".join(lead.split())
-    match = _DATELINE.match(text)
-    if match is None:
-        return text
-    words = _PARENTHESES.sub(" ", match.group(1)).replace(",", " ").split()
-    if all(w[:1].isupper() or w[:1].isdigit() or not w[:1].isalnum() for w in words):
-        return text[match.end() :]
-    return text
-
 
 @dataclass(frozen=True)
 class Text:
@@ -222,11 +102,11 @@ class Text:
 
     @cached_property
     def headline_tokens(self) -> list[str]:
-        return _tokens(clean_headline(self.title))
+        return tokens(clean_headline(self.title))
 
     @cached_property
     def headline(self) -> frozenset[str]:
-        return _shingles(self.headline_tokens)
+        return shingles(self.headline_tokens, SHINGLE_CHARS)
 
     @cached_property
     def lead_text(self) -> str:
@@ -234,18 +114,18 @@ class Text:
 
     @cached_property
     def lead_tokens(self) -> list[str]:
-        return _tokens(self.lead_text[:LEAD_CHARS])
+        return tokens(self.lead_text[:LEAD_CHARS])
 
     @cached_property
     def lead_shingles(self) -> frozenset[str]:
         """Empty when the lead is too short to be evidence."""
         if len(self.lead_text) < MIN_LEAD_CHARS:
             return frozenset()
-        return _shingles(self.lead_tokens)
+        return shingles(self.lead_tokens, SHINGLE_CHARS)
 
     @cached_property
     def lead_words(self) -> frozenset[str]:
-        return frozenset(_tokens(self.lead_text[: LEAD_CHARS * 2]))
+        return frozenset(tokens(self.lead_text[: LEAD_CHARS * 2]))
 
     @cached_property
     def specific(self) -> frozenset[str]:
@@ -253,39 +133,32 @@ class Text:
         return frozenset(
             t
             for t in self.headline_tokens
-            if t not in _STOPWORDS and t not in GENERIC_WORDS and (len(t) > 1 or _is_number(t))
+            if t not in STOPWORDS and t not in GENERIC_WORDS and (len(t) > 1 or is_number(t))
         )
 
     @cached_property
     def recurring(self) -> bool:
         """A headline too generic to name a story, or a live page or a reply."""
-        return len(self.specific) < MIN_SPECIFIC_WORDS or bool(_RECURRING_PREFIX.match(self.title))
+        return len(self.specific) < MIN_SPECIFIC_WORDS or bool(RECURRING_PREFIX.match(self.title))
 
     @cached_property
     def headline_numbers(self) -> frozenset[str]:
-        return frozenset(t for t in self.headline_tokens if _is_number(t))
+        return frozenset(t for t in self.headline_tokens if is_number(t))
 
     @cached_property
     def lead_numbers(self) -> frozenset[str]:
-        """Figures written in digits in the lead's first sentence, dates and years apart
-        (a dateline carries them; "one of the" is no figure)."""
-        text = _THOUSANDS.sub("", _DATE.sub(" ", self.lead_text[:LEAD_NUMBER_CHARS]))
-        return frozenset(n for n in _DIGITS.findall(text) if not _YEAR.match(n))
+        """Figures of the lead's first sentence."""
+        return figures(self.lead_text[:LEAD_NUMBER_CHARS])
 
     @cached_property
     def lead_dates(self) -> frozenset[str]:
         """Dates of the lead's first sentence ("jul 5")."""
-        dates = set()
-        for match in _DATE.finditer(self.lead_text[:LEAD_NUMBER_CHARS]):
-            month, day = match["m1"] or match["m2"], match["d1"] or match["d2"]
-            if month and day:
-                dates.add(f"{month.casefold()[:3]} {int(day)}")
-        return frozenset(dates)
+        return dates(self.lead_text[:LEAD_NUMBER_CHARS])
 
     @cached_property
     def words(self) -> frozenset[str]:
         """Words a candidate must share: the headline's specific words, the lead's words."""
-        lead = (t for t in self.lead_tokens[:40] if t not in _STOPWORDS and len(t) > 2)
+        lead = (t for t in self.lead_tokens[:40] if t not in STOPWORDS and len(t) > 2)
         return self.specific | frozenset(lead)
 
 
@@ -336,12 +209,12 @@ def _same_word(left: str, right: str) -> bool:
 def _is_name(story: Text, word: str) -> bool:
     """``word`` is written capitalized in the story's lead, or past the first word of a
     sentence-case headline: a name, not a verb."""
-    for match in re.finditer(r"\b" + re.escape(word) + r"\b", _fold(story.lead_text)):
+    for match in re.finditer(r"\b" + re.escape(word) + r"\b", fold(story.lead_text)):
         if story.lead_text[match.start()].isupper():
             return True
     words = story.title.split()
     if sum(w[:1].isupper() for w in words) * 2 < len(words):
-        return any(w[:1].isupper() and _fold(w).startswith(word) for w in words[1:])
+        return any(w[:1].isupper() and fold(w).startswith(word) for w in words[1:])
     return False
 
 
@@ -353,13 +226,13 @@ def _swapped(a: Text, b: Text) -> str | None:
         if op != "replace":
             continue
         old, new = left[i1:i2], right[j1:j2]
-        moves = ({_POLARITY.get(w) for w in old} - {None}, {_POLARITY.get(w) for w in new} - {None})
+        moves = ({POLARITY.get(w) for w in old} - {None}, {POLARITY.get(w) for w in new} - {None})
         if moves[0] and moves[1] and not moves[0] & moves[1]:
             return "opposite movements"
         if len(old) == 1 and len(new) == 1 and not _same_word(old[0], new[0]):
             if _is_name(a, old[0]) and _is_name(b, new[0]):
                 return "one name swapped for another"
-            if blind and not _is_number(old[0]):
+            if blind and not is_number(old[0]):
                 return "one word swapped, no lead to tell"
     return None
 

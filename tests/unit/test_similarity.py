@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.ingest.clusters import DEFAULT_CLUSTER_THRESHOLD as THRESHOLD
-from core.ingest.similarity import Text, clean_headline, clean_lead, compare
+from core.ingest.similarity import Text, compare
+from core.ingest.wording import clean_headline, clean_lead
 
 DAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 RATES = (
