@@ -37,11 +37,11 @@ DEFAULT_CLUSTER_THRESHOLD = 0.55
 #: A story joins a cluster whose first story was found at most this long before it.
 CLUSTER_WINDOW = timedelta(hours=48)
 #: Words a story must share with another to be compared with it at all.
-MIN_SHARED_WORDS = 2
-#: A word found in more than this share of the candidates says nothing about a pair.
+MIN_SHARED_WORDS = 3
+#: A word found in more than this share of the recent stories says nothing about a pair
+#: ("said", "percent") and is not used to find candidates...
 MAX_WORD_SHARE = 0.02
-#: Words of a story under :data:`MAX_WORD_SHARE` are kept even if common, up to this many
-#: candidates (small searches have no statistics).
+#: ...unless it is in at most this many stories (a small search has no statistics).
 MIN_WORD_POSTINGS = 50
 
 

@@ -76,10 +76,10 @@ MIN_SHARED_LEAD = 0.7
 #: Words in a row shared by two leads from which one copied the other: independent
 #: reports share names and stock phrases ("the company said on Thursday"), not clauses.
 MIN_COPIED_WORDS = 12
-#: Lead containment below which no :data:`MIN_COPIED_WORDS`-word run can be shared.
-COPY_MIN_CONTAINMENT = 0.1
 #: Score of two leads about the headline sharing :data:`MIN_COPIED_WORDS` words in a row.
 COPIED_SCORE = 0.75
+#: Headline similarity under which two headlines are no template filled differently.
+MIN_TEMPLATE_HEADLINE = 0.2
 #: Weight of evidence that is only suggestive (a generic headline, an unanchored lead).
 WEAK_FACTOR = 0.5
 #: Identical headlines published further apart than this are two issues, not two copies.
@@ -122,6 +122,12 @@ class Text:
         if len(self.lead_text) < MIN_LEAD_CHARS:
             return frozenset()
         return shingles(self.lead_tokens, SHINGLE_CHARS)
+
+    @cached_property
+    def lead_trigrams(self) -> frozenset[tuple[str, str, str]]:
+        """Runs of three words of the lead: a shared run of N words shares N - 2 of them."""
+        words = self.lead_tokens
+        return frozenset(zip(words, words[1:], words[2:], strict=False))
 
     @cached_property
     def lead_words(self) -> frozenset[str]:
@@ -252,15 +258,12 @@ def compare(a: Text, b: Text, floor: float = 0.0) -> Match:
     title = _jaccard(a.headline, b.headline)
     leads_known = bool(a.lead_shingles) and bool(b.lead_shingles)
     lead = _containment(a.lead_shingles, b.lead_shingles)
-    shared = a.lead_words & b.lead_words if leads_known else frozenset()
-    # A run of N words of running text holds N/2 different words and 3N characters,
-    # so a tenth of the shorter lead's shingles (at most LEAD_CHARS of them).
-    copy_possible = len(shared) * 2 >= MIN_COPIED_WORDS and lead >= COPY_MIN_CONTAINMENT
+    copy_possible = leads_known and len(a.lead_trigrams & b.lead_trigrams) >= MIN_COPIED_WORDS - 2
     if max(title, lead, COPIED_SCORE if copy_possible else 0.0) < floor:
         return Match(round(max(title, lead), 4), "below the threshold")
     if _contradict(a.headline_numbers, b.headline_numbers):
         return Match(0.0, "headline numbers differ")
-    if swap := _swapped(a, b):
+    if title >= MIN_TEMPLATE_HEADLINE and (swap := _swapped(a, b)):
         return Match(0.0, f"headline: {swap}")
     one_source = bool(a.source) and a.source == b.source
     leads_differ = leads_known and lead < SAME_SOURCE_MIN_LEAD
@@ -274,6 +277,7 @@ def compare(a: Text, b: Text, floor: float = 0.0) -> Match:
         a.lead_dates and b.lead_dates and not a.lead_dates & b.lead_dates
     )
     if leads_known and not figures_differ:
+        shared = a.lead_words & b.lead_words
         prefixes = frozenset(w[:5] for w in shared if len(w) >= 5)
         anchored = _anchored(a, shared, prefixes) or _anchored(b, shared, prefixes)
         if one_source and title < STRICT_HEADLINE:
