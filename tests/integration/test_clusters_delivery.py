@@ -29,22 +29,11 @@ from core.scheduling.runs import claim_run, create_manual_run
 from core.secrets import Keyring, generate_key_string
 from core.tenancy.organizations import create_organization
 from tests.support import LocalHTTPServer, Request, Response
+from tests.support.stories_text import BRIEFINGS, RATES
 
 DAY1 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 SECRET = "whsec_" + base64.b64encode(b"c" * 32).decode()
 POLICY = GuardPolicy.from_allowlist(["127.0.0.1"], deadline_s=5, read_timeout_s=2)
-RATES = (
-    "The central bank left its benchmark rate at 4.5 percent on Wednesday, saying it "
-    "wanted more evidence that inflation was cooling before it would consider cutting."
-)
-BRIEFINGS = [
-    "Good morning. Lawmakers return to the capital with a budget deadline eight days away, "
-    "and the central bank publishes the minutes of its last meeting this afternoon.",
-    "Good morning. A storm system is moving up the east coast, airports in three states "
-    "have cancelled hundreds of flights, and the monthly jobs report lands at 8:30.",
-    "Good morning. The transit strike enters its second day, a court rules on the ballot "
-    "dispute, and a new vaccine trial begins enrolling volunteers in four cities.",
-]
 
 
 @pytest.fixture(autouse=True)

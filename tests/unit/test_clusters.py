@@ -15,20 +15,9 @@ from core.ingest.clusters import (
     explain,
 )
 from core.ingest.similarity import Match, Text
+from tests.support.stories_text import BRIEFINGS, RATES
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-RATES = (
-    "The central bank left its benchmark rate at 4.5 percent on Wednesday, saying it wanted "
-    "more evidence that inflation was cooling before it would consider cutting."
-)
-BRIEFINGS = [
-    "Good morning. Lawmakers return to the capital with a budget deadline eight days away, "
-    "and the central bank publishes the minutes of its last meeting this afternoon.",
-    "Good morning. A storm system is moving up the east coast, airports in three states "
-    "have cancelled hundreds of flights, and the monthly jobs report lands at 8:30.",
-    "Good morning. The transit strike enters its second day, a court rules on the ballot "
-    "dispute, and a new vaccine trial begins enrolling volunteers in four cities.",
-]
 
 
 def wire(id_: str, source: str, hours: float = 0, **fields) -> Doc:

@@ -9,12 +9,9 @@ import pytest
 from core.ingest.clusters import DEFAULT_CLUSTER_THRESHOLD as THRESHOLD
 from core.ingest.similarity import Text, compare
 from core.ingest.wording import clean_headline, clean_lead
+from tests.support.stories_text import RATES
 
 DAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-RATES = (
-    "The central bank left its benchmark rate at 4.5 percent on Wednesday, saying it wanted "
-    "more evidence that inflation was cooling before it would consider cutting."
-)
 FIRE = (
     "Seven people were killed and dozens injured when a fire swept through a crowded market "
     "in Lagos on Saturday, emergency officials said."
