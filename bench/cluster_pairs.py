@@ -48,7 +48,7 @@ class Pair:
     b: Text
 
 
-def _ag_text(raw: str) -> str:
+def ag_text(raw: str) -> str:
     """AG News text as a feed parser would hand it over: its mangled entities (" #39;",
     " quot;") and the HTML left in some leads undone."""
     text = raw.replace("\\", " ")
@@ -99,7 +99,7 @@ def resolve(ref: dict[str, Any]) -> Text | None:
         row = rows[ref["ag_news"]]
         if hashlib.sha1(row[1].encode()).hexdigest()[:12] != ref["title_sha1"]:
             raise ValueError(f"AG News row {ref['ag_news']} is not the one labelled")
-        return Text(_ag_text(row[1]), _ag_text(row[2]))
+        return Text(ag_text(row[1]), ag_text(row[2]))
     entries = feed_entries(ref["feed"])
     if entries is None:
         return None

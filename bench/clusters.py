@@ -40,7 +40,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 import core.ingest.similarity as similarity
-from bench.cluster_pairs import FEED_BASE, FEED_DIRS, PAIRS, Pair, _ag_text, ag_rows, load
+from bench.cluster_pairs import FEED_BASE, FEED_DIRS, PAIRS, Pair, ag_rows, ag_text, load
 from core.db.migrate import upgrade
 from core.db.models import Channel, DigestStory, NewsChannel, Source, Story
 from core.db.session import make_engine
@@ -51,6 +51,7 @@ from core.ingest.entries import store_entries
 from core.ingest.stories import collect_stories
 from core.news.searches import create_search
 from core.tenancy.organizations import create_organization
+from tests.support.databases import fresh_pg_database
 
 #: Constants chosen per fold in cross-validation (with the threshold), and their values.
 GRID: dict[str, Sequence[float]] = {
@@ -288,7 +289,7 @@ def ag_stream() -> None:
         return
     now = datetime(2004, 10, 1, tzinfo=UTC)
     docs = [
-        Doc(str(i), similarity.Text(_ag_text(r[1]), _ag_text(r[2]), None, f"ag{i}.invalid"), now)
+        Doc(str(i), similarity.Text(ag_text(r[1]), ag_text(r[2]), None, f"ag{i}.invalid"), now)
         for i, r in enumerate(rows)
     ]
     start = time.perf_counter()
@@ -322,8 +323,6 @@ def main() -> None:
             engine.dispose()
             replay(url)
     else:
-        from tests.support.databases import fresh_pg_database
-
         with fresh_pg_database() as url:
             replay(url)
     ag_stream()
