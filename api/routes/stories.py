@@ -28,6 +28,7 @@ class StoryOut(Out):
     id: str
     newsId: str
     clusterId: str | None
+    duplicateOfId: str | None
     title: str
     url: str
     snippet: str | None

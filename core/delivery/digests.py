@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from core.db.bulk import insert_ignoring_conflicts
@@ -41,16 +41,16 @@ class PlanOutcome:
 def held_stories(session: Session, organization_id: str, news_id: str) -> list[HeldStory]:
     """Relevant stories of the search not yet delivered and in no digest.
 
-    A story clustered under another (``clusterId`` names a different story) is never
-    held on its own: it reaches readers as "also reported by" under its cluster's first
-    story, so the same news does not arrive twice.
+    A copy of a story that is or will be delivered (``duplicateOfId``) is not held on its
+    own: it reaches readers as "also reported by" under that story, so the same article
+    does not arrive twice (see core.ingest.clusters for who leads a cluster).
     """
     in_digest = exists().where(DigestStory.storyId == Story.id)
     rows = session.execute(
         select(Story.id, Story.foundAt, Story.relevanceScore)
         .where(Story.organizationId == organization_id, Story.newsId == news_id)
         .where(~Story.isFiltered, ~Story.wasDelivered, ~in_digest)
-        .where(or_(Story.clusterId.is_(None), Story.clusterId == Story.id))
+        .where(Story.duplicateOfId.is_(None))
         .order_by(Story.foundAt, Story.id)
         .limit(MAX_HELD_STORIES)
     )

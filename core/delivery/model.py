@@ -1,7 +1,7 @@
 """The one digest model every renderer reads, loaded from the frozen digest rows.
 
-A story's "also reported by" lists the stories clustered under it (``clusterId`` points
-at the story shown), so a digest shows a syndicated story once.
+A story's "also reported by" lists its copies sent with it instead of on their own
+(``duplicateOfId`` points at the story shown), so a digest shows a syndicated story once.
 """
 
 from __future__ import annotations
@@ -84,14 +84,14 @@ def load_digest(session: Session, organization_id: str, digest_id: str) -> Diges
     ids = [row.id for row in rows]
     also: dict[str, list[AlsoReported]] = {}
     if ids:
-        clustered = session.execute(
-            select(Story.clusterId, Story.sourceName, Story.url)
-            .where(Story.organizationId == organization_id, Story.clusterId.in_(ids))
+        copies = session.execute(
+            select(Story.duplicateOfId, Story.sourceName, Story.url)
+            .where(Story.organizationId == organization_id, Story.duplicateOfId.in_(ids))
             .where(Story.id.not_in(ids))
-            .order_by(Story.foundAt)
+            .order_by(Story.foundAt, Story.id)
         )
-        for cluster_id, source, url in clustered:
-            items = also.setdefault(cluster_id or "", [])
+        for lead_id, source, url in copies:
+            items = also.setdefault(lead_id or "", [])
             if len(items) < MAX_ALSO_REPORTED:
                 items.append(AlsoReported(source=source or "", url=url))
     stories = tuple(

@@ -1,188 +1,173 @@
-"""Near-duplicate stories of one search: the same news syndicated under different URLs.
+"""Near-duplicate clusters of one search, and which story of a cluster is delivered.
 
-Wire copy reaches a search from several outlets with the headline lightly edited
-("OPEC+ agrees to extend oil output cuts into 2025" / "OPEC+ Agrees to Extend Oil Output
-Cuts Into 2025"). Each such story keeps its own row (its URL is its own), and
-``stories.clusterId`` points at the cluster's first story (that one points at itself), so
-a digest shows one story with "also reported by".
+A cluster groups the copies of one article (:mod:`core.ingest.similarity` decides what a
+copy is): ``stories.clusterId`` names the cluster's first story (which names itself). It
+is bounded in time: a story joins only a cluster whose first story was found less than
+:data:`CLUSTER_WINDOW` before it, so a chain of look-alikes never grows one cluster
+forever. A new story is compared with every story of the recent clusters, not only with
+their first story.
 
-Similarity (:func:`similarity`) is the Jaccard index of character 5-gram shingles of the
-normalised headline, blended 70/30 with the same index of the first
-:data:`LEAD_CHARS` characters of the lead when both stories have one. Character shingles
-survive case, punctuation and one-word edits that break word n-grams. Two vetoes keep
-precision: headlines whose numbers differ ("iOS 17.1" / "iOS 17.2", "Part 3" / "Part 4")
-never match, headlines less alike than :data:`MIN_TITLE_SIMILARITY` never match whatever
-their leads, and short headlines ("Today's schedule") weigh only half and need a lead.
-Candidate pairs come from an inverted index of headline words, so a run compares each new
-story only with recent stories sharing :data:`MIN_SHARED_WORDS` words, not with all.
+Delivery is decided per story, never per cluster. A story that passed the search's rules
+is hidden (``stories.duplicateOfId``, and an ``explanation`` that says "also reported
+as ...") only when it is a copy of another story of its cluster that is, or will be,
+delivered: that story's lead. The lead is the best story that passed the rules (highest
+relevance score): a copy that scores higher than a lead not yet in a digest takes its
+place; a story filtered out (excluded source or term, below the threshold, the first
+run's backlog) is never a lead, so the next copy that passes the rules is delivered. A
+filtered story keeps its own reason. Digests list a lead's copies as "also reported by".
 
-Measured (bench/clusters.py on the corpus, every entry of its 90 feeds as one search):
-see the README's "Performance" section for precision on real feeds.
+:func:`assign` is pure (no I/O, no clock); :func:`cluster_new_stories` loads, calls it
+and writes, in the caller's transaction.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from core.ingest.similarity import Match, Text, compare
 
-from core.db.models import News, Story
-
-#: Similarity at or above which two stories are one cluster, unless the search's
-#: ``relevanceSettings.clusteringThreshold`` says otherwise.
-DEFAULT_CLUSTER_THRESHOLD = 0.6
-#: Weight of the headline in the similarity when both stories have a lead.
-TITLE_WEIGHT = 0.7
-#: Characters of the lead compared (wire copy shares its first sentence, not its tail).
-LEAD_CHARS = 300
-#: Shingle size, in characters.
-SHINGLE_CHARS = 5
-#: Headline similarity below which stories never cluster, however alike their leads:
-#: a series shares its boilerplate lead ("The RotoAuthority League is ...") across posts.
-MIN_TITLE_SIMILARITY = 0.65
-#: Headlines of fewer words than this ("Today's schedule", "Transactions", "SI.com") are
-#: often a column's fixed name: they weigh as much as the lead, and need one.
-MIN_TITLE_WORDS = 5
-#: Headline words two stories must share to be compared at all.
-MIN_SHARED_WORDS = 2
-#: Earlier stories a new one may join: those found within this window...
-CLUSTER_WINDOW = timedelta(days=3)
-#: ...and at most this many of them (newest first).
-MAX_CLUSTER_CANDIDATES = 5000
-#: Words too common to make two headlines candidates.
-_STOPWORDS = frozenset(
-    ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in",
-     "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "will",
-     "with", "de", "la", "le", "les", "des", "et", "du", "en", "el", "los", "las", "y", "der",
-     "die", "das", "und")
-)  # fmt: skip
-_NON_WORD = re.compile(r"[^\w]+")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+#: Similarity at or above which two stories are copies, unless the search's
+#: ``relevanceSettings.clusteringThreshold`` says otherwise. Above
+#: :data:`core.ingest.similarity.WEAK_FACTOR`, so weak evidence never decides alone.
+DEFAULT_CLUSTER_THRESHOLD = 0.55
+#: A story joins a cluster whose first story was found at most this long before it.
+CLUSTER_WINDOW = timedelta(hours=48)
+#: Words a story must share with another to be compared with it at all.
+MIN_SHARED_WORDS = 3
+#: A word found in more than this share of the recent stories says nothing about a pair
+#: ("said", "percent") and is not used to find candidates...
+MAX_WORD_SHARE = 0.02
+#: ...unless it is in at most this many stories (a small search has no statistics).
+MIN_WORD_POSTINGS = 50
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterDoc:
-    """What clustering reads of a story; ``cluster_id`` is set for stories already
-    in a cluster."""
+@dataclass(frozen=True)
+class Doc:
+    """What clustering reads of one story.
+
+    Parameters:
+      id: the story id (time-ordered).
+      text: headline, lead, publication time and source host.
+      found_at: when the search found it.
+      eligible: it passed the search's rules (not filtered).
+      score: its relevance score; the best eligible copy leads.
+      cluster_id: its cluster's first story, if it is in one.
+      duplicate_of: the lead it is hidden under, if any.
+      sent: it is in a digest already (delivered or about to be): it stays the lead.
+    """
 
     id: str
-    title: str
-    lead: str = ""
+    text: Text
+    found_at: datetime
+    eligible: bool = True
+    score: float = 0.0
     cluster_id: str | None = None
+    duplicate_of: str | None = None
+    sent: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    doc: ClusterDoc
-    words: frozenset[str]
-    title: frozenset[str]
-    lead: frozenset[str]
-    numbers: frozenset[str]
-    short: bool
+@dataclass(frozen=True)
+class Change:
+    """New cluster and lead of a story; ``match`` is why it is hidden (None: delivered)."""
+
+    cluster_id: str | None
+    duplicate_of: str | None
+    match: Match | None = None
+    lead: Doc | None = None
 
 
-def _normal(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return _NON_WORD.sub(" ", folded).strip()
+@dataclass
+class _State:
+    docs: dict[str, Doc]
+    index: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    changes: dict[str, Change] = field(default_factory=dict)
+
+    def set(self, doc: Doc, change: Change) -> None:
+        self.docs[doc.id] = replace(
+            doc, cluster_id=change.cluster_id, duplicate_of=change.duplicate_of
+        )
+        self.changes[doc.id] = change
+
+    def add(self, doc: Doc) -> None:
+        self.docs[doc.id] = doc
+        for word in doc.text.words:
+            self.index[word].append(doc.id)
 
 
-def _shingles(text: str) -> frozenset[str]:
-    if len(text) <= SHINGLE_CHARS:
-        return frozenset({text}) if text else frozenset()
-    return frozenset(text[i : i + SHINGLE_CHARS] for i in range(len(text) - SHINGLE_CHARS + 1))
+def _shown(doc: Doc) -> bool:
+    """Delivered on its own (or will be): eligible and hidden under no other story."""
+    return doc.eligible and doc.duplicate_of is None
 
 
-def _prepare(doc: ClusterDoc) -> _Prepared:
-    title = _normal(doc.title)
-    words = title.split()
-    return _Prepared(
-        doc=doc,
-        words=frozenset(w for w in words if w not in _STOPWORDS and len(w) > 1),
-        title=_shingles(title),
-        lead=_shingles(_normal(doc.lead[:LEAD_CHARS])),
-        numbers=frozenset(_NUMBER.findall(doc.title)),
-        short=len(words) < MIN_TITLE_WORDS,
-    )
+def _candidates(state: _State, doc: Doc) -> list[Doc]:
+    """Stories sharing :data:`MIN_SHARED_WORDS` telling words with ``doc``."""
+    limit = max(MIN_WORD_POSTINGS, int(MAX_WORD_SHARE * len(state.docs)))
+    shared: Counter[str] = Counter()
+    for word in doc.text.words:
+        postings = state.index.get(word, ())
+        if len(postings) <= limit:
+            shared.update(postings)
+    needed = min(MIN_SHARED_WORDS, len(doc.text.words))
+    return [state.docs[i] for i, n in shared.items() if n >= needed and i != doc.id]
 
 
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
-    common = len(a & b)
-    return common / (len(a) + len(b) - common)
+def _open_cluster(state: _State, other: Doc, at: datetime) -> str | None:
+    """The id of ``other``'s cluster if a story found at ``at`` may still join it."""
+    first = state.docs.get(other.cluster_id or other.id)
+    if first is None or at - first.found_at > CLUSTER_WINDOW:
+        return None
+    return first.id
 
 
-def _similarity(a: _Prepared, b: _Prepared) -> float:
-    if a.numbers != b.numbers:
-        return 0.0
-    title = _jaccard(a.title, b.title)
-    if title < MIN_TITLE_SIMILARITY:
-        return 0.0
-    weight = 0.5 if a.short or b.short else TITLE_WEIGHT
-    if a.lead and b.lead:
-        return weight * title + (1 - weight) * _jaccard(a.lead, b.lead)
-    return 0.0 if a.short or b.short else title
+def assign(
+    new: Sequence[Doc], earlier: Sequence[Doc] = (), threshold: float = DEFAULT_CLUSTER_THRESHOLD
+) -> dict[str, Change]:
+    """Cluster ``new`` stories (in the order given) into ``earlier`` ones and each other.
 
-
-def similarity(a: ClusterDoc, b: ClusterDoc) -> float:
-    """How alike two stories are, 0 to 1 (see the module docstring)."""
-    return _similarity(_prepare(a), _prepare(b))
-
-
-def assign_clusters(
-    new: Sequence[ClusterDoc],
-    earlier: Sequence[ClusterDoc] = (),
-    threshold: float = DEFAULT_CLUSTER_THRESHOLD,
-) -> dict[str, str]:
-    """Cluster ``new`` stories (oldest first) into ``earlier`` ones and each other.
-
-    Returns story id -> cluster id (the cluster's first story) for every story whose
-    cluster id must be set: new stories that joined a cluster, and the first story of a
-    cluster that just got its second member. Pure: no I/O.
+    Returns story id -> :class:`Change` for every story whose cluster or lead changes:
+    the new stories that join a cluster or are hidden, a cluster's first story when its
+    second member arrives, and a lead (with its copies) that a better copy replaces.
     """
-    index: dict[str, list[_Prepared]] = defaultdict(list)
-
-    def add(item: _Prepared) -> None:
-        for word in item.words:
-            index[word].append(item)
-
-    root: dict[str, str] = {d.id: d.cluster_id for d in earlier if d.cluster_id}
+    state = _State(docs={})
     for doc in earlier:
-        add(_prepare(doc))
-    changes: dict[str, str] = {}
+        state.add(doc)
     for doc in new:
-        item = _prepare(doc)
-        shared: dict[str, int] = defaultdict(int)
-        by_id: dict[str, _Prepared] = {}
-        for word in item.words:
-            for other in index.get(word, ()):
-                shared[other.doc.id] += 1
-                by_id[other.doc.id] = other
-        needed = min(MIN_SHARED_WORDS, len(item.words))
-        best_id, best = None, threshold
-        for other_id, count in shared.items():
-            if count < needed:
+        matches: list[tuple[Match, Doc, str]] = []
+        for other in _candidates(state, doc):
+            cluster = _open_cluster(state, other, doc.found_at)
+            if cluster is None:
                 continue
-            score = _similarity(item, by_id[other_id])
-            if score >= best:
-                best_id, best = other_id, score
-        if best_id is not None:
-            first = root.get(best_id, best_id)
-            if best_id not in root:
-                root[best_id] = first
-                changes[best_id] = first
-            root[doc.id] = first
-            changes[doc.id] = first
-        add(item)
-    return changes
+            match = compare(doc.text, other.text, floor=threshold)
+            if match.score >= threshold:
+                matches.append((match, other, cluster))
+        state.add(doc)
+        if matches:
+            _join(state, doc, matches)
+    return state.changes
+
+
+def _join(state: _State, doc: Doc, matches: list[tuple[Match, Doc, str]]) -> None:
+    """Put ``doc`` in the cluster of its best match, hidden under the best delivered copy
+    it matches (or taking that copy's place if it scores higher and is not sent yet)."""
+    leads = [m for m in matches if _shown(state.docs[m[1].id])]
+    match, other, cluster = max(leads or matches, key=lambda m: (m[0].score, m[1].id))
+    first = state.docs[cluster]
+    if first.cluster_id is None:
+        state.set(first, Change(cluster, first.duplicate_of))
+    lead = state.docs[other.id]
+    if not doc.eligible or not leads:
+        state.set(doc, Change(cluster, None))
+        return
+    if not lead.sent and doc.score > lead.score:
+        state.set(doc, Change(cluster, None))
+        for copy in [lead, *(d for d in state.docs.values() if d.duplicate_of == lead.id)]:
+            state.set(copy, Change(copy.cluster_id or cluster, doc.id, match, doc))
+        return
+    state.set(doc, Change(cluster, lead.id, match, lead))
 
 
 def cluster_threshold(relevance_settings: Mapping[str, Any] | None) -> float:
@@ -191,30 +176,27 @@ def cluster_threshold(relevance_settings: Mapping[str, Any] | None) -> float:
     return float(value) if isinstance(value, int | float) else DEFAULT_CLUSTER_THRESHOLD
 
 
-def cluster_new_stories(
-    session: Session, news: News, story_ids: Iterable[str], now: datetime
-) -> int:
-    """Set ``clusterId`` of the search's just-inserted stories (and of the first story of
-    each cluster they join), in the caller's transaction; returns stories updated."""
-    wanted = set(story_ids)
-    if not wanted:
-        return 0
-    columns = (Story.id, Story.title, Story.snippet, Story.clusterId, Story.foundAt)
-    rows = session.execute(
-        select(*columns)
-        .where(Story.organizationId == news.organizationId, Story.newsId == news.id)
-        .where(Story.foundAt >= now - CLUSTER_WINDOW)
-        .order_by(Story.foundAt.desc(), Story.id)
-        .limit(MAX_CLUSTER_CANDIDATES)
-    ).all()
-    earlier = [ClusterDoc(r.id, r.title, r.snippet or "", r.clusterId) for r in rows]
-    new = [d for d in reversed(earlier) if d.id in wanted]
-    earlier = [d for d in reversed(earlier) if d.id not in wanted]
-    changes = assign_clusters(new, earlier, cluster_threshold(news.relevanceSettings))
-    for story_id, cluster_id in changes.items():
-        session.execute(
-            update(Story)
-            .where(Story.organizationId == news.organizationId, Story.id == story_id)
-            .values(clusterId=cluster_id)
-        )
-    return len(changes)
+def hidden_reason(lead: Doc, match: Match) -> dict[str, Any]:
+    """The ``explanation`` entries of a story hidden under ``lead``."""
+    source = f" ({lead.text.source})" if lead.text.source else ""
+    return {
+        "duplicateOf": {
+            "storyId": lead.id,
+            "title": lead.text.title,
+            "source": lead.text.source,
+            "similarity": match.score,
+            "rule": match.rule,
+        },
+        "delivery": f'not sent on its own: also reported as "{lead.text.title}"{source}',
+    }
+
+
+def explain(explanation: dict[str, Any] | None, change: Change) -> dict[str, Any] | None:
+    """``explanation`` with the reason of ``change``: why the story is hidden, or nothing
+    when it is sent on its own; unchanged when only its cluster changed."""
+    if change.duplicate_of is not None and (change.match is None or change.lead is None):
+        return explanation
+    kept = {k: v for k, v in (explanation or {}).items() if k not in {"duplicateOf", "delivery"}}
+    if change.match is None or change.lead is None:
+        return kept
+    return {**kept, **hidden_reason(change.lead, change.match)}

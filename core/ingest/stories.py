@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 from core.db.bulk import insert_ignoring_conflicts
 from core.db.models import Entry, News, NewsSource, Story
 from core.ids import new_id
-from core.ingest.clusters import cluster_new_stories
+from core.ingest.cluster_store import cluster_new_stories
 from core.relevance.feedback import retrain
 from core.relevance.matching import Document, matched_terms, matches
 from core.relevance.query import parse_query

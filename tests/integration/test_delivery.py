@@ -394,14 +394,20 @@ def test_worker_lost_mid_send_resends_webhooks_once_and_marks_others_unknown(
 
 
 def test_clustered_copies_are_not_held_apart_from_their_lead(db_engine):
-    """Wire copies clustered under a lead story go out once, as "also reported by"."""
+    """Wire copies sent with a lead go out once, as "also reported by"; a story clustered
+    under a first story that was filtered is held on its own."""
     with unit_of_work(db_engine) as s:
         search = factories.news(s, factories.org(s, "wire"))
         lead = factories.story(s, search, "https://a.example/1")
         lead.clusterId = lead.id
-        copy = factories.story(s, search, "https://b.example/1", clusterId=lead.id)
+        copy = factories.story(
+            s, search, "https://b.example/1", clusterId=lead.id, duplicateOfId=lead.id
+        )
         alone = factories.story(s, search, "https://c.example/2")
+        filtered = factories.story(s, search, "https://d.example/3", isFiltered=True)
+        filtered.clusterId = filtered.id
+        promoted = factories.story(s, search, "https://e.example/3", clusterId=filtered.id)
         s.flush()
         held = {h.id for h in held_stories(s, search.organizationId, search.id)}
-    assert held == {lead.id, alone.id}
+    assert held == {lead.id, alone.id, promoted.id}
     assert copy.id not in held

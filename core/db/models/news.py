@@ -120,7 +120,9 @@ class Story(Timestamps, Base):
     and one article comes under many URLs, so uniqueness is (newsId, urlKey) instead:
     ``url`` is the article's URL as published (shown to readers), ``urlKey`` its dedupe
     key. ``isFiltered`` stories scored below the threshold: kept with their score and
-    explanation, never delivered.
+    explanation, never delivered. ``clusterId`` names the first story of its
+    near-duplicate cluster; ``duplicateOfId`` the story it is sent with as "also reported
+    by" instead of on its own (see core.ingest.clusters).
     """
 
     __tablename__ = "stories"
@@ -138,6 +140,9 @@ class Story(Timestamps, Base):
         ForeignKey("entries.id", ondelete="SET NULL"), index=True
     )
     clusterId: Mapped[str | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    duplicateOfId: Mapped[str | None] = mapped_column(
         ForeignKey("stories.id", ondelete="SET NULL"), index=True
     )
     title: Mapped[str] = mapped_column(Text)
