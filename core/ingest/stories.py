@@ -18,8 +18,9 @@ from core.ingest.clusters import cluster_new_stories
 from core.relevance.feedback import retrain
 from core.relevance.matching import Document, matched_terms, matches
 from core.relevance.query import parse_query
-from core.relevance.scorer import FIT_CORPUS_SIZE, Candidate, document_text, score_batch
+from core.relevance.scorer import Candidate, score_batch
 from core.relevance.settings import validate_relevance_settings
+from core.relevance.stream import stream_texts
 
 #: Entries a run considers at most (newest first); a flood waits for the next run.
 MAX_CANDIDATES_PER_RUN = 2000
@@ -64,22 +65,17 @@ def _candidates(session: Session, news: News, since: datetime | None) -> list[Ro
     return list(session.execute(query))
 
 
-def _stream(session: Session, news: News) -> list[str]:
-    """The search's recent entries (title + summary): what its scorer is fitted on."""
-    rows = session.execute(
-        select(Entry.title, Entry.summary)
-        .join(NewsSource, NewsSource.sourceId == Entry.sourceId)
-        .where(NewsSource.organizationId == news.organizationId, NewsSource.newsId == news.id)
-        .order_by(Entry.createdAt.desc(), Entry.id)
-        .limit(FIT_CORPUS_SIZE)
-    )
-    return [document_text(title, summary) for title, summary in rows]
-
-
 def _apply_scores(
-    session: Session, news: News, rows: list[dict[str, Any]], docs: list[Document], now: datetime
+    session: Session,
+    news: News,
+    rows: list[dict[str, Any]],
+    docs: list[Document],
+    now: datetime,
+    *,
+    matched: list[bool],
 ) -> None:
-    """Score the run's matching candidates in one batch: score, explanation, isFiltered."""
+    """Score the run's candidates in one batch: score, explanation, isFiltered (rows the
+    query did not ``matched`` are scored as possible suggestions)."""
     settings = validate_relevance_settings(news.relevanceSettings)
     raw_query = str(news.searchQuery.get("query", "")).strip()
     query = parse_query(raw_query) if raw_query else None
@@ -95,15 +91,20 @@ def _apply_scores(
             url=doc.source,
             language=doc.language,
             published_at=row["publishedAt"],
+            matched=passed,
         )
-        for row, doc in zip(rows, docs, strict=True)
+        for row, doc, passed in zip(rows, docs, matched, strict=True)
     ]
-    stream = _stream(session, news) if query is not None or settings.boostedTerms else []
+    stream = (
+        stream_texts(session, news.organizationId, news.id)
+        if query is not None or settings.boostedTerms
+        else []
+    )
     verdicts, speed = score_batch(query, settings, stream, candidates, now=now, model=model)
     for row, doc, verdict in zip(rows, docs, verdicts, strict=True):
-        matched = matched_terms(query, doc) if query is not None else []
+        found = matched_terms(query, doc) if query is not None else []
         row["relevanceScore"] = verdict.score
-        row["explanation"] = {"matched": matched, **verdict.explanation}
+        row["explanation"] = {"matched": found, **verdict.explanation}
         row["isFiltered"] = verdict.filtered is not None
     if candidates:
         log.info(
@@ -118,13 +119,16 @@ def _apply_scores(
 def collect_stories(
     session: Session, organization_id: str, news: News, *, now: datetime, first_run: bool
 ) -> StoryOutcome:
-    """Create stories for entries of ``news``'s sources that match its query and that
-    this search has not seen (by canonical URL), in the caller's transaction."""
+    """Create stories for entries of ``news``'s sources that match its query (or that its
+    feedback suggests, if it opted in) and that this search has not seen (by canonical
+    URL), in the caller's transaction."""
     raw_query = str(news.searchQuery.get("query", "")).strip()
     query = parse_query(raw_query) if raw_query else None
+    suggest = validate_relevance_settings(news.relevanceSettings).deliverSuggestions
     since = None if first_run else news.lastRun
     rows: dict[str, dict[str, Any]] = {}
     docs: list[Document] = []
+    passed: list[bool] = []
     candidates = _candidates(session, news, since)
     for entry in candidates:
         if entry.canonicalUrl in rows:
@@ -135,9 +139,11 @@ def collect_stories(
             source=entry.url,
             language=entry.language or "",
         )
-        if query is not None and not matches(query, doc):
+        matching = query is None or matches(query, doc)
+        if not (matching or suggest):
             continue
         docs.append(doc)
+        passed.append(matching)
         rows[entry.canonicalUrl] = {
             "id": new_id(),
             "organizationId": organization_id,
@@ -156,7 +162,10 @@ def collect_stories(
             "createdAt": now,
             "updatedAt": now,
         }
-    _apply_scores(session, news, list(rows.values()), docs, now)
+    _apply_scores(session, news, list(rows.values()), docs, now, matched=passed)
+    for (url, row), matching in zip(list(rows.items()), passed, strict=True):
+        if not (matching or row["explanation"].get("suggested")):
+            del rows[url]  # not matched, not suggested: not a story of this search
     backlog = 0
     if first_run:
         # Candidates come newest first: announce a handful, record the rest as seen.
@@ -166,7 +175,12 @@ def collect_stories(
                 # Keep the scorer's own reason (threshold, exclusion) next to the backlog one.
                 earlier = row["explanation"].get("filtered")
                 reason = "backlog at first run" + (f"; {earlier}" if earlier else "")
-                row["explanation"] = {**row["explanation"], "filtered": reason}
+                why = row["explanation"]["reason"].replace(f"; held back: {earlier}", "")
+                row["explanation"] = {
+                    **row["explanation"],
+                    "filtered": reason,
+                    "reason": f"{why}; held back: {reason}",
+                }
                 backlog += 1
     inserted = insert_ignoring_conflicts(session, Story, list(rows.values()), ["newsId", "url"])
     cluster_new_stories(session, news, inserted, now)
