@@ -28,6 +28,7 @@ from api.routes import (
     runs,
     schedules,
     stories,
+    suggestions,
     teams,
 )
 from core.clock import utcnow
@@ -64,6 +65,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(news.router)
+    app.include_router(suggestions.router)
     app.include_router(schedules.router)
     app.include_router(stories.router)
     app.include_router(runs.router)
