@@ -12,7 +12,8 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Entry, NewsSource
-from core.relevance.scorer import FIT_CORPUS_SIZE, document_text
+from core.relevance.matching import Document
+from core.relevance.scorer import FIT_CORPUS_SIZE, Candidate, document_text
 
 
 def stream_entries(
@@ -45,3 +46,20 @@ def stream_texts(session: Session, organization_id: str, news_id: str) -> list[s
         document_text(row.title, row.summary)
         for row in stream_entries(session, organization_id, news_id)
     ]
+
+
+def entry_document(entry: Row[Any]) -> Document:
+    """An entry row as the query's hard filter sees it."""
+    return Document(entry.title, entry.summary or "", entry.url, entry.language or "")
+
+
+def entry_candidate(entry: Row[Any], *, matched: bool = True) -> Candidate:
+    """An entry row as the scorer sees it (``matched``: it passed the query)."""
+    return Candidate(
+        entry.title,
+        entry.summary or "",
+        entry.url,
+        entry.language or "",
+        entry.publishedAt,
+        matched=matched,
+    )

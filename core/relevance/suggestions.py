@@ -27,16 +27,11 @@ from core.news.searches import get_search
 from core.relevance.explain import MIN_WORD_LENGTH, RELATED_WORD_MIN_DOCS
 from core.relevance.feedback import load_model
 from core.relevance.learning import FeedbackModel
-from core.relevance.matching import Document, matches, positive_terms
+from core.relevance.matching import matches, positive_terms
 from core.relevance.query import Query, parse_query, tokenize
-from core.relevance.scorer import (
-    SUGGESTION_MIN_SCORE,
-    Candidate,
-    document_text,
-    fit_scorer,
-)
+from core.relevance.scorer import SUGGESTION_MIN_SCORE, document_text, fit_scorer
 from core.relevance.settings import validate_relevance_settings
-from core.relevance.stream import stream_entries
+from core.relevance.stream import entry_candidate, entry_document, stream_entries
 from core.relevance.threshold import FALLBACK_THRESHOLD
 
 #: Most entries, words or stories one suggestion list holds.
@@ -117,8 +112,7 @@ def _unmatched(
     missed = [
         i
         for i, e in enumerate(entries)
-        if e.canonicalUrl not in known
-        and not matches(query, Document(e.title, e.summary or "", e.url, e.language or ""))
+        if e.canonicalUrl not in known and not matches(query, entry_document(e))
     ]
     return entries, missed
 
@@ -137,17 +131,7 @@ def missed_entries(
     texts = [document_text(e.title, e.summary) for e in entries]
     scorer = fit_scorer(query, settings, texts, model)
     rows = scorer.fit.corpus_rows
-    candidates = [
-        Candidate(
-            entries[i].title,
-            entries[i].summary or "",
-            entries[i].url,
-            entries[i].language or "",
-            entries[i].publishedAt,
-            matched=False,
-        )
-        for i in missed
-    ]
+    candidates = [entry_candidate(entries[i], matched=False) for i in missed]
     verdicts = scorer.score(candidates, now=now, rows=None if rows is None else rows[missed])
     found = [
         MissedEntry(
