@@ -6,7 +6,8 @@ runs over and where suggestions come from. Every query takes the organization fi
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
@@ -48,12 +49,22 @@ def stream_texts(session: Session, organization_id: str, news_id: str) -> list[s
     ]
 
 
-def entry_document(entry: Row[Any]) -> Document:
+class EntryRow(Protocol):
+    """The columns of an entry the scorer and the filter read."""
+
+    title: str
+    summary: str | None
+    url: str
+    language: str | None
+    publishedAt: datetime | None
+
+
+def entry_document(entry: EntryRow) -> Document:
     """An entry row as the query's hard filter sees it."""
     return Document(entry.title, entry.summary or "", entry.url, entry.language or "")
 
 
-def entry_candidate(entry: Row[Any], *, matched: bool = True) -> Candidate:
+def entry_candidate(entry: EntryRow, *, matched: bool = True) -> Candidate:
     """An entry row as the scorer sees it (``matched``: it passed the query)."""
     return Candidate(
         entry.title,
