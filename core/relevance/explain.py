@@ -10,11 +10,14 @@ of the stream (a word seen once or twice is more often a name or a typo than a t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+
+from core.relevance.learning import FeedbackModel
 
 #: Fewest stream entries a learned word must appear in to be shown.
 RELATED_WORD_MIN_DOCS = 5
@@ -62,6 +65,73 @@ def strongest(
     columns, values = columns[keep], values[keep]
     order = np.lexsort((columns, -values))[:count]
     return [(str(names[columns[i]]), float(values[i])) for i in order]
+
+
+#: Decimals of the numbers in an explanation (scores keep 4).
+EXPLAIN_DECIMALS = 3
+#: What a model that only calibrates says about itself.
+CALIBRATION_NOTE = (
+    "too few labels of each kind, or words did not help in cross-validation: "
+    "feedback calibrates the threshold and leaves the ranking to the query"
+)
+
+
+def row_of(rows: sp.csr_matrix | None, i: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Columns and values of row ``i`` of a CSR matrix (empty without one)."""
+    if rows is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    start, end = rows.indptr[i], rows.indptr[i + 1]
+    return rows.indices[start:end], rows.data[start:end]
+
+
+def query_words(
+    columns: np.ndarray[Any, Any],
+    parts: np.ndarray[Any, Any],
+    term_columns: Mapping[str, np.ndarray[Any, Any]],
+    readable: np.ndarray[Any, Any],
+    names: Sequence[str],
+    *,
+    count: int,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The query terms a row holds with their part of its similarity (``parts`` by
+    column), and the readable learned words that counted most."""
+    found = {int(c): float(p) for c, p in zip(columns, parts, strict=True)}
+    terms = [
+        (term, sum(found.get(int(c), 0.0) for c in cols))
+        for term, cols in term_columns.items()
+        if any(int(c) in found for c in cols)
+    ]
+    terms.sort(key=lambda pair: (-pair[1], pair[0]))
+    keep = readable[columns]
+    related = strongest(columns[keep], parts[keep], names, count)
+    return (
+        [{"term": t, "weight": round(w, EXPLAIN_DECIMALS)} for t, w in terms[:count]],
+        [word for word, _ in related],
+    )
+
+
+def model_summary(model: FeedbackModel) -> dict[str, Any]:
+    """What an explanation says of a search's feedback model."""
+    part: dict[str, Any] = {
+        "kind": "feedback",
+        "version": model.version,
+        "labels": model.label_count,
+        "stage": model.stage,
+    }
+    if not model.uses_words:
+        part["note"] = CALIBRATION_NOTE
+    return part
+
+
+def feedback_words(
+    columns: np.ndarray[Any, Any], parts: np.ndarray[Any, Any], names: Sequence[str]
+) -> dict[str, Any]:
+    """The readable words whose learned weights raised and lowered a story most."""
+    return {
+        "label": FEEDBACK_WORDS_LABEL,
+        "raised": [w for w, _ in strongest(columns, parts, names, REASON_WORDS)],
+        "lowered": [w for w, _ in strongest(columns, -parts, names, REASON_WORDS)],
+    }
 
 
 def reason(

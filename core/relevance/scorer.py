@@ -35,7 +35,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from core.relevance import explain
 from core.relevance.learning import FeedbackModel, logit, sigmoid
-from core.relevance.query import Query, source_host, tokenize
+from core.relevance.query import Query, tokenize
+from core.relevance.rules import excluded_by
 from core.relevance.self_training import (
     fit_vectorizer,
     new_vectorizer,
@@ -75,12 +76,10 @@ EXPLAIN_TERMS = 8
 #: Documents whose words are looked at for the fit: the newest of the search's stream.
 FIT_CORPUS_SIZE = 2000
 #: Refined fresh score from which an entry the query did not match is suggested ("you
-#: may have missed"). On the development half at 200 labels (from the matches / at random):
-#: 0.45 precision 0.51 / 0.72, 0.5 0.63 / 0.78 recovering 41% / 34% of the relevant
-#: entries the query missed, 0.55 0.71 / 0.82 recovering 34% / 27%.
+#: may have missed"). On the development half at 200 labels (from the matches / at
+#: random): 0.45 precision 0.51 / 0.72, 0.5 0.63 / 0.78 recovering 41% / 34% of the
+#: relevant entries the query missed, 0.55 0.71 / 0.82 recovering 34% / 27%.
 SUGGESTION_MIN_SCORE = 0.5
-#: Decimals of the numbers in an explanation.
-EXPLAIN_DECIMALS = 3
 #: Decimals of a stored score.
 SCORE_DECIMALS = 4
 
@@ -270,14 +269,16 @@ class QueryScorer:
                 not candidate.matched and fresh[i] >= SUGGESTION_MIN_SCORE and words is not None
             )
             if candidate.matched or suggested:
-                filtered = self._rule(candidate, score, float(fresh[i]))
+                filtered = excluded_by(self.settings, candidate) or self.threshold.holds_back(
+                    score, float(fresh[i])
+                )
             else:
                 filtered = "did not match the query"
             components = {
                 "method": "self-trained" if self.fit.intercept is not None else "cosine",
-                "similarity": round(float(similarity[i]), EXPLAIN_DECIMALS),
-                "title": round(float(title[i]), EXPLAIN_DECIMALS),
-                "recency": round(float(recency[i]), EXPLAIN_DECIMALS),
+                "similarity": round(float(similarity[i]), explain.EXPLAIN_DECIMALS),
+                "title": round(float(title[i]), explain.EXPLAIN_DECIMALS),
+                "recency": round(float(recency[i]), explain.EXPLAIN_DECIMALS),
                 "query": round(float(query[i]), SCORE_DECIMALS),
             }
             explanation = self._explain(
@@ -315,77 +316,45 @@ class QueryScorer:
         score: float,
         word_logit: float | None,
     ) -> dict[str, Any]:
-        terms, related = self._words(rows, i)
+        fit = self.fit
+        columns, values = explain.row_of(rows, i)
+        terms: list[dict[str, Any]] = []
+        related: list[str] = []
+        if rows is not None and fit.query_vector is not None and fit.term_columns is not None:
+            assert fit.readable is not None
+            parts = values * fit.query_vector[columns]
+            terms, related = explain.query_words(
+                columns, parts, fit.term_columns, fit.readable, self._names, count=EXPLAIN_TERMS
+            )
         return {
             "rule": "query" if self.terms else "no query: every entry matches",
             "terms": terms,
             "relatedWords": {"label": explain.RELATED_WORDS_LABEL, "words": related},
             "titleHits": hits,
             "components": components,
-            "model": self._model_part(rows, i, components["query"], score, word_logit),
+            "model": self._model_part(columns, values, components["query"], score, word_logit),
             "threshold": self.threshold.explain(),
             "score": score,
         }
 
-    def _row(
-        self, rows: sp.csr_matrix, i: int
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        start, end = rows.indptr[i], rows.indptr[i + 1]
-        return rows.indices[start:end], rows.data[start:end]
-
-    def _words(self, rows: sp.csr_matrix | None, i: int) -> tuple[list[dict[str, Any]], list[str]]:
-        """The query terms found (with their part of the similarity), and the readable
-        learned words that counted most in row ``i``."""
-        fit = self.fit
-        if rows is None or fit.query_vector is None or fit.term_columns is None:
-            return [], []
-        columns, values = self._row(rows, i)
-        parts = values * fit.query_vector[columns]
-        found = {int(c): float(p) for c, p in zip(columns, parts, strict=True)}
-        terms = []
-        for term, term_cols in fit.term_columns.items():
-            weight = sum(found.get(int(c), 0.0) for c in term_cols)
-            if any(int(c) in found for c in term_cols):
-                terms.append((term, weight))
-        terms.sort(key=lambda pair: (-pair[1], pair[0]))
-        assert fit.readable is not None
-        keep = fit.readable[columns]
-        related = explain.strongest(columns[keep], parts[keep], self._names, EXPLAIN_TERMS)
-        return (
-            [{"term": t, "weight": round(w, EXPLAIN_DECIMALS)} for t, w in terms[:EXPLAIN_TERMS]],
-            [word for word, _ in related],
-        )
-
     def _model_part(
-        self, rows: sp.csr_matrix | None, i: int, query: float, score: float, words: float | None
+        self,
+        columns: np.ndarray[Any, Any],
+        values: np.ndarray[Any, Any],
+        query: float,
+        score: float,
+        word_logit: float | None,
     ) -> dict[str, Any]:
         model = self.model
         if model is None:
             return {"kind": "tfidf"}
-        part: dict[str, Any] = {
-            "kind": "feedback",
-            "version": model.version,
-            "labels": model.label_count,
-            "stage": model.stage,
-        }
-        if words is None or rows is None or self._word_weights is None:
-            part["note"] = (
-                "too few labels of each kind, or words did not help in cross-validation: "
-                "feedback calibrates the threshold and leaves the ranking to the query"
-            )
+        part = explain.model_summary(model)
+        if word_logit is None or self._word_weights is None or self.fit.readable is None:
             return part
-        part["effect"] = round(score - query, EXPLAIN_DECIMALS)
-        columns, values = self._row(rows, i)
+        part["effect"] = round(score - query, explain.EXPLAIN_DECIMALS)
         parts = values * self._word_weights[columns]
-        assert self.fit.readable is not None
         keep = self.fit.readable[columns]
-        raised = explain.strongest(columns[keep], parts[keep], self._names, explain.REASON_WORDS)
-        lowered = explain.strongest(columns[keep], -parts[keep], self._names, explain.REASON_WORDS)
-        part["words"] = {
-            "label": explain.FEEDBACK_WORDS_LABEL,
-            "raised": [w for w, _ in raised],
-            "lowered": [w for w, _ in lowered],
-        }
+        part["words"] = explain.feedback_words(columns[keep], parts[keep], self._names)
         return part
 
     @staticmethod
@@ -394,34 +363,6 @@ class QueryScorer:
             return 1.0  # no date: as fresh as when it was found, which is now
         age = max(0.0, (now - published_at).total_seconds())
         return float(0.5 ** (age / RECENCY_HALF_LIFE.total_seconds()))
-
-    def _rule(self, candidate: Candidate, score: float, fresh: float) -> str | None:
-        """The rule that keeps a candidate from delivery, if any (first that applies);
-        ``fresh``: its score as if just published."""
-        settings = self.settings
-        if settings.excludedTerms:
-            words = " " + " ".join(tokenize(candidate.text)) + " "
-            for term in settings.excludedTerms:
-                if f" {term} " in words:
-                    return f"excluded term {term!r}"
-        if settings.excludedSources and candidate.url:
-            host = source_host(candidate.url)
-            for site in settings.excludedSources:
-                if host == site or host.endswith("." + site):
-                    return f"excluded source {site}"
-        language = candidate.language.strip().lower().replace("_", "-")
-        if settings.languages and language:
-            accepted = any(
-                language == code or language.startswith(code + "-") for code in settings.languages
-            )
-            if not accepted:
-                return f"language {language} not in {', '.join(settings.languages)}"
-        threshold = self.threshold
-        if threshold.kind == "fixed" and score < threshold.value:
-            return f"score {score:.3f} below threshold {threshold.value:.3f}"
-        if threshold.kind != "fixed" and fresh < threshold.value:
-            return f"fresh score {fresh:.3f} below {threshold.kind} threshold {threshold.value:.3f}"
-        return None
 
 
 def fit_scorer(

@@ -54,10 +54,19 @@ class Threshold:
     def explain(self) -> dict[str, Any]:
         return {"value": round(self.value, 3), "kind": self.kind, "basis": self.basis}
 
-    def describe(self) -> str:
-        """``the adaptive threshold 0.27`` as a reason says it."""
-        names = {"fixed": "your threshold", "default": "the default threshold"}
-        return f"{names.get(self.kind, f'the {self.kind} threshold')} {self.value:.2f}"
+    def holds_back(self, score: float, fresh: float) -> str | None:
+        """Why a story scoring ``score`` (``fresh``: as if just published) is held back,
+        or ``None``. An adapted threshold comes from fresh scores of the stream, so it is
+        compared with the fresh score: it holds back what is weak, not what is old."""
+        if self.kind == "fixed":
+            return (
+                f"score {score:.3f} below threshold {self.value:.3f}"
+                if score < self.value
+                else None
+            )
+        if fresh < self.value:
+            return f"fresh score {fresh:.3f} below {self.kind} threshold {self.value:.3f}"
+        return None
 
 
 def _expected_f1_cut(scores: np.ndarray[Any, Any], probability: np.ndarray[Any, Any]) -> float:
