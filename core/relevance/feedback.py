@@ -116,8 +116,8 @@ def retrain(
     """Train and store a new model version if the search's labels changed since the
     latest one; return the model in force (``None`` while labels are too few).
 
-    Called by the API's feedback route and at the start of runs; cheap when nothing
-    changed (one query of the labels, no training).
+    Called at the start of runs; cheap when nothing changed (one query of the labels,
+    no training).
     """
     labeled = _labeled(session, organization_id, news_id)
     digest = _labels_digest(labeled)

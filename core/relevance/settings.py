@@ -25,7 +25,7 @@ MAX_LIST_LENGTH = 100
 #: Longest boosted or excluded term, in characters.
 MAX_TERM_LENGTH = 100
 
-#: ``tfidf``: the query score alone; ``tfidf+feedback``: blended with the search's
+#: ``tfidf``: the query score alone; ``tfidf+feedback``: refined by the search's
 #: feedback classifier once one is trained (the default).
 ModelChoice = Literal["tfidf", "tfidf+feedback"]
 
