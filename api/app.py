@@ -35,6 +35,7 @@ from api.routes import (
     runs,
     schedules,
     stories,
+    suggestions,
     teams,
 )
 from api.schemas import openapi_input_rules, refuse_bad_parameters
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(news.router)
+    app.include_router(suggestions.router)
     app.include_router(schedules.router)
     app.include_router(stories.router)
     app.include_router(runs.router)

@@ -1,66 +1,80 @@
 """Relevance benchmark on real labeled news: `.venv/bin/python -m bench.relevance`.
 
 AG News (test split, 7,600 items, 4 topics) is read in place from
-``../shared/corpus/labeled/ag_news/test.csv`` (never copied here) and split in two by
-row parity: even rows are the *development* half the constants were chosen on
-(``--dev`` reports it), odd rows the *evaluation* half reported by default. One topic
-search per class, written as a boolean query from what the topics are about (not from
-the data). Each method ranks *every* item of the evaluation half, so average precision
-sees all relevant items: methods with a hard filter put the query's matches first (in
-their order) and the items the query rejects after them (in their order; such items are
-never delivered, the order only says how close the scorer holds them). ``MAP in filter``
-is the stricter view: only the matches are returned, a relevant item outside adds zero.
+``../shared/corpus/labeled/ag_news/test.csv`` (never copied here) and split by row
+parity: even rows are the *development* half every constant was chosen on (``--dev``
+reports it), odd rows the *evaluation* half reported by default. One search per class.
 
-Methods: ``keyword`` (the query as hard filter, ranked by how many of its terms match,
-ties in file order), ``tfidf`` (plain scikit-learn TF-IDF cosine with the query's words,
-no filter), ``newsmon`` (the query as hard filter, ranked by core.relevance.scorer).
-Simulated feedback: per search and draw, ``RESERVE`` stories the search found (what its
-users see and label) are set aside at random; the first 10, 50 and 200 of them are the
-labels (a user labeling more over time), and every other item is the evaluation set, the
-same for every label count and for both methods. ``plain LR`` is scikit-learn's
-LogisticRegression on TF-IDF of the whole half with the same labels, ranking everything
-without a filter; ``newsmon+fb`` blends the search's feedback model with its query score.
+Fit as production fits: the items arrive in file order, 100 per run, and each run's
+scorer is fitted on the run's entries and the newest before them (at most 2,000), see
+bench/relevance_sim.py. Headlines are **in-filter** MAP (the query is a hard filter:
+only its matches are ranked, a relevant item it missed counts as never found) and
+**delivered F1** (what passes the query and the run's threshold, against every relevant
+item). ``--queries short`` (the default) uses OR-queries of at most 8 words without
+entity names, written before any result was looked at; ``--queries long`` the earlier
+60-70-word queries (a second table).
 
-A second, smaller check uses publisher-assigned categories of the feeds in
-``../shared/corpus/feeds``: for each category with enough items, a search for its name.
+Feedback: per search, label source and draw (``DRAWS``), ``RESERVE`` items are set aside
+at random, from the query's matches (what users see as stories) or from every item
+(labels on suggestions and stories alike); the first 10, 50 and 200 of them are the
+labels, and every other item is the evaluation set, the same at every label count and for
+both methods. The baseline is logistic regression on TF-IDF plus the query cosine.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
-from core.relevance.feedback import train_model
-from core.relevance.matching import Document, matched_terms, matches, positive_terms
+from bench.relevance_sim import (
+    NOW,
+    Corpus,
+    LogisticBaseline,
+    Search,
+    f1,
+    in_filter_ap,
+    load_ag_news,
+    long_articles,
+)
+from core.relevance.learning import train_model
 from core.relevance.query import parse_query
-from core.relevance.scorer import Candidate, fit_scorer
+from core.relevance.scorer import fit_scorer, score_batch
+from core.relevance.self_training import fit_vectorizer
 from core.relevance.settings import RelevanceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 AG_NEWS = ROOT.parent / "shared" / "corpus" / "labeled" / "ag_news" / "test.csv"
-FEEDS = ROOT.parent / "shared" / "corpus" / "feeds"
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-LABEL_COUNTS = (10, 50, 200)
+LABEL_COUNTS = (0, 10, 50, 200)
 DRAWS = 5
-#: Stories set aside per draw as labels, the largest label count.
+#: Items set aside per draw as labels, the largest label count.
 RESERVE = 200
-TOP_K = 50
+SOURCES = ("matches", "random")
+#: Fixed thresholds tried for "the best fixed threshold" (one for every search).
+GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
+#: The former default threshold, for comparison.
+OLD_DEFAULT = 0.35
+#: Throughput: articles of this many characters, this many per search.
+ARTICLE_CHARS = 2000
+SPEED_ENTRIES = 2000
+SPEED_ROUNDS = 3
 
-#: One search per AG News class (1 World, 2 Sports, 3 Business, 4 Sci/Tech): broad
-#: OR-lists of words about each topic, as a user would write them (news-agency names
-#: such as "reuters" are not topic words and are left out).
-QUERIES = {
+#: One search per AG News class (1 World, 2 Sports, 3 Business, 4 Sci/Tech), at most
+#: 8 words, no names, written down before any result was looked at.
+SHORT_QUERIES = {
+    1: "government OR war OR election OR minister OR military OR president OR peace OR talks",
+    2: "game OR team OR season OR coach OR league OR championship OR players OR win",
+    3: "economy OR market OR shares OR profit OR company OR prices OR investors OR earnings",
+    4: "technology OR software OR internet OR computer OR science OR research OR space OR wireless",
+}
+#: The earlier broad OR-lists (60-70 terms, some naming 2004 entities).
+LONG_QUERIES = {
     1: "government* OR minister* OR president* OR election* OR vote* OR war OR troops OR "
     "military OR army OR soldiers OR rebels OR militants OR insurgents OR killed OR kill* OR "
     "attack* OR bomb* OR violence OR peace OR talks OR nuclear OR hostage* OR iraq* OR "
@@ -93,262 +107,196 @@ QUERIES = {
     "version OR launch* OR open source",
 }
 
-
-def ranking(scores: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
-    """Item indexes best first: by score, ties in file order; ``first`` items ahead."""
-    keys = [np.arange(len(scores)), -scores]
-    if first is not None:
-        keys.append(~first)
-    return np.lexsort(keys)
+Results = dict[tuple[Any, ...], list[Any]]
 
 
-def average_precision(order: np.ndarray, relevant: np.ndarray, returned: np.ndarray) -> float:
-    """AP of a ranking cut to the ``returned`` items (a relevant item left out adds zero)."""
-    hits = relevant[order[returned[order]]]
-    if relevant.sum() == 0:
-        return 0.0
-    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float((precision * hits).sum() / relevant.sum())
-
-
-def precision_at(order: np.ndarray, relevant: np.ndarray, k: int) -> float:
-    return float(relevant[order[:k]].sum() / k)
-
-
-def load_ag_news(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    titles, texts, labels = [], [], []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for label, title, description in csv.reader(handle):
-            titles.append(title)
-            texts.append(description.replace("\\", " "))
-            labels.append(int(label))
-    return titles, texts, np.asarray(labels)
-
-
-class Search:
-    """One topic search over a corpus: the pieces every method needs."""
-
-    def __init__(self, query_text: str, titles: Sequence[str], texts: Sequence[str]) -> None:
-        self.query = parse_query(query_text)
-        self.candidates = [Candidate(t, s) for t, s in zip(titles, texts, strict=True)]
-        docs = [Document(title=t, text=s) for t, s in zip(titles, texts, strict=True)]
-        self.matched = np.asarray([matches(self.query, d) for d in docs])
-        self.keyword = np.asarray(
-            [
-                len(matched_terms(self.query, d)) if m else 0
-                for d, m in zip(docs, self.matched, strict=True)
-            ],
-            dtype=float,
-        )
-        self.corpus = [c.text for c in self.candidates]
-
-    def newsmon(self, settings: RelevanceSettings) -> tuple[np.ndarray, float, float]:
-        """Query scores of every item; entries/s to fit + score, and to score only."""
-        started = time.perf_counter()
-        scorer = fit_scorer(self.query, settings, self.corpus)
-        verdicts = scorer.score(self.candidates, now=NOW)
-        elapsed = time.perf_counter() - started
-        started = time.perf_counter()
-        scorer.score(self.candidates, now=NOW)
-        scoring = time.perf_counter() - started
-        n = len(verdicts)
-        return np.asarray([v.score for v in verdicts]), n / elapsed, n / scoring
-
-    def plain_tfidf(self) -> np.ndarray:
-        vectorizer = TfidfVectorizer()
-        matrix = vectorizer.fit_transform(self.corpus)
-        words = " ".join(t.rstrip("*") for t in positive_terms(self.query))
-        return np.asarray((matrix @ vectorizer.transform([words]).T).todense()).ravel()
-
-
-def draw_reserve(pool: np.ndarray, relevant: np.ndarray, rng: random.Random) -> list[int]:
-    """``RESERVE`` items of ``pool`` in random order whose first ``LABEL_COUNTS[0]`` hold
-    two of each label at least (a model needs both kinds; redrawn until so)."""
-    size = min(RESERVE, len(pool))
+def draw_reserve(
+    pool: np.ndarray[Any, Any], relevant: np.ndarray[Any, Any], rng: random.Random
+) -> list[int]:
+    """``RESERVE`` items of ``pool`` in random order whose first 10 hold two of each
+    label at least (a model needs both kinds; redrawn until so)."""
     while True:
-        reserve = [int(i) for i in rng.sample(list(pool), size)]
-        positives = int(relevant[reserve[: LABEL_COUNTS[0]]].sum())
-        if 2 <= positives <= LABEL_COUNTS[0] - 2:
+        reserve = [int(i) for i in rng.sample(list(pool), min(RESERVE, len(pool)))]
+        positives = int(relevant[reserve[:10]].sum())
+        if 2 <= positives <= 8:
             return reserve
 
 
-def run_ag_news(dev: bool) -> None:
-    if not AG_NEWS.exists():
-        print(f"skipped: {AG_NEWS} is absent")
-        return
-    titles, texts, labels = load_ag_news(AG_NEWS)
-    half = [i for i in range(len(labels)) if i % 2 == (0 if dev else 1)]
-    titles = [titles[i] for i in half]
-    texts = [texts[i] for i in half]
-    labels = labels[half]
-    settings = RelevanceSettings()
-    everything = np.ones(len(labels), dtype=bool)
-    print(f"AG News, {'development' if dev else 'evaluation'} half: {len(labels)} items")
-    rows: dict[str, list[tuple[float, ...]]] = {}
-    speeds: list[tuple[float, float, float]] = []
-    curves: dict[str, dict[int, list[float]]] = {"plain LR": {}, "newsmon+fb": {}}
-    for topic, query_text in QUERIES.items():
-        search = Search(query_text, titles, texts)
-        relevant = labels == topic
-        ours, fit_speed, score_speed = search.newsmon(settings)
-        tfidf = search.plain_tfidf()
-        delivered = search.matched & (ours >= settings.threshold)
-        for name, scores, first, chosen in (
-            ("keyword match", search.keyword, search.matched, search.matched),
-            ("plain TF-IDF cosine", tfidf, None, tfidf > 0),
-            ("newsmon query score", ours, search.matched, delivered),
-        ):
-            order = ranking(scores, first)
-            rows.setdefault(name, []).append(
-                (
-                    average_precision(order, relevant, everything),
-                    average_precision(order, relevant, everything if first is None else first),
-                    precision_at(order, relevant, TOP_K),
-                    float(relevant[chosen].mean()) if chosen.any() else 0.0,
-                    float(relevant[chosen].sum() / relevant.sum()),
-                )
-            )
-        feedback_speed = feedback_curve(search, ours, relevant, curves)
-        speeds.append((fit_speed, score_speed, feedback_speed))
-    print()
-    print(f"| method | MAP | MAP in filter | P@{TOP_K} | precision | recall |")
-    print("|---|---|---|---|---|---|")
-    for name, values in rows.items():
-        m = np.mean(values, axis=0)
-        strict = "-" if name == "plain TF-IDF cosine" else f"{m[1]:.3f}"  # it has no filter
-        print(f"| {name} | {m[0]:.3f} | {strict} | {m[2]:.3f} | {m[3]:.3f} | {m[4]:.3f} |")
-    print(
-        f"\n(MAP: every item ranked, the filter's matches first; precision/recall: of what "
-        f"each delivers, newsmon at the default threshold {settings.threshold}, the others "
-        f"every match)"
-    )
-    print(
-        f"\nSimulated feedback ({DRAWS} draws per search, MAP over the 4 searches on the "
-        f"items outside each draw's {RESERVE}-label reserve):\n"
-    )
-    print("| labels | plain LR | newsmon + feedback | change from the previous step |")
-    print("|---|---|---|---|")
-    previous = None
-    for n in (0, *LABEL_COUNTS):
-        lr = f"{np.mean(curves['plain LR'][n]):.4f}" if n else "-"
-        mean = float(np.mean(curves["newsmon+fb"][n]))
-        change = f"{mean - previous:+.4f}" if previous is not None else "-"
-        print(f"| {n} | {lr} | {mean:.4f} | {change} |")
-        previous = mean
-    steps = np.diff([curves["newsmon+fb"][n] for n in (0, *LABEL_COUNTS)], axis=0)
-    print(
-        f"\n(newsmon + feedback rises at every step in {int((steps > 0).all(axis=0).sum())} "
-        f"of {steps.shape[1]} search-draw curves; steps that lower MAP: "
-        f"{int((steps < 0).sum())} of {steps.size})"
-    )
-    fit, score, feedback = np.median(speeds, axis=0)
-    print(
-        f"\nThroughput per search, {len(labels):,} entries (median of {len(speeds)} searches): "
-        f"fit + score {fit:,.0f} entries/s, score only {score:,.0f} entries/s, "
-        f"feedback model on top {feedback:,.0f} entries/s"
-    )
-
-
-def feedback_curve(
+def grid_f1(
+    scores: np.ndarray[Any, Any],
     search: Search,
-    ours: np.ndarray,
-    relevant: np.ndarray,
-    curves: dict[str, dict[int, list[float]]],
-) -> float:
-    """Add this search's learning curves to ``curves``; entries/s of the feedback model."""
-    pool = np.flatnonzero(search.matched)
-    plain_matrix = TfidfVectorizer().fit_transform(search.corpus)
-    speeds = []
-    for draw in range(DRAWS):
-        reserve = draw_reserve(pool, relevant, random.Random(f"{draw}"))
-        held = np.ones(len(relevant), dtype=bool)
-        held[reserve] = False
-        matched = search.matched[held]
-        curves["newsmon+fb"].setdefault(0, []).append(
-            average_precision(ranking(ours[held], matched), relevant[held], held[held])
+    relevant: np.ndarray[Any, Any],
+    kept: np.ndarray[Any, Any],
+) -> list[float]:
+    return [f1(search.matched & kept & (scores >= t), relevant & kept) for t in GRID]
+
+
+def evaluate_search(search: Search, relevant: np.ndarray[Any, Any], results: Results) -> None:
+    """Add one search's figures to ``results``."""
+    everything = np.ones(len(relevant), dtype=bool)
+    query = search.query_only
+    baseline = LogisticBaseline(search)
+    delivered = search.matched & (query.scores >= query.thresholds)
+    results[("table", "keyword match")].append(
+        (
+            in_filter_ap(search.keyword, search.matched, relevant, everything),
+            f1(search.matched, relevant),
         )
+    )
+    results[("table", "TF-IDF cosine in the filter")].append(
+        (in_filter_ap(baseline.cosine, search.matched, relevant, everything), np.nan)
+    )
+    results[("table", "newsmon query score")].append(
+        (in_filter_ap(query.scores, search.matched, relevant, everything), f1(delivered, relevant))
+    )
+    results[("old default",)].append(f1(search.matched & (query.scores >= OLD_DEFAULT), relevant))
+    results[("grid", "all")].append(grid_f1(query.scores, search, relevant, everything))
+    results[("filter recall",)].append(float(relevant[search.matched].sum() / relevant.sum()))
+    for source in SOURCES:
+        pool = np.flatnonzero(search.matched) if source == "matches" else np.arange(len(relevant))
+        for draw in range(DRAWS):
+            reserve = draw_reserve(pool, relevant, random.Random(f"{draw}"))
+            kept = np.ones(len(relevant), dtype=bool)
+            kept[reserve] = False
+            for n in LABEL_COUNTS:
+                picked = reserve[:n]
+                model = search.train(picked, relevant) if n else None
+                scored = search.score(model) if model is not None else query
+                if model is not None:
+                    results[("speed", "feedback")].append(len(relevant) / scored.seconds)
+                    results[("stage", source, n)].append(model.stage)
+                key = (source, n)
+                results[("ap", *key)].append(
+                    in_filter_ap(scored.scores, search.matched, relevant, kept)
+                )
+                results[("lr", *key)].append(
+                    in_filter_ap(baseline.scores(picked, relevant), search.matched, relevant, kept)
+                )
+                chosen = search.matched & kept & (scored.scores >= scored.thresholds)
+                results[("f1", *key)].append(f1(chosen, relevant & kept))
+                results[("grid", *key)].append(grid_f1(scored.scores, search, relevant, kept))
+                if n == LABEL_COUNTS[-1]:
+                    missed = relevant & kept & ~search.matched
+                    suggested = scored.suggested & kept
+                    results[("suggest", source)].append(
+                        (int((suggested & relevant).sum()), int(suggested.sum()), int(missed.sum()))
+                    )
+
+
+def report(queries: dict[int, str], corpus: Corpus, title: str) -> None:
+    results: Results = _results()
+    fits, runs = [], 0
+    for topic, text in queries.items():
+        search = Search(text, corpus, RelevanceSettings())
+        fits.append(len(corpus.labels) / search.fit_seconds)
+        runs = len(search.runs)
+        evaluate_search(search, corpus.labels == topic, results)
+    recall = float(np.mean(results[("filter recall",)]))
+    print(f"\n## {title}: {len(corpus.labels):,} items, {len(queries)} searches\n")
+    print(f"The filter passes {recall:.0%} of the relevant items (the cap on in-filter MAP).\n")
+    print("| method | MAP in filter | delivered F1 |")
+    print("|---|---|---|")
+    for (_, name), values in ((k, v) for k, v in results.items() if k[0] == "table"):
+        ap, delivered = np.nanmean(np.asarray(values, dtype=float), axis=0)
+        shown = "-" if np.isnan(delivered) else f"{delivered:.3f}"
+        print(f"| {name} | {ap:.3f} | {shown} |")
+    best = np.mean(results[("grid", "all")], axis=0)
+    print(
+        f"\nnewsmon's F1 at the adaptive threshold vs the best fixed one (in hindsight, one "
+        f"for every search): {np.mean(results[('table', 'newsmon query score')], axis=0)[1]:.3f}"
+        f" vs {best.max():.3f} at {GRID[int(best.argmax())]:.2f}; at the former default "
+        f"{OLD_DEFAULT}: {np.mean(results[('old default',)]):.3f}"
+    )
+    print(
+        "\n| labels from | labels | LR + cosine MAP | newsmon + feedback MAP | "
+        "F1 adaptive | F1 best fixed | words used |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for source in SOURCES:
         for n in LABEL_COUNTS:
-            picked = reserve[:n]
-            y = relevant[picked]
-            plain = LogisticRegression().fit(plain_matrix[picked], y.astype(int))
-            plain_scores = plain.predict_proba(plain_matrix)[:, 1]
-            curves["plain LR"].setdefault(n, []).append(
-                average_precision(ranking(plain_scores[held]), relevant[held], held[held])
+            grid = np.mean(results[("grid", source, n)], axis=0)
+            stages = results[("stage", source, n)]
+            words = f"{stages.count('words')}/{len(stages)}" if stages else "-"
+            lr, ap = np.mean(results[("lr", source, n)]), np.mean(results[("ap", source, n)])
+            adaptive = np.mean(results[("f1", source, n)])
+            print(
+                f"| {source} | {n} | {lr:.4f} | {ap:.4f} | {adaptive:.3f} | "
+                f"{grid.max():.3f} at {GRID[int(grid.argmax())]:.2f} | {words} |"
             )
-            model = train_model(
-                [search.corpus[i] for i in picked], list(y), list(ours[picked]), search.corpus
-            )
-            assert model is not None
-            started = time.perf_counter()
-            probabilities = model.probabilities(search.corpus, ours)
-            blended = np.asarray(
-                [model.blend(q, p)[0] for q, p in zip(ours, probabilities, strict=True)]
-            )
-            speeds.append(len(blended) / (time.perf_counter() - started))
-            curves["newsmon+fb"].setdefault(n, []).append(
-                average_precision(ranking(blended[held], matched), relevant[held], held[held])
-            )
-    return float(np.median(speeds))
+    for source in SOURCES:
+        hits, suggested, missed = np.sum(results[("suggest", source)], axis=0)
+        print(
+            f"\nSuggestions at {LABEL_COUNTS[-1]} labels from {source}: {suggested} suggested, "
+            f"{hits} relevant (precision {hits / max(1, suggested):.2f}), recovering "
+            f"{hits / max(1, missed):.0%} of the {missed} relevant items the filter missed"
+        )
+    print(
+        f"\nProduction-style fit: {np.median(fits):,.0f} entries/s per search ({runs} fits); "
+        f"feedback model applied run by run: {np.median(results[('speed', 'feedback')]):,.0f} "
+        "entries/s (median)"
+    )
 
 
-def run_feeds() -> None:
-    """Publisher categories as labels: a search per frequent category, named by it."""
-    import feedparser
+def _results() -> Results:
+    from collections import defaultdict
 
-    if not FEEDS.is_dir():
-        print(f"skipped: {FEEDS} is absent")
-        return
-    items: list[tuple[str, str, set[str]]] = []
-    for path in sorted(FEEDS.iterdir()):
-        if path.suffix not in {".xml", ".rss", ".atom", ".rdf"}:
-            continue
-        parsed = feedparser.parse(path.read_bytes())
-        for entry in parsed.entries:
-            tags = {
-                str(tag.get("term", "")).strip().lower()
-                for tag in entry.get("tags", [])
-                if tag.get("term")
-            }
-            if tags:
-                items.append((entry.get("title", ""), entry.get("summary", "")[:2000], tags))
-    counts = Counter(tag for _, _, tags in items for tag in tags)
-    topics = [
-        tag
-        for tag, count in counts.most_common()
-        if count >= 8 and tag.isalpha() and count <= len(items) // 2
-    ][:8]
-    if not topics:
-        print("feeds: no category with enough items")
-        return
-    titles = [t for t, _, _ in items]
-    texts = [s for _, s, _ in items]
-    print(f"\nFeeds: {len(items)} categorized items, searches for: {', '.join(topics)}\n")
-    print("| method | MAP |")
-    print("|---|---|")
-    results: dict[str, list[float]] = {}
-    for topic in topics:
-        search = Search(topic, titles, texts)
-        relevant = np.asarray([topic in tags for _, _, tags in items])
-        ours, _, _ = search.newsmon(RelevanceSettings())
-        tfidf = search.plain_tfidf()
-        everything = np.ones(len(relevant), dtype=bool)
-        for name, scores, first in (
-            ("keyword match", search.keyword, search.matched),
-            ("plain TF-IDF cosine", tfidf, None),
-            ("newsmon query score", ours, search.matched),
-        ):
-            order = ranking(scores, first)
-            results.setdefault(name, []).append(average_precision(order, relevant, everything))
-    for name, values in results.items():
-        print(f"| {name} | {np.mean(values):.3f} |")
+    return defaultdict(list)
+
+
+def throughput(corpus: Corpus) -> None:
+    """Fit + score and scoring with a feedback model, on long articles."""
+    articles, classes = long_articles(corpus, SPEED_ENTRIES, ARTICLE_CHARS)
+    texts = [a.text for a in articles]
+    query = parse_query(SHORT_QUERIES[3])
+    settings = RelevanceSettings()
+    relevant = classes == 3
+    scorer = fit_scorer(query, settings, texts)
+    picked = list(range(200))
+    query_scores = [v.score for v in scorer.score(articles[:200], now=NOW)]
+    model = train_model(
+        [texts[i] for i in picked], list(relevant[picked]), query_scores, fit_vectorizer(texts)
+    )
+    rows: dict[str, list[float]] = {
+        "fit + score": [],
+        "fit + score with feedback": [],
+        "score with feedback": [],
+    }
+    for _ in range(SPEED_ROUNDS):
+        _, speed = score_batch(query, settings, [], articles, now=NOW)
+        rows["fit + score"].append(speed.per_second)
+        _, speed = score_batch(query, settings, [], articles, now=NOW, model=model)
+        rows["fit + score with feedback"].append(speed.per_second)
+        fitted = fit_scorer(query, settings, texts, model)
+        started = time.perf_counter()
+        fitted.score(articles, now=NOW)
+        rows["score with feedback"].append(len(articles) / (time.perf_counter() - started))
+    length = np.mean([len(t) for t in texts])
+    stage = model.stage if model is not None else "none"
+    print(f"\n## Throughput: {len(articles):,} articles of {length:,.0f} characters")
+    print(f"(feedback model trained on 200 labels: {stage})\n")
+    for name, values in rows.items():
+        print(f"- {name}: {min(values):,.0f}-{max(values):,.0f} entries/s ({SPEED_ROUNDS} rounds)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--dev", action="store_true", help="report the development half")
+    parser.add_argument(
+        "--queries", choices=("short", "long", "both", "none"), default="both", help="which tables"
+    )
+    parser.add_argument("--no-speed", action="store_true", help="skip the throughput part")
     args = parser.parse_args(argv)
-    run_ag_news(args.dev)
-    run_feeds()
+    if not AG_NEWS.exists():
+        print(f"skipped: {AG_NEWS} is absent")
+        return 0
+    corpus = load_ag_news(AG_NEWS, 0 if args.dev else 1)
+    half = "development" if args.dev else "evaluation"
+    if args.queries in ("short", "both"):
+        report(SHORT_QUERIES, corpus, f"Short queries, {half} half")
+    if args.queries in ("long", "both"):
+        report(LONG_QUERIES, corpus, f"Long queries, {half} half")
+    if not args.no_speed:
+        throughput(corpus)
     return 0
 
 

@@ -37,6 +37,8 @@ class StoryView:
     published_at: datetime | None
     score: float
     also_reported: tuple[AlsoReported, ...] = ()
+    #: One line saying why the story scored as it did (``""``: scored before reasons).
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ def load_digest(session: Session, organization_id: str, digest_id: str) -> Diges
             published_at=_aware(row.publishedAt),
             score=row.relevanceScore,
             also_reported=tuple(also.get(row.id, ())),
+            reason=str((row.explanation or {}).get("reason") or ""),
         )
         for row in rows
     )
@@ -143,6 +146,7 @@ def sample_digest(
                 published_at=now,
                 score=0.92,
                 also_reported=(AlsoReported(source="example.org", url="https://example.org/1"),),
+                reason="matched \u201cnewsmon\u201d in the title; <i>your feedback</i> raised it",
             ),
             StoryView(
                 id="sample-2",
@@ -152,6 +156,7 @@ def sample_digest(
                 source="example.com",
                 published_at=None,
                 score=0.5,
+                reason="matched \u201csample\u201d in the text",
             ),
         ),
     )

@@ -34,6 +34,8 @@ def render_text(digest: DigestView) -> str:
         lines.append(f"   {facts}{' · ' if facts else ''}score {story.score:.2f}")
         if story.snippet:
             lines.append(f"   {story.snippet}")
+        if story.reason:
+            lines.append(f"   Why: {story.reason}")
         if story.also_reported:
             others = ", ".join(f"{a.source} <{a.url}>" for a in story.also_reported)
             lines.append(f"   Also reported by: {others}")

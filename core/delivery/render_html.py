@@ -40,6 +40,8 @@ def render_html(digest: DigestView, *, footer_html: str = "") -> str:
         ]
         if story.snippet:
             parts.append(f'<p style="margin:6px 0">{_e(story.snippet)}</p>')
+        if story.reason:
+            parts.append(f'<div style="font-size:12px">Why: {_e(story.reason)}</div>')
         if story.also_reported:
             others = ", ".join(_a(a.url, a.source or a.url) for a in story.also_reported)
             parts.append(f'<div style="font-size:12px">Also reported by: {others}</div>')
@@ -85,6 +87,8 @@ def render_markdown(digest: DigestView) -> str:
         lines.append(f"  {facts}  ")
         if story.snippet:
             lines.append(f"  {escape_markdown(story.snippet)}  ")
+        if story.reason:
+            lines.append(f"  Why: {escape_markdown(story.reason)}  ")
         if story.also_reported:
             others = ", ".join(_md_link(a.url, a.source or a.url) for a in story.also_reported)
             lines.append(f"  Also reported by: {others}")

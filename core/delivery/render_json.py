@@ -11,7 +11,7 @@ Schema (version 1); times are ISO 8601 UTC or null::
         "search": {"id": str, "name": str},
         "stories": [
           {"id": str, "title": str, "url": str, "snippet": str, "source": str,
-           "publishedAt": str|null, "score": float,
+           "publishedAt": str|null, "score": float, "reason": str,
            "alsoReportedBy": [{"source": str, "url": str}]}
         ]
       }
@@ -58,6 +58,7 @@ def digest_payload(digest: DigestView) -> dict[str, Any]:
                     "source": s.source,
                     "publishedAt": _iso(s.published_at),
                     "score": round(s.score, 4),
+                    "reason": s.reason,
                     "alsoReportedBy": [{"source": a.source, "url": a.url} for a in s.also_reported],
                 }
                 for s in digest.stories

@@ -52,6 +52,8 @@ def story_text(story: StoryView) -> str:
     lines = [f"*{_link(story.url, _cut(story.title, 500))}*", " · ".join(facts)]
     if story.snippet:
         lines.append(escape_mrkdwn(_cut(story.snippet, MAX_SNIPPET_CHARS)))
+    if story.reason:
+        lines.append(f"_Why:_ {escape_mrkdwn(_cut(story.reason, MAX_SNIPPET_CHARS))}")
     if story.also_reported:
         others = ", ".join(_link(a.url, a.source or a.url) for a in story.also_reported)
         lines.append(f"_Also reported by:_ {others}")

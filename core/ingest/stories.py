@@ -18,8 +18,9 @@ from core.ingest.cluster_store import cluster_new_stories
 from core.relevance.feedback import retrain
 from core.relevance.matching import Document, matched_terms, matches
 from core.relevance.query import parse_query
-from core.relevance.scorer import FIT_CORPUS_SIZE, Candidate, document_text, score_batch
+from core.relevance.scorer import Candidate, score_batch
 from core.relevance.settings import validate_relevance_settings
+from core.relevance.stream import stream_texts
 
 #: Entries a run considers at most (newest first); a flood waits for the next run.
 MAX_CANDIDATES_PER_RUN = 2000
@@ -72,22 +73,17 @@ def _candidates(session: Session, news: News, since: datetime | None) -> list[Ro
     return list(session.execute(query))
 
 
-def _stream(session: Session, news: News) -> list[str]:
-    """The search's recent entries (title + summary): what its scorer is fitted on."""
-    rows = session.execute(
-        select(Entry.title, Entry.summary)
-        .join(NewsSource, NewsSource.sourceId == Entry.sourceId)
-        .where(NewsSource.organizationId == news.organizationId, NewsSource.newsId == news.id)
-        .order_by(Entry.createdAt.desc(), Entry.id)
-        .limit(FIT_CORPUS_SIZE)
-    )
-    return [document_text(title, summary) for title, summary in rows]
-
-
 def _apply_scores(
-    session: Session, news: News, rows: list[dict[str, Any]], docs: list[Document], now: datetime
+    session: Session,
+    news: News,
+    rows: list[dict[str, Any]],
+    docs: list[Document],
+    now: datetime,
+    *,
+    matched: list[bool],
 ) -> None:
-    """Score the run's matching candidates in one batch: score, explanation, isFiltered."""
+    """Score the run's candidates in one batch: score, explanation, isFiltered (rows the
+    query did not ``matched`` are scored as possible suggestions)."""
     settings = validate_relevance_settings(news.relevanceSettings)
     raw_query = str(news.searchQuery.get("query", "")).strip()
     query = parse_query(raw_query) if raw_query else None
@@ -103,15 +99,20 @@ def _apply_scores(
             url=doc.source,
             language=doc.language,
             published_at=row["publishedAt"],
+            matched=passed,
         )
-        for row, doc in zip(rows, docs, strict=True)
+        for row, doc, passed in zip(rows, docs, matched, strict=True)
     ]
-    stream = _stream(session, news) if query is not None or settings.boostedTerms else []
+    stream = (
+        stream_texts(session, news.organizationId, news.id)
+        if query is not None or settings.boostedTerms
+        else []
+    )
     verdicts, speed = score_batch(query, settings, stream, candidates, now=now, model=model)
     for row, doc, verdict in zip(rows, docs, verdicts, strict=True):
-        matched = matched_terms(query, doc) if query is not None else []
+        found = matched_terms(query, doc) if query is not None else []
         row["relevanceScore"] = verdict.score
-        row["explanation"] = {"matched": matched, **verdict.explanation}
+        row["explanation"] = {"matched": found, **verdict.explanation}
         row["isFiltered"] = verdict.filtered is not None
     if candidates:
         log.info(
@@ -126,18 +127,21 @@ def _apply_scores(
 def collect_stories(
     session: Session, organization_id: str, news: News, *, now: datetime, first_run: bool
 ) -> StoryOutcome:
-    """Create stories for entries of ``news``'s sources that match its query and that
-    this search has not seen (by URL key), in the caller's transaction.
+    """Create stories for entries of ``news``'s sources that match its query (or that its
+    feedback suggests, if it opted in) and that this search has not seen (by URL key), in
+    the caller's transaction.
 
     A story shows the article's own URL (``feedburner:origLink`` or the canonical link),
     and its host is what ``site:``, ``excludedSources`` and the digest's source name see,
     never a FeedBurner or redirector host."""
     raw_query = str(news.searchQuery.get("query", "")).strip()
     query = parse_query(raw_query) if raw_query else None
+    suggest = validate_relevance_settings(news.relevanceSettings).deliverSuggestions
     since = None if first_run else news.lastRun
     rows: dict[str, dict[str, Any]] = {}
     docs: list[Document] = []
     date_issues: dict[str, str] = {}
+    passed: list[bool] = []
     candidates = _candidates(session, news, since)
     item_ids: set[str] = set()
     for entry in candidates:
@@ -149,9 +153,11 @@ def collect_stories(
             source=entry.canonicalUrl,
             language=entry.language or "",
         )
-        if query is not None and not matches(query, doc):
+        matching = query is None or matches(query, doc)
+        if not (matching or suggest):
             continue
         docs.append(doc)
+        passed.append(matching)
         if entry.guidKey:
             item_ids.add(entry.guidKey)
         rows[entry.urlKey] = {
@@ -175,10 +181,13 @@ def collect_stories(
         }
         if entry.dateIssue:
             date_issues[entry.urlKey] = entry.dateIssue
-    _apply_scores(session, news, list(rows.values()), docs, now)
+    _apply_scores(session, news, list(rows.values()), docs, now, matched=passed)
+    for (key, row), matching in zip(list(rows.items()), passed, strict=True):
+        if not (matching or row["explanation"].get("suggested")):
+            del rows[key]  # not matched, not suggested: not a story of this search
     for key, issue in date_issues.items():
-        # Readers see why the story's time is when it was found, not the feed's.
-        rows[key]["explanation"]["publishedAt"] = f"fetch time ({issue})"
+        if key in rows:  # readers see why the story's time is when it was found
+            rows[key]["explanation"]["publishedAt"] = f"fetch time ({issue})"
     backlog = 0
     if first_run:
         # Candidates come newest first: announce a handful, record the rest as seen.
@@ -188,7 +197,12 @@ def collect_stories(
                 # Keep the scorer's own reason (threshold, exclusion) next to the backlog one.
                 earlier = row["explanation"].get("filtered")
                 reason = "backlog at first run" + (f"; {earlier}" if earlier else "")
-                row["explanation"] = {**row["explanation"], "filtered": reason}
+                why = row["explanation"]["reason"].replace(f"; held back: {earlier}", "")
+                row["explanation"] = {
+                    **row["explanation"],
+                    "filtered": reason,
+                    "reason": f"{why}; held back: {reason}",
+                }
                 backlog += 1
     inserted = insert_ignoring_conflicts(session, Story, list(rows.values()), ["newsId", "urlKey"])
     cluster_new_stories(session, news, inserted, now)

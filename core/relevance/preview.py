@@ -22,8 +22,9 @@ from core.news.searches import get_search
 from core.relevance.feedback import load_model
 from core.relevance.matching import Document, matched_terms, matches
 from core.relevance.query import QuerySyntaxError, parse_query
-from core.relevance.scorer import FIT_CORPUS_SIZE, Candidate, document_text, score_batch
+from core.relevance.scorer import FIT_CORPUS_SIZE, document_text, score_batch
 from core.relevance.settings import validate_relevance_settings
+from core.relevance.stream import entry_candidate
 
 #: Past entries a preview looks at (the newest), as many as a scorer is fitted on.
 PREVIEW_ENTRIES = FIT_CORPUS_SIZE
@@ -84,16 +85,7 @@ def preview_search(
         return Preview()  # nothing fetched yet: nothing to fit a scorer on, nothing to show
     docs = [Document(e.title, e.summary or "", e.url, e.language or "") for e in entries]
     passing = [i for i, doc in enumerate(docs) if query is None or matches(query, doc)]
-    candidates = [
-        Candidate(
-            entries[i].title,
-            entries[i].summary or "",
-            entries[i].url,
-            entries[i].language or "",
-            entries[i].publishedAt,
-        )
-        for i in passing
-    ]
+    candidates = [entry_candidate(entries[i]) for i in passing]
     model = (
         load_model(session, organization_id, news.id)
         if settings.model == "tfidf+feedback"

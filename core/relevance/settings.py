@@ -15,10 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.errors import ValidationError
 from core.relevance.query import source_host, tokenize
 
-#: Score below which a story is stored but not delivered ("filtered"): the best mean F1
-#: cut of query-only scores on the development half of AG News (bench/relevance.py), with
-#: fresh entries; an entry a day old loses RECENCY_WEIGHT / 2 of its score.
-DEFAULT_THRESHOLD = 0.35
+#: ``threshold`` value (or omission) that lets the threshold adapt to the search
+#: (:mod:`core.relevance.threshold`).
+ADAPTIVE = "auto"
 #: Largest weight a boosted term may carry (1.0 counts like a query term).
 MAX_BOOST_WEIGHT = 10.0
 #: Most boosted terms, excluded terms, excluded sources or languages in one list.
@@ -26,7 +25,7 @@ MAX_LIST_LENGTH = 100
 #: Longest boosted or excluded term, in characters.
 MAX_TERM_LENGTH = 100
 
-#: ``tfidf``: the query score alone; ``tfidf+feedback``: blended with the search's
+#: ``tfidf``: the query score alone; ``tfidf+feedback``: refined by the search's
 #: feedback classifier once one is trained (the default).
 ModelChoice = Literal["tfidf", "tfidf+feedback"]
 
@@ -51,18 +50,22 @@ class RelevanceSettings(BaseModel):
     """How a search scores and filters its candidate stories.
 
     Parameters:
-      threshold: stories scoring below it are kept, marked filtered, never delivered.
+      threshold: stories scoring below it are kept, marked filtered, never delivered;
+        omitted, ``null`` or ``"auto"``: adapted to the search (its recent matches, then
+        its labels).
       boostedTerms: extra terms (or phrases) with a weight, added to the query's terms.
       excludedTerms: a story containing any of them is filtered (with the term as reason).
       excludedSources: domains whose stories are filtered (subdomains included).
       languages: language codes accepted; stories in another known language are filtered.
       model: ``tfidf`` or ``tfidf+feedback`` (see ``ModelChoice``).
       clusteringThreshold: similarity above which stories are grouped (used by ingest).
+      deliverSuggestions: also deliver entries the query did not match that the
+        search's feedback rates highly (off: they are only listed as suggestions).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["auto"] | None = None
     boostedTerms: dict[Term, Annotated[float, Field(json_schema_extra=_WEIGHT_SCHEMA)]] = Field(
         default_factory=dict, max_length=MAX_LIST_LENGTH
     )
@@ -75,6 +78,23 @@ class RelevanceSettings(BaseModel):
     ] = Field(default_factory=list, max_length=MAX_LIST_LENGTH)
     model: ModelChoice = "tfidf+feedback"
     clusteringThreshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    deliverSuggestions: bool = False
+
+    @property
+    def fixed_threshold(self) -> float | None:
+        """The user's threshold, or ``None`` when it adapts to the search."""
+        return self.threshold if isinstance(self.threshold, float) else None
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold(cls, value: Any) -> Any:
+        if value is None or value == ADAPTIVE:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(
+                f"must be a number from 0 to 1, or {ADAPTIVE!r} to adapt to the search"
+            )
+        return float(value)
 
     @field_validator("boostedTerms")
     @classmethod

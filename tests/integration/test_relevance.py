@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from core.db.base import Base
-from core.db.models import Entry, News, NewsSource, RelevanceModel, Story, StoryFeedback
+from core.db.models import News, RelevanceModel, Story
 from core.ingest.stories import collect_stories
-from core.news.searches import create_search
 from core.relevance.feedback import load_model, model_count, retrain
 from core.relevance.preview import preview_search
+from core.relevance.suggestions import missed_entries, stories_to_label, term_suggestions
 from core.tenancy.organizations import create_organization
-
-NOW = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
-FEED = "https://feeds.example.com/news.xml"
-SPACE = [
-    ("NASA rocket heads to Mars", "The rocket carries a rover to Mars for NASA."),
-    ("Mars rover finds water", "Scientists say the rover found ice on Mars."),
-    ("Rocket engine test passes", "NASA engineers fired the rocket engine."),
-]
-NOISE = [
-    ("Rocket League tournament final", "Gamers played the esports final in the arena."),
-    ("Pocket rocket striker scores", "The striker scored twice in the league match."),
-    ("Mars bar prices rise", "The candy maker raised prices of chocolate bars."),
-]
+from tests.support.relevance import (
+    MORE_NOISE,
+    MORE_SPACE,
+    NOISE,
+    NOW,
+    ORBITER,
+    SPACE,
+    add_entries,
+    label,
+    new_search,
+    run,
+    teach,
+)
 
 
 def why(story: Story) -> dict[str, Any]:
@@ -38,39 +37,7 @@ def why(story: Story) -> dict[str, Any]:
 
 def make_search(session: Session, slug: str, query: str = "rocket OR mars", **settings) -> News:
     org = create_organization(session, name=slug, slug=slug)
-    return create_search(
-        session,
-        org.id,
-        name="space",
-        search_query={"query": query, "sources": [{"url": FEED}]},
-        relevance_settings=settings,
-    )
-
-
-def add_entries(session: Session, items, *, at: datetime, tag: str = "") -> None:
-    source_id = session.scalar(select(NewsSource.sourceId).limit(1))
-    for i, (title, summary) in enumerate(items):
-        url = f"https://news.example.com/{tag}{hashlib.sha1(title.encode()).hexdigest()[:8]}"
-        session.add(
-            Entry(
-                sourceId=source_id,
-                canonicalUrl=url,
-                url=url,
-                title=title,
-                summary=summary,
-                language="en",
-                publishedAt=at - timedelta(minutes=i),
-                contentHash=hashlib.sha256(url.encode()).hexdigest(),
-                createdAt=at,
-                updatedAt=at,
-            )
-        )
-    session.flush()
-
-
-def run(session: Session, news: News, now: datetime = NOW) -> list[Story]:
-    collect_stories(session, news.organizationId, news, now=now, first_run=False)
-    return list(session.scalars(select(Story).where(Story.newsId == news.id).order_by(Story.title)))
+    return new_search(session, org.id, query, **settings)
 
 
 def test_stories_below_the_threshold_are_stored_filtered_with_the_reason(db_engine: Engine):
@@ -113,31 +80,18 @@ def test_first_run_backlog_keeps_the_scorers_own_reason(db_engine: Engine):
     )
 
 
-def label(session: Session, news: News, stories: list[Story]) -> None:
-    for story in stories:
-        relevant = any(story.title == title for title, _ in SPACE)
-        session.add(
-            StoryFeedback(
-                organizationId=news.organizationId,
-                newsId=news.id,
-                storyId=story.id,
-                label="relevant" if relevant else "not_relevant",
-            )
-        )
-    session.flush()
-
-
 def test_feedback_of_one_organization_never_changes_anothers_scores(db_engine: Engine):
     later = NOW + timedelta(hours=2)
     fresh = [("Rocket lands on Mars", "A NASA rover reached Mars."), *NOISE[:1]]
     with Session(db_engine, expire_on_commit=False) as s, s.begin():
         a, b, c = (make_search(s, slug) for slug in ("org-a", "org-b", "org-c"))
-        add_entries(s, SPACE + NOISE, at=NOW)
+        add_entries(s, SPACE + NOISE + MORE_SPACE + MORE_NOISE, at=NOW)
         stories_a = run(s, a)
         for news in (b, c):
             run(s, news)
         label(s, a, stories_a)
-        assert retrain(s, a.organizationId, a.id, now=NOW) is not None
+        model = retrain(s, a.organizationId, a.id, now=NOW)
+        assert model is not None and model.uses_words
         # Scoped by organization first: org B cannot reach A's labels or model.
         assert retrain(s, b.organizationId, a.id, now=NOW) is None
         assert load_model(s, b.organizationId, a.id) is None
@@ -153,7 +107,8 @@ def test_feedback_of_one_organization_never_changes_anothers_scores(db_engine: E
         assert why(new[b.id][title])["model"] == {"kind": "tfidf"}
         assert why(new[a.id][title])["model"]["kind"] == "feedback"
     on_topic, noise = new[a.id]["Rocket lands on Mars"], new[a.id][NOISE[0][0]]
-    assert why(on_topic)["model"]["contribution"] > why(noise)["model"]["contribution"]
+    assert why(on_topic)["model"]["effect"] > 0 > why(noise)["model"]["effect"]
+    assert "your feedback raised it" in why(on_topic)["reason"]
 
 
 def test_retrain_stores_a_new_version_only_when_labels_change(db_engine: Engine):
@@ -233,9 +188,72 @@ def test_wordless_stream_scores_in_runs_and_previews_without_failing(db_engine: 
         add_entries(s, wordless, at=NOW)
         stories = run(s, news)
     assert len(stories) == len(wordless)
-    assert all(st.isFiltered and "below threshold" in why(st)["filtered"] for st in stories)
+    assert all(st.isFiltered and "below default threshold" in why(st)["filtered"] for st in stories)
     with Session(db_engine) as s:
         result = preview_search(
             s, news.organizationId, news.id, query_text="-rocket", relevance_settings=None, now=NOW
         )
     assert len(result.filtered) == len(wordless) and not result.delivered
+
+
+def test_runs_adapt_the_threshold_to_the_searchs_own_matches(db_engine: Engine):
+    matching = [
+        (f"Rocket report {i}", f"A rocket flight {i} toward Mars and back.") for i in range(25)
+    ]
+    quiet = [(f"Quiet news {i}", "Nothing at all happened in town today.") for i in range(5)]
+    with Session(db_engine, expire_on_commit=False) as s, s.begin():
+        news = make_search(s, "acme")  # no threshold: it adapts
+        add_entries(s, matching + quiet, at=NOW)
+        found = run(s, news)
+    assert len(found) == len(matching)
+    assert {why(story)["threshold"]["kind"] for story in found} == {"adaptive"}
+    held = [story for story in found if story.isFiltered]
+    assert 1 <= len(held) <= 4  # the weakest tenth of its own matches
+    assert all("below adaptive threshold" in why(story)["reason"] for story in held)
+
+
+def learned_searches(session: Session) -> tuple[News, News]:
+    """Two searches with the same labels: one lists suggestions, one also delivers them."""
+    listing = make_search(session, "lists")
+    delivering = make_search(session, "delivers", deliverSuggestions=True)
+    add_entries(session, SPACE + NOISE + MORE_SPACE + MORE_NOISE, at=NOW)
+    for news in (listing, delivering):
+        teach(session, news)
+    add_entries(session, [ORBITER], at=NOW + timedelta(hours=1), tag="new-")
+    return listing, delivering
+
+
+def test_suggestions_are_delivered_only_when_the_search_opts_in(db_engine: Engine):
+    later = NOW + timedelta(hours=2)
+    with Session(db_engine, expire_on_commit=False) as s, s.begin():
+        listing, delivering = learned_searches(s)
+        listed = {story.title: story for story in run(s, listing, later)}
+        delivered = {story.title: story for story in run(s, delivering, later)}
+    assert ORBITER[0] not in listed
+    suggested = delivered[ORBITER[0]]
+    assert why(suggested)["suggested"] is True and not suggested.isFiltered
+    assert why(suggested)["reason"].startswith("no query word, but like the stories you marked")
+
+
+def test_missed_entries_terms_and_stories_to_label(db_engine: Engine):
+    with Session(db_engine, expire_on_commit=False) as s, s.begin():
+        listing, _ = learned_searches(s)
+        org_id, news_id = listing.organizationId, listing.id
+        extra = make_search(s, "unlabeled")
+        run(s, extra)
+    with Session(db_engine) as s:
+        missed = missed_entries(s, org_id, news_id, now=NOW, limit=10)
+        terms = term_suggestions(s, org_id, news_id, limit=10)
+        to_label = stories_to_label(s, org_id, news_id, limit=10)
+        fresh = stories_to_label(s, extra.organizationId, extra.id, limit=3)
+        nothing = missed_entries(s, extra.organizationId, extra.id, now=NOW, limit=10)
+    assert [item.title for item in missed.missed] == [ORBITER[0]]
+    assert missed.missed[0].score >= 0.5 and "never delivered" in missed.note
+    words = [term.term for term in terms.terms]
+    assert "nasa" in words and not {"rocket", "mars"} & set(words)
+    assert all(term.weight > 0 for term in terms.terms)
+    assert next(t for t in terms.terms if t.term == "nasa").new_matches == 1  # the orbiter
+    assert to_label == []  # every story of the labeled search has its label
+    distances = [candidate.distance for candidate in fresh]
+    assert len(fresh) == 3 and distances == sorted(distances)
+    assert nothing.missed == [] and "at least 5 labels" in nothing.note

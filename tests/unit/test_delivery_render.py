@@ -106,3 +106,24 @@ def test_email_is_multipart_utf8_with_unsubscribe_and_no_header_injection() -> N
     html = parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "https://example.com/news/1?a=1&b=2" in text
     assert "&lt;b&gt;escaping&lt;/b&gt;" in html and "<script>" not in html
+
+
+def test_every_format_shows_each_storys_one_line_reason_escaped() -> None:
+    why = "matched \u201cai\u201d in the title; <b>your feedback</b> raised it & more"
+    story = replace(sample_digest(NOW).stories[1], reason=why)
+    view = digest(story)
+    slack = json.dumps(render_slack(view))
+    assert (
+        "matched \u201cai\u201d in the title" in json.loads(slack)[0]["blocks"][1]["text"]["text"]
+    )
+    assert "&lt;b&gt;your feedback&lt;/b&gt; raised it &amp; more" in slack
+    html = render_html(view)
+    assert "Why: matched \u201cai\u201d in the title; &lt;b&gt;your feedback&lt;/b&gt;" in html
+    assert "Why: matched \u201cai\u201d in the title; \\<b\\>your feedback" in render_markdown(view)
+    payload = json.loads(render_json(view))
+    assert payload["digest"]["stories"][0]["reason"] == why
+    message = message_from_bytes(
+        bytes(render_email(view, sender="a@example.com", to=["b@example.com"])), policy=default
+    )
+    plain = message.get_body(("plain",))
+    assert plain is not None and f"Why: {why}" in plain.get_content()

@@ -1,4 +1,4 @@
-"""The query scorer: deterministic, explained, thresholded; settings validate clearly."""
+"""The query scorer: deterministic, explained in words, thresholded; settings validate."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.errors import ValidationError
-from core.relevance.feedback import FeedbackModel, train_model
+from core.relevance.learning import train_model
 from core.relevance.query import parse_query
 from core.relevance.scorer import Candidate, fit_scorer, score_batch
-from core.relevance.settings import DEFAULT_THRESHOLD, validate_relevance_settings
+from core.relevance.self_training import fit_vectorizer
+from core.relevance.settings import validate_relevance_settings
+from core.relevance.threshold import FALLBACK_THRESHOLD
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -51,11 +53,31 @@ def test_explanation_names_terms_weights_components_and_model():
     explanation = verdicts[0].explanation
     assert explanation["rule"] == "query"
     terms = {t["term"]: t["weight"] for t in explanation["terms"]}
-    assert {"rocket", "mars"} <= set(terms) and all(w > 0 for w in terms.values())
+    assert set(terms) == {"rocket", "mars"} and all(w > 0 for w in terms.values())
     assert explanation["titleHits"] == ["rocket", "mars"]
     assert set(explanation["components"]) >= {"similarity", "title", "recency", "query"}
     assert explanation["model"] == {"kind": "tfidf"}
     assert explanation["score"] == verdicts[0].score
+    assert explanation["reason"] == "matched \u201crocket\u201d, \u201cmars\u201d in the title"
+    assert explanation["threshold"]["kind"] == "default"
+
+
+def numbers(value: object) -> list[float]:
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in numbers(v)]
+    return [value] if isinstance(value, float) else []
+
+
+def test_explanation_values_are_rounded():
+    query = parse_query("rocket OR mars")
+    verdicts, _ = score_batch(
+        query, validate_relevance_settings({}), STREAM, candidates(*SPACE), now=NOW
+    )
+    for verdict in verdicts:
+        values = numbers(verdict.explanation)
+        assert values and all(round(v, 4) == v for v in values)
 
 
 def test_more_query_words_in_the_title_score_higher():
@@ -120,48 +142,16 @@ def test_exclusion_rules_filter_with_their_reason(settings, candidate, reason):
 def test_no_query_scores_everything_high():
     scorer = fit_scorer(None, validate_relevance_settings({}), STREAM)
     verdicts = scorer.score(candidates(*OTHER), now=NOW)
-    assert all(v.score > DEFAULT_THRESHOLD and v.filtered is None for v in verdicts)
-
-
-def test_feedback_model_blends_and_survives_its_json_round_trip():
-    texts = SPACE + OTHER
-    labels = [True] * len(SPACE) + [False] * len(OTHER)
-    query_scores = [0.6] * len(SPACE) + [0.4] * len(OTHER)
-    model = train_model(texts, labels, query_scores, STREAM)
-    assert model is not None
-    again = FeedbackModel.from_bytes(model.to_bytes(), version=3)
-    assert again.probabilities(texts, query_scores) == pytest.approx(
-        model.probabilities(texts, query_scores), abs=1e-4
-    )
-    score, explanation = again.blend(0.5, 0.9)
-    assert score > 0.5 and explanation["kind"] == "feedback" and explanation["version"] == 3
-    assert explanation["contribution"] == pytest.approx(score - 0.5, abs=1e-6)
-    assert b"\x80" not in model.to_bytes()[:1]  # zlib JSON, not a pickle
-
-
-def test_feedback_model_is_a_residual_on_the_query_score():
-    texts = SPACE + OTHER
-    labels = [True] * len(SPACE) + [False] * len(OTHER)
-    # The query ranks these labels only partly right: the words must make up the rest.
-    query_scores = [0.7, 0.5, 0.6] + [0.5, 0.3] * (len(OTHER) // 2)
-    model = train_model(texts, labels, query_scores, STREAM)
-    assert model is not None and model.query_weight > 0
-    same_text = [SPACE[0], SPACE[0]]
-    low, high = model.probabilities(same_text, [0.2, 0.8])
-    assert high > low  # the query score still counts once feedback exists
-    on_topic, off_topic = model.probabilities([SPACE[1], OTHER[1]], [0.5, 0.5])
-    assert on_topic > off_topic  # and the labeled words move it
-
-
-def test_no_model_until_both_kinds_of_label_exist():
-    assert train_model(SPACE, [True, True, True], [0.5] * 3) is None
-    assert train_model(SPACE[:2] + OTHER[:1], [True, True, False], [0.5] * 3) is None
+    assert all(v.score > FALLBACK_THRESHOLD and v.filtered is None for v in verdicts)
 
 
 @pytest.mark.parametrize(
     ("raw", "field", "words"),
     [
-        ({"threshold": 1.5}, "relevanceSettings.threshold", "less than or equal to 1"),
+        ({"threshold": 1.5}, "relevanceSettings.threshold", "from 0 to 1, or 'auto'"),
+        ({"threshold": "high"}, "relevanceSettings.threshold", "from 0 to 1, or 'auto'"),
+        ({"threshold": True}, "relevanceSettings.threshold", "from 0 to 1, or 'auto'"),
+        ({"deliverSuggestions": "maybe"}, "relevanceSettings.deliverSuggestions", "boolean"),
         ({"boostedTerms": {"ai": 0}}, "relevanceSettings.boostedTerms", "must be above 0"),
         ({"boostedTerms": {"!!": 1}}, "relevanceSettings.boostedTerms", "no word characters"),
         ({"excludedSources": ["not a host"]}, "relevanceSettings.excludedSources", "not a domain"),
@@ -190,7 +180,7 @@ def test_settings_normalize_terms_sources_and_languages():
     assert settings.excludedTerms == ["crypto"]
     assert settings.excludedSources == ["example.com"]
     assert settings.languages == ["en-us"]
-    assert validate_relevance_settings(None).threshold == DEFAULT_THRESHOLD
+    assert validate_relevance_settings(None).fixed_threshold is None  # adapts
 
 
 #: Texts without a single word: what a stream of emoji, dashes or bare numbers-free
@@ -218,9 +208,25 @@ def test_wordless_candidates_score_without_a_vocabulary(query):
         # No word of the boosted term can be there: no similarity, no title hit.
         assert verdict.explanation["components"]["similarity"] == 0.0
         assert verdict.explanation["terms"] == [] and verdict.explanation["titleHits"] == []
-        assert verdict.filtered and "below threshold" in verdict.filtered
+        assert verdict.filtered and "below default threshold" in verdict.filtered
 
 
-def test_feedback_on_wordless_labels_trains_no_model():
-    texts = WORDLESS
-    assert train_model(texts, [True, True, False, False], [0.5] * 4) is None
+def test_feedback_on_wordless_labels_learns_no_word():
+    texts = WORDLESS * 3  # 6 labels of each kind: enough for words, were there any
+    labels = [True, False] * 6
+    model = train_model(texts, labels, [0.5] * 12, fit_vectorizer(texts))
+    assert model is None or len(model.vocabulary) == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "fixed"),
+    [
+        ({}, None),
+        ({"threshold": "auto"}, None),
+        ({"threshold": None}, None),
+        ({"threshold": 0}, 0.0),
+        ({"threshold": 1}, 1.0),
+    ],
+)
+def test_threshold_is_a_number_or_adapts(raw, fixed):
+    assert validate_relevance_settings(raw).fixed_threshold == fixed
