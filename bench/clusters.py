@@ -166,7 +166,7 @@ def pair_report(pairs: Sequence[Pair], skipped: int) -> None:
     )
     print(
         f"test pairs ({len(test)}, {sum(p.same for p in test)} same; no story shared with "
-        f"another split; labelled before these rules were written, never tuned on): "
+        f"a development pair; labelled before these rules were written, never tuned on): "
         f"{pr(*rates([(shipped[p.id].score, p.same) for p in test], threshold))}"
     )
     print(
