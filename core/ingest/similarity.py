@@ -2,7 +2,9 @@
 
 "The same article" is what a reader should not get twice: a wire story syndicated under
 other URLs (datelines, credits, case and punctuation edited, truncated elsewhere), the
-same headline over the same report, or the same lead under a rewritten headline. Two
+same headline over the same report, the same lead under a rewritten headline, or one
+report rewritten (its headline with words added or dropped, its opening sentence said
+again with words replaced). An update whose figures changed is news, not a copy. Two
 reports of one event written independently are two articles, and so are the issues of a
 recurring headline ("Here's what you need to know today", "Morning briefing", a weekly
 column), another day's market wrap, another quarter's results, the same template about
@@ -27,13 +29,23 @@ another state.
   (a third of its specific words), so a boilerplate lead ("Continue reading", a
   series' standing introduction) joins nothing.
 - **Both**: the mean of the two, for copies whose headline and lead were both edited.
+- **One report reworded** (leads about the headline, figures agreeing): the opening
+  sentence said again in the same order (:data:`MIN_OPENING_ORDER` of its words, stop
+  words left out, words matched on their first five letters) over leads that share
+  :data:`MIN_REWORDED_LEAD` of their wording; or every specific word of one headline in
+  the other ("Greek sprinters quit Games" / "... quit to end Games scandal") over opening
+  sentences that agree on :data:`MIN_CONTAINED_ORDER` of their words in order, unless
+  the headline recurs, both come from one source, or they were published apart.
+  Independent reports of one event share its names and figures, rarely their order.
 
 Vetoes: headlines whose numbers contradict (neither set contains the other: "Q3" / "Q4",
 "iOS 17.1" / "17.2", "November 13" / "November 20"), headlines that swap one name for
 another ("Kraft" / "Colgate" profit falls) or a movement for its opposite ("Stocks rise" /
-"Stocks fall"); leads whose first sentences carry other figures or dates are no evidence.
-Constants were chosen on the development pairs of ``tests/fixtures/clusters/pairs.jsonl``;
-``bench/clusters.py`` measures them.
+"Stocks fall"); leads whose first sentences carry other figures or dates are no evidence
+(so an update whose toll changed is delivered again). Constants were chosen on the
+development pairs of ``tests/fixtures/clusters/pairs.jsonl`` (:data:`bench.clusters.GRID`
+by grouped cross-validation); ``bench/clusters.py`` measures them there and on test pairs
+never used to choose them.
 """
 
 from __future__ import annotations
@@ -55,7 +67,9 @@ from core.ingest.wording import (
     figures,
     fold,
     is_number,
+    opening_sentence,
     shingles,
+    stem,
     tokens,
 )
 
@@ -88,7 +102,25 @@ HEADLINE_MAX_GAP = timedelta(hours=20)
 SAME_SOURCE_MIN_LEAD = 0.5
 #: Headline similarity that stands against leads that disagree (containment below
 #: :data:`SAME_SOURCE_MIN_LEAD`): the same headline over two excerpts of one report.
-STRICT_HEADLINE = 0.8
+STRICT_HEADLINE = 0.7
+#: Words of the opening sentence compared, at most (stop words left out).
+OPENING_WORDS = 30
+#: An opening sentence shorter than this (in words, stop words left out) says too little.
+MIN_OPENING_WORDS = 6
+#: Share of the shorter opening sentence's words the other says in the same order, from
+#: which it is the same sentence reworded ("has unveiled ... aimed at first-time users"
+#: / "is launching ... targeted at first-time users"); independent reports of one event
+#: share its names, rarely their order and their verbs.
+MIN_OPENING_ORDER = 0.7
+#: Lead containment the reworded opening sentence needs besides (shared wording).
+MIN_REWORDED_LEAD = 0.5
+#: Score of an opening sentence reworded.
+REWORDED_SCORE = 0.6
+#: Share of the opening sentence in the same order that a headline with words added or
+#: dropped ("Greek sprinters quit Games" / "... quit to end Games scandal") needs.
+MIN_CONTAINED_ORDER = 0.4
+#: Score of a headline whose every word the other headline holds.
+CONTAINED_SCORE = 0.6
 
 
 @dataclass(frozen=True)
@@ -162,6 +194,21 @@ class Text:
         return dates(self.lead_text[:LEAD_NUMBER_CHARS])
 
     @cached_property
+    def headline_stems(self) -> frozenset[str]:
+        """The headline's specific words, each by its first letters ("Cuts" = "cut")."""
+        return frozenset(stem(t) for t in self.specific)
+
+    @cached_property
+    def opening(self) -> tuple[str, ...]:
+        """The words of the lead's first sentence in order (stems, no stop words); empty
+        when the lead is too short to be evidence."""
+        if not self.lead_shingles:
+            return ()
+        words = tokens(opening_sentence(self.lead_text))
+        kept = (stem(t) for t in words if t not in STOPWORDS and (len(t) > 2 or is_number(t)))
+        return tuple(kept)[:OPENING_WORDS]
+
+    @cached_property
     def words(self) -> frozenset[str]:
         """Words a candidate must share: the headline's specific words, the lead's words."""
         lead = (t for t in self.lead_tokens[:40] if t not in STOPWORDS and len(t) > 2)
@@ -199,6 +246,24 @@ def _copied_words(a: Text, b: Text) -> int:
     left, right = a.lead_tokens, b.lead_tokens
     matcher = SequenceMatcher(None, left, right, autojunk=False)
     return matcher.find_longest_match(0, len(left), 0, len(right)).size
+
+
+def _word_order(a: Text, b: Text) -> float:
+    """Share of the shorter opening sentence's words the other says in the same order."""
+    left, right = a.opening, b.opening
+    shorter = min(len(left), len(right))
+    least = min(MIN_OPENING_ORDER, MIN_CONTAINED_ORDER) * shorter
+    if shorter < MIN_OPENING_WORDS or len(set(left) & set(right)) < least:
+        return 0.0
+    blocks = SequenceMatcher(None, left, right, autojunk=False).get_matching_blocks()
+    return sum(block.size for block in blocks) / shorter
+
+
+def _contained(a: Text, b: Text) -> bool:
+    """Every specific word of the shorter headline (at least :data:`MIN_SPECIFIC_WORDS`)
+    is in the other one: the same headline with words added or dropped."""
+    short, long = sorted((a.headline_stems, b.headline_stems), key=len)
+    return len(short) >= MIN_SPECIFIC_WORDS and short <= long
 
 
 def _same_word(left: str, right: str) -> bool:
@@ -252,6 +317,23 @@ def _anchored(title: Text, shared: frozenset[str], prefixes: frozenset[str]) -> 
     return found >= MIN_ANCHOR_SHARE * len(title.specific)
 
 
+def _reworded(a: Text, b: Text, lead: float, repeated: bool) -> list[tuple[float, str]]:
+    """Evidence of one report reworded, for leads about the headline that agree on their
+    figures: the opening sentence said again in the same order, or the headline with
+    words added or dropped (not when ``repeated``: one source or a recurring headline)."""
+    reworded = lead >= MIN_REWORDED_LEAD
+    contained = not repeated and _contained(a, b)
+    if not (reworded or contained):
+        return []
+    order = _word_order(a, b)
+    found = []
+    if reworded and order >= MIN_OPENING_ORDER:
+        found.append((REWORDED_SCORE, "same opening sentence reworded"))
+    if contained and order >= MIN_CONTAINED_ORDER:
+        found.append((CONTAINED_SCORE, "same headline with words added"))
+    return found
+
+
 def compare(a: Text, b: Text, floor: float = 0.0) -> Match:
     """How alike ``a`` and ``b`` are; see the module docstring for the rules. A score
     below ``floor`` is not worked out exactly (cheap evidence rules the pair out first)."""
@@ -259,7 +341,10 @@ def compare(a: Text, b: Text, floor: float = 0.0) -> Match:
     leads_known = bool(a.lead_shingles) and bool(b.lead_shingles)
     lead = _containment(a.lead_shingles, b.lead_shingles)
     copy_possible = leads_known and len(a.lead_trigrams & b.lead_trigrams) >= MIN_COPIED_WORDS - 2
-    if max(title, lead, COPIED_SCORE if copy_possible else 0.0) < floor:
+    bound = max(title, lead, COPIED_SCORE if copy_possible else 0.0)
+    if leads_known and (lead >= MIN_REWORDED_LEAD or _contained(a, b)):
+        bound = max(bound, REWORDED_SCORE, CONTAINED_SCORE)
+    if bound < floor:
         return Match(round(max(title, lead), 4), "below the threshold")
     if _contradict(a.headline_numbers, b.headline_numbers):
         return Match(0.0, "headline numbers differ")
@@ -267,11 +352,17 @@ def compare(a: Text, b: Text, floor: float = 0.0) -> Match:
         return Match(0.0, f"headline: {swap}")
     one_source = bool(a.source) and a.source == b.source
     leads_differ = leads_known and lead < SAME_SOURCE_MIN_LEAD
-    weak = a.recurring or b.recurring or (one_source and leads_differ)
-    if a.published and b.published and abs(a.published - b.published) > HEADLINE_MAX_GAP:
-        weak = True
-    if leads_differ and title < STRICT_HEADLINE:
-        weak = True
+    published_apart = bool(
+        a.published and b.published and abs(a.published - b.published) > HEADLINE_MAX_GAP
+    )
+    repeated = a.recurring or b.recurring or one_source or published_apart
+    weak = (
+        a.recurring
+        or b.recurring
+        or (one_source and leads_differ)
+        or published_apart
+        or (leads_differ and title < STRICT_HEADLINE)
+    )
     scores = [(title * (WEAK_FACTOR if weak else 1.0), "same headline")]
     figures_differ = _contradict(a.lead_numbers, b.lead_numbers) or (
         a.lead_dates and b.lead_dates and not a.lead_dates & b.lead_dates
@@ -290,5 +381,7 @@ def compare(a: Text, b: Text, floor: float = 0.0) -> Match:
             scores.append((lead * WEAK_FACTOR, "same lead"))
         if anchored and not (one_source and leads_differ):
             scores.append(((title + lead) / 2, "same headline and lead"))
+        if anchored:
+            scores.extend(_reworded(a, b, lead, repeated))
     score, rule = max(scores)
     return Match(round(score, 4), rule)

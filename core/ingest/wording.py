@@ -49,6 +49,16 @@ _PARENTHESES = re.compile(r"\([^()]*\)")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
+#: A sentence ends at ".", "!" or "?" after a lower-case letter, a digit or a quote.
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)\"'])[.!?](?=\s|$)")
+_MIN_SENTENCE = 40
+_MAX_SENTENCE = 300
+#: Words whose full stop ends no sentence ("Corp.", "Sept.", "Gov.").
+_ABBREVIATION_TEXT = (
+    "inc corp co ltd plc jr sr mr mrs ms dr st gov sen rep gen col lt no vs jan feb mar apr "
+    "aug sept sep oct nov dec"
+)
+_ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$|^q([1-4])$")
 _MONTH = (
@@ -148,6 +158,22 @@ def clean_lead(lead: str) -> str:
     if all(w[:1].isupper() or w[:1].isdigit() or not w[:1].isalnum() for w in words):
         return text[match.end() :]
     return text
+
+
+def stem(word: str) -> str:
+    """A word's first five letters: "launches" = "launch", "cuts" != "cut" is rare enough
+    in a headline or an opening sentence to be left alone."""
+    return word[:5]
+
+
+def opening_sentence(text: str) -> str:
+    """The first sentence of a lead: up to its first full stop past :data:`_MIN_SENTENCE`
+    characters ("U.S.", "Corp." and "Sept." do not end it), at most :data:`_MAX_SENTENCE`."""
+    for end in _SENTENCE_END.finditer(text, _MIN_SENTENCE):
+        before = text[: end.start()].rsplit(None, 1)[-1].casefold()
+        if before not in _ABBREVIATIONS:
+            return text[: min(end.end(), _MAX_SENTENCE)]
+    return text[:_MAX_SENTENCE]
 
 
 def figures(text: str) -> frozenset[str]:

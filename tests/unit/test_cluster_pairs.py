@@ -37,12 +37,14 @@ def test_development_pairs_keep_their_measured_precision_and_recall():
     found = [p for p in dev if matched(p)]
     precision = sum(p.same for p in found) / len(found)
     recall = sum(p.same for p in found) / sum(p.same for p in dev)
-    assert len(dev) == 514 and SKIPPED == 0
-    assert precision >= 0.945 and recall >= 0.84, (precision, recall)
+    assert len(dev) == 721 and SKIPPED == 0
+    assert precision >= 0.955 and recall >= 0.745, (precision, recall)
 
 
 @pytest.mark.skipif(not AG_NEWS.is_file(), reason="../shared corpus not present")
-def test_no_held_out_pair_of_different_articles_is_merged():
-    held = [p for p in PAIRS if p.split == "held_out"]
-    assert len(held) == 91
-    assert [p.id for p in held if not p.same and matched(p)] == []
+def test_test_pairs_keep_their_measured_figures():
+    """No test pair of different articles is merged, and the rewrites found stay found."""
+    test = [p for p in PAIRS if p.split == "test"]
+    assert len(test) == 222
+    assert [p.id for p in test if not p.same and matched(p)] == []
+    assert sum(1 for p in test if p.same and matched(p)) >= 2

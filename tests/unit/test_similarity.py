@@ -75,9 +75,69 @@ SAME = {
             "b.example",
         ),
     ),
+    "opening sentence reworded under another headline": (
+        text(
+            "Chipmaker unveils low-cost web device for first-time users",
+            "Orbis Devices has unveiled a low-cost internet access device that could cost a "
+            "few hundred dollars, aimed at first-time technology users in rural markets.",
+            source="wire.example.org",
+        ),
+        text(
+            "Orbis launches cheap net terminal",
+            "Orbis Devices is launching a low-cost internet access device dubbed Pico, "
+            "targeted at first-time computer users in rural markets.",
+            3,
+            "tech.example.net",
+        ),
+    ),
+    "headline with a clause dropped, opening in the same order": (
+        text(
+            "Harbor pilots end strike to save port season",
+            "The harbor pilots' union ended its nine-day strike on Friday and apologised to "
+            "shippers after talks with the port authority, officials said.",
+            source="a.example",
+        ),
+        text(
+            "Harbor pilots end strike",
+            "HARBOR CITY (Wire) - Pilots went back to work on Friday, ending nine days of "
+            "strike, and apologised to shippers as the port authority counted the cost.",
+            2,
+            "b.example",
+        ),
+    ),
 }
 
 DIFFERENT = {
+    "an update whose toll changed": (
+        text(
+            "Two car bombs kill 10 in Harbor City",
+            "Two car bombs shook the capital in quick succession on Sunday, killing at least "
+            "10 people and wounding 16, police said.",
+            source="a.example",
+        ),
+        text(
+            "Harbor City car bombs kill 11",
+            "Two car bombs shook the capital in quick succession on Sunday, killing at least "
+            "11 people and wounding 16, officials said.",
+            3,
+            "b.example",
+        ),
+    ),
+    "one event, two reports in their own words": (
+        text(
+            "Harbor pilots end strike",
+            "Ships began moving again on Saturday as pilots returned to work, but shippers "
+            "said the backlog at the container terminal would take a week to clear.",
+            source="a.example",
+        ),
+        text(
+            "Harbor pilots end strike to save port season",
+            "The pilots' union voted late on Friday to go back to work, its leader said, "
+            "citing pressure from fishermen and ferry operators.",
+            2,
+            "b.example",
+        ),
+    ),
     "daily briefing, next day": (
         text(
             "Here's what you need to know today",
