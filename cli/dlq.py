@@ -19,7 +19,7 @@ dlq_app = typer.Typer(help="Dead-lettered messages (production broker).", no_arg
 
 # --- dlq -----------------------------------------------------------------------------
 
-QueueOption = Annotated[str, typer.Option(help="Queue: fetch or deliver.")]
+QueueOption = Annotated[str, typer.Option(help="Queue: fetch (runs), refresh or deliver.")]
 
 
 def _dlq_broker() -> dramatiq.Broker:

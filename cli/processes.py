@@ -27,6 +27,7 @@ from core.errors import ConfigError
 
 if TYPE_CHECKING:
     import dramatiq
+    import uvicorn
 
     from scheduler.loop import Scheduler
 
@@ -36,17 +37,20 @@ log = logging.getLogger("newsmon")
 # --- processes -------------------------------------------------------------------------
 
 
-def _serve_web(settings: Settings, engine: Engine, broker: dramatiq.Broker | None = None) -> None:
+def _web_server(
+    settings: Settings, engine: Engine, broker: dramatiq.Broker | None = None
+) -> uvicorn.Server:
     import uvicorn
 
     from api.app import create_app
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, engine, broker=broker),
         host=settings.web_host,
         port=settings.web_port,
         log_level=settings.log_level.lower(),
     )
+    return uvicorn.Server(config)
 
 
 def require_production(settings: Settings, command: str) -> None:
@@ -71,7 +75,7 @@ def web(
     settings = load()
     changes = {"web_host": host, "web_port": port}
     settings = settings.model_copy(update={k: v for k, v in changes.items() if v is not None})
-    _serve_web(settings, migrated_engine(settings))
+    _web_server(settings, migrated_engine(settings)).run()
 
 
 def broker_for(settings: Settings) -> dramatiq.Broker:
@@ -100,6 +104,7 @@ def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) 
     from scheduler.loop import Scheduler
     from workers.broker import broker_lost_data
     from workers.deliver import enqueue_deliveries
+    from workers.refresh import enqueue_refreshes
     from workers.runs import enqueue_runs
 
     crash = os.environ.get(TEST_CRASH_AFTER_COMMIT_ENV) == "1"
@@ -117,6 +122,7 @@ def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) 
             else None
         ),
         broker_lost=partial(broker_lost_data, broker),
+        enqueue_refreshes=partial(enqueue_refreshes, broker),
     )
 
 
@@ -163,10 +169,22 @@ def run() -> None:
     """
     from workers.process import run_worker
 
+    stop = threading.Event()
+    servers: list[uvicorn.Server] = []
+
+    def shut_down(*_: object) -> None:
+        stop.set()
+        for server in servers:
+            server.should_exit = True
+
+    # Installed before any thread starts: a Ctrl-C at any moment, before the web server
+    # runs or the one uvicorn passes on after stopping, stops everything (uvicorn has its
+    # own handlers only while it serves).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, shut_down)
     settings = load()
     engine = migrated_engine(settings)
     broker = _pipeline(settings, engine)
-    stop = threading.Event()
     sched = _scheduler_for(settings, engine, broker)
     if settings.mode == "embedded":
         recovered = sched.recover()
@@ -182,21 +200,24 @@ def run() -> None:
             name="scheduler",
         ),
     ]
-    for thread in threads:
-        thread.start()
-    log.info(
-        "newsmon running (%s mode) on http://%s:%d",
-        settings.mode,
-        settings.web_host,
-        settings.web_port,
-    )
     try:
+        for thread in threads:
+            thread.start()
+        log.info(
+            "newsmon running (%s mode) on http://%s:%d",
+            settings.mode,
+            settings.web_host,
+            settings.web_port,
+        )
         # The in-process broker is shared, so "run now" reaches this process's worker.
-        _serve_web(settings, engine, broker)  # blocks until SIGINT/SIGTERM
+        servers.append(_web_server(settings, engine, broker))
+        if not stop.is_set():
+            servers[0].run()  # blocks until SIGINT/SIGTERM
     finally:
         stop.set()
         for thread in threads:
-            thread.join()
+            if thread.is_alive():
+                thread.join()
         log.info("newsmon stopped")
 
 

@@ -78,10 +78,16 @@ class Settings(BaseSettings):
     fetch_user_agent: str = Field(
         default="newsmon/0.1 (+https://newsmon.invalid/bot)", min_length=1, max_length=200
     )
-    #: Fetches of one host in flight at once, per worker process.
+    #: Fetches of one host in flight at once, across every worker (per process embedded).
     fetch_host_concurrency: int = Field(default=2, ge=1, le=64)
-    #: Seconds between the starts of two fetches of one host, per worker process.
+    #: Seconds between the starts of two fetches of one host, across every worker.
     fetch_host_interval_seconds: float = Field(default=1.0, ge=0, le=60)
+    #: Shortest wait between two fetches of a source no urgent search follows.
+    source_min_interval_seconds: int = Field(default=300, ge=10, le=86_400)
+    #: Shortest wait at all: a source followed by a search firing every minute.
+    source_urgent_interval_seconds: int = Field(default=60, ge=10, le=86_400)
+    #: Longest wait between two fetches of a source, however quiet it is.
+    source_max_interval_seconds: int = Field(default=3600, ge=60, le=86_400)
     #: Folder below which ``file`` channels write, each organization into its own
     #: subfolder; unset: ``<data_dir>/digests`` in embedded mode, file channels off in
     #: production mode.
@@ -218,6 +224,20 @@ class Settings(BaseSettings):
                 "NEWSMON_ENCRYPTION_KEYS",
                 "production mode (NEWSMON_BROKER_URL set) needs at least one key "
                 "(create one with `newsmon secrets generate-key`)",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_source_intervals(self) -> Settings:
+        urgent, least, most = (
+            self.source_urgent_interval_seconds,
+            self.source_min_interval_seconds,
+            self.source_max_interval_seconds,
+        )
+        if not urgent <= least <= most:
+            raise ConfigError(
+                "NEWSMON_SOURCE_MIN_INTERVAL_SECONDS",
+                f"need urgent ({urgent}) <= min ({least}) <= max ({most}) interval",
             )
         return self
 

@@ -20,6 +20,7 @@ from core.clock import utcnow
 from core.db.outage import OUTAGE_ERRORS, Outage
 from core.db.session import unit_of_work
 from core.delivery.deliveries import SWEEP_GRACE, deliveries_to_enqueue
+from core.ingest.source_clock import REFRESH_BATCH_SIZE, sources_to_refresh
 from core.ops.retention import PRUNE_BUDGET_S, RetentionPolicy, exclusive_pruner, prune
 from core.scheduling.fire import (
     FIRE_BATCH_SIZE,
@@ -60,6 +61,8 @@ class Scheduler:
       retention: what to prune; None prunes nothing.
       broker_lost: says whether the broker lost its data since it was last asked (a
         Redis restart without persistence); None for the in-process broker.
+      enqueue_refreshes: sends one refresh message per source id; given, every tick
+        also sends the refreshes of the sources due on their own clock.
       prune_every: pause between two retention passes (a pass that runs out of its time
         budget goes on at the next tick instead).
     """
@@ -77,6 +80,7 @@ class Scheduler:
         retention: RetentionPolicy | None = None,
         prune_every: timedelta | None = None,
         broker_lost: Callable[[], bool] | None = None,
+        enqueue_refreshes: Enqueue | None = None,
     ) -> None:
         self.engine = engine
         self.enqueue = enqueue
@@ -88,6 +92,7 @@ class Scheduler:
         self.retention = retention
         self.prune_every = prune_every
         self.broker_lost = broker_lost
+        self.enqueue_refreshes = enqueue_refreshes
         self._next_prune = time.monotonic()
 
     def _enqueue(self, run_ids: list[str], *, mark: bool) -> None:
@@ -111,6 +116,20 @@ class Scheduler:
             created += len(run_ids)
             if claimed < self.batch_size:
                 return created
+
+    def refresh_sources(self) -> int:
+        """Send the refreshes of every source due on its own clock; returns how many."""
+        if self.enqueue_refreshes is None:
+            return 0
+        sent = 0
+        while True:
+            with unit_of_work(self.engine) as session:
+                source_ids = sources_to_refresh(session, now=database_now(session))
+            if source_ids:
+                self.enqueue_refreshes(source_ids)
+            sent += len(source_ids)
+            if len(source_ids) < REFRESH_BATCH_SIZE:
+                return sent
 
     def sweep(self, *, lost_since: datetime | None = None) -> int:
         """Re-enqueue runs the queue lost or never got; returns how many.
@@ -197,6 +216,9 @@ class Scheduler:
         created = self.tick()
         if created:
             log.info("scheduler fired %d runs", created)
+        refreshed = self.refresh_sources()
+        if refreshed:
+            log.debug("source clock sent %d refreshes", refreshed)
         if sweep or lost_since is not None:
             self.sweep(lost_since=lost_since)
         self.prune_if_due()

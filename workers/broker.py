@@ -35,6 +35,11 @@ from workers.dead_letters import KeepFailureDetails
 FETCH_QUEUE = "fetch"
 #: Queue of channel deliveries.
 DELIVER_QUEUE = "deliver"
+#: Queue of source refreshes (the sources' own clock): network-bound fetches stay apart
+#: from runs, which only read the database.
+REFRESH_QUEUE = "refresh"
+#: Every queue newsmon's actors use.
+QUEUES = (FETCH_QUEUE, REFRESH_QUEUE, DELIVER_QUEUE)
 #: Redis key namespace of newsmon's queues.
 NAMESPACE = "newsmon"
 #: A worker silent this long (ms) is presumed dead and its messages are requeued.
@@ -96,7 +101,7 @@ def build_broker(
         )
     else:
         broker = StubBroker(middleware=stack)
-    for queue in (FETCH_QUEUE, DELIVER_QUEUE):
+    for queue in QUEUES:
         broker.declare_queue(queue)
     return broker
 

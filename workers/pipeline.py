@@ -8,16 +8,21 @@ from functools import partial
 from typing import Any
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
 from core.config import Settings
 from core.delivery.deliveries import SendContext
 from core.errors import ConfigError
+from core.fetch import build_client
 from core.fetch.address_policy import GuardPolicy
+from core.fetch.politeness import HostLimiter, Limiter, RedisHostLimiter
+from core.ingest.source_clock import ClockPolicy
 from core.scheduling.steps import RunPhases, RunStep
 from workers.broker import build_broker
 from workers.deliver import declare_deliver_actor, enqueue_deliveries
-from workers.runs import declare_run_actor
+from workers.refresh import declare_refresh_actor
+from workers.runs import declare_run_actor, enqueue_runs
 
 #: Factory of what a run does by default, as ``module:function`` taking the fetch policy
 #: (imported when a worker starts: parsing and HTTP are heavy, a scheduler needs neither).
@@ -69,14 +74,39 @@ def build_pipeline(
         partial(delivery_context, settings),
         lease=timedelta(seconds=settings.delivery_lease_seconds),
     )
+    declare_refresh_actor(
+        broker,
+        engine,
+        build_client(
+            GuardPolicy.from_allowlist(
+                settings.fetch_allowlist_entries, user_agent=settings.fetch_user_agent
+            )
+        ),
+        limiter=host_limiter(settings, broker),
+        policy=ClockPolicy.from_settings(settings),
+        enqueue_runs=partial(enqueue_runs, built),
+    )
     return broker
+
+
+def host_limiter(settings: Settings, broker: dramatiq.Broker) -> Limiter:
+    """Per-host politeness: in Redis when the broker is Redis (every worker process and
+    machine shares it), in the process otherwise (embedded: one process)."""
+    if isinstance(broker, RedisBroker):
+        redis_broker: Any = broker
+        return RedisHostLimiter(
+            redis_broker.client,
+            redis_broker.namespace,
+            settings.fetch_host_concurrency,
+            settings.fetch_host_interval_seconds,
+        )
+    return HostLimiter(settings.fetch_host_concurrency, settings.fetch_host_interval_seconds)
 
 
 def delivery_context(settings: Settings) -> SendContext:
     """What the deliver actor sends with: channel keys, guarded client, address policy
     (built when the first delivery arrives, so a scheduler never needs the keys)."""
     from core.delivery.channels import load_keyring  # noqa: PLC0415
-    from core.fetch import build_client  # noqa: PLC0415
 
     policy = GuardPolicy.from_allowlist(
         settings.fetch_allowlist_entries, deadline_s=DELIVERY_DEADLINE_S

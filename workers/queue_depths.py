@@ -15,10 +15,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name, xq_name
 
-from workers.broker import DELIVER_QUEUE, FETCH_QUEUE
-
-#: The queues newsmon's actors use.
-QUEUES = (FETCH_QUEUE, DELIVER_QUEUE)
+from workers.broker import QUEUES
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from api.deps import BROKER_ERRORS, OperatorDep, SessionDep, request_broker
 from api.errors import ERROR_RESPONSES, ApiError
 from api.schemas import Out
 from core.errors import NotFound, ValidationError
-from workers.broker import DELIVER_QUEUE, FETCH_QUEUE
+from workers.broker import QUEUES
 from workers.dead_letters import (
     MAX_LISTED,
     dead_letter_queues,
@@ -26,7 +26,7 @@ from workers.dead_letters import (
 router = APIRouter(prefix="/operator/dead-letters", tags=["operator"], responses=ERROR_RESPONSES)
 
 #: A queue whose dead letters are kept.
-Queue = Annotated[str, Path(json_schema_extra={"enum": [DELIVER_QUEUE, FETCH_QUEUE]})]
+Queue = Annotated[str, Path(json_schema_extra={"enum": sorted(QUEUES)})]
 
 
 class DeadLetterOut(Out):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -31,7 +32,8 @@ from core.news.search_query import SearchQuery
 from core.news.searches import MAX_SEARCH_NAME_LENGTH, create_search, get_search
 from core.relevance.preview import PreviewItem, preview_search
 from core.relevance.settings import RelevanceSettings
-from core.scheduling.runs import create_manual_run, mark_enqueued
+from core.scheduling.runs import mark_enqueued, request_run
+from workers.refresh import enqueue_refreshes
 from workers.runs import enqueue_runs
 
 router = APIRouter(prefix="/news", tags=["news"], responses=ERROR_RESPONSES)
@@ -222,14 +224,18 @@ def preview(newsId: str, body: PreviewIn, ctx: Reader, session: SessionDep) -> P
 def run_now(newsId: str, request: Request, ctx: Runner, session: SessionDep) -> RunStarted:
     """Start a run of the search now; a manual run still waiting is returned instead.
 
+    The run scores what the search's sources have gathered, at once; sources not fetched
+    in the last minute are refreshed too, and what they bring starts a follow-up run.
     The run is committed, then enqueued; if the broker is unreachable the new run is
     deleted again and the answer is 503 (a crash in between leaves an orphan the
     scheduler's sweeper enqueues).
     """
-    run_id, created = create_manual_run(session, ctx.organization_id, newsId, now=utcnow())
+    asked = request_run(session, ctx.organization_id, newsId, now=utcnow())
+    run_id, created = asked.run_id, asked.created
     session.commit()
+    broker = request_broker(request)
     try:
-        enqueue_runs(request_broker(request), [run_id])
+        enqueue_runs(broker, [run_id])
     except BROKER_ERRORS:
         if created:
             session.execute(
@@ -243,5 +249,7 @@ def run_now(newsId: str, request: Request, ctx: Runner, session: SessionDep) -> 
             session.commit()
         raise ApiError(503, "the run queue is unreachable; nothing was started") from None
     mark_enqueued(session, [run_id], now=utcnow())
+    with contextlib.suppress(*BROKER_ERRORS):  # the source clock resends them if lost
+        enqueue_refreshes(broker, list(asked.refresh_ids), follow_up=[newsId])
     ctx.audit(session, "news.run", "run", run_id, {"newsId": newsId, "created": created})
     return RunStarted(runId=run_id, created=created)

@@ -1,13 +1,13 @@
 """Refreshing one shared source: conditional GET, parse, store, back off when failing.
 
-A source followed by many searches is fetched at most once per freshness window: the
-first run to find it due claims it with a conditional update, committed at once; the
-fetch runs with no transaction open, and its entries and outcome are stored in a short
-transaction of their own. A run that finds the source claimed by another goes on with
-the entries already stored; those the other run is fetching become its stories at its
-next run (stories look back past the previous run, see ``core.ingest.stories``). A
-failing source backs off exponentially and keeps its last error; it is never disabled,
-and recovers at its next successful fetch.
+A source followed by many searches is fetched once per interval of its own clock
+(:mod:`core.ingest.source_clock`), whichever searches follow it. A refresh claims it
+with a conditional update, committed at once (its ``nextFetchAt`` moves a lease ahead,
+so a second claim finds it not due and a dead worker's source is due again after the
+lease); the fetch runs with no transaction open, and its entries and outcome are stored
+in a short transaction of their own, which also sets the next fetch. A failing source
+backs off exponentially and keeps its last error; it is never disabled, and recovers at
+its next successful fetch.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import email.utils
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, or_, update
@@ -27,14 +26,22 @@ from core.db.session import unit_of_work
 from core.errors import NewsmonError
 from core.feeds import ParsedFeed, parse_feed
 from core.feeds.model import describe_error
-from core.fetch import GuardedClient
-from core.fetch.politeness import HostLimiter
+from core.fetch import FetchResult, GuardedClient
+from core.fetch.politeness import Busy, Limiter, take_slot
 from core.ingest.entries import store_entries
+from core.ingest.source_clock import (
+    ClockPolicy,
+    follower_period,
+    next_interval,
+    publishing_gap,
+)
 
-#: A source is not fetched again within this window (unless its server asks for longer).
-FRESHNESS_WINDOW = timedelta(minutes=5)
-#: Longest freshness taken from Cache-Control/Expires; feeds must not go stale for days.
-MAX_FRESHNESS = timedelta(hours=6)
+#: The source clock's bounds when no settings say otherwise.
+DEFAULT_CLOCK = ClockPolicy()
+
+#: How long a refresh holds its claim on a source (a fetch's deadline is 30 s); a dead
+#: worker's source is due again after it.
+FETCH_LEASE = timedelta(minutes=2)
 #: First backoff of a failing source; doubles per consecutive failure.
 BACKOFF_BASE = timedelta(minutes=1)
 #: Longest backoff (and longest Retry-After honoured): a failing source is retried at
@@ -48,11 +55,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SourceOutcome:
-    """What happened to one source in a run: fresh, fetched, not_modified or failed."""
+    """What happened to one source: fresh (not due, or another worker has it), fetched,
+    not_modified, deferred (its host was busy) or failed. ``first_success``: the source
+    had never been fetched successfully before (its followers are waiting for it)."""
 
     state: str
     new_entries: int = 0
     error: str | None = None
+    first_success: bool = False
 
 
 def _seconds_header(value: str | None, now: datetime) -> timedelta | None:
@@ -70,17 +80,14 @@ def _seconds_header(value: str | None, now: datetime) -> timedelta | None:
     return max(timedelta(0), when - now)
 
 
-def freshness(headers: dict[str, str], now: datetime) -> timedelta:
-    """How long the response may be reused: Cache-Control max-age or Expires, clamped
-    to [FRESHNESS_WINDOW, MAX_FRESHNESS]."""
-    lifetime: timedelta | None = None
+def cache_lifetime(headers: dict[str, str], now: datetime) -> timedelta | None:
+    """How long the server says the response may be reused (Cache-Control max-age, else
+    Expires); ``None`` when it does not say."""
     for directive in headers.get("cache-control", "").split(","):
         name, _, value = directive.strip().partition("=")
         if name.lower() == "max-age" and value.strip().isdigit():
-            lifetime = timedelta(seconds=int(value.strip()))
-    if lifetime is None and headers.get("expires"):
-        lifetime = _seconds_header(headers.get("expires"), now)
-    return min(MAX_FRESHNESS, max(FRESHNESS_WINDOW, lifetime or FRESHNESS_WINDOW))
+            return timedelta(seconds=int(value.strip()))
+    return _seconds_header(headers.get("expires"), now)
 
 
 def backoff(failures: int, retry_after: timedelta | None = None) -> timedelta:
@@ -112,16 +119,17 @@ class Fetched:
     feed: ParsedFeed | None = None
     error: str | None = None
     retry_after: timedelta | None = None
+    busy: timedelta | None = None
 
 
 def claim_source(session: Session, source_id: str, now: datetime) -> ClaimedSource | None:
     """Take the source for fetching if it is due (``None``: fresh, backing off, or another
-    run has it); one conditional update, committed by the caller before the fetch, so
+    worker has it); one conditional update, committed by the caller before the fetch, so
     no lock is held while the network is slow."""
     row = session.execute(
         update(Source)
         .where(Source.id == source_id, or_(Source.nextFetchAt.is_(None), Source.nextFetchAt <= now))
-        .values(nextFetchAt=now + FRESHNESS_WINDOW)
+        .values(nextFetchAt=now + FETCH_LEASE)
         .returning(Source.id, Source.url, Source.type, Source.etag, Source.lastModified)
     ).one_or_none()
     return None if row is None else ClaimedSource(*row)
@@ -141,30 +149,54 @@ def _record_failure(
     source.lastFetchedAt = now
     source.lastError = {"error": error, "status": status, "at": now.isoformat()}
     source.nextFetchAt = now + backoff(source.failureCount, retry_after)
+    source.queuedUntil = None
     return SourceOutcome("failed", error=error)
 
 
-def _record_success(source: Source, now: datetime, fetched: Fetched) -> None:
+def _record_success(
+    session: Session, source: Source, now: datetime, fetched: Fetched, policy: ClockPolicy
+) -> None:
+    feed = fetched.feed
+    interval = next_interval(
+        policy,
+        gap=publishing_gap(e.published for e in feed.entries) if feed is not None else None,
+        previous=timedelta(seconds=source.fetchInterval) if source.fetchInterval else None,
+        follower_period=follower_period(session, source.id, now),
+        cache_lifetime=cache_lifetime(fetched.headers, now),
+    )
     source.status = "ok"
     source.failureCount = 0
     source.lastStatusCode = fetched.status
     source.lastError = None
     source.lastFetchedAt = now
     source.lastSuccessAt = now
-    source.nextFetchAt = now + freshness(fetched.headers, now)
+    source.fetchInterval = round(interval.total_seconds())
+    source.nextFetchAt = now + interval
+    source.queuedUntil = None
+
+
+def _get(
+    client: GuardedClient, url: str, headers: dict[str, str], limiter: Limiter | None
+) -> FetchResult | Busy:
+    """GET ``url`` in a slot of its host (:class:`Busy` when none came soon enough)."""
+    if limiter is None:
+        return client.fetch(url, headers=headers)
+    with take_slot(limiter, urlsplit(url).hostname or "") as busy:
+        return busy if busy is not None else client.fetch(url, headers=headers)
 
 
 def fetch_source(
     source: ClaimedSource,
     client: GuardedClient,
     now: datetime,
-    limiter: HostLimiter | None = None,
+    limiter: Limiter | None = None,
 ) -> Fetched:
     """Conditional GET and parse of a claimed source; no database work.
 
-    ``limiter`` (the worker process's) spaces and bounds fetches per host. Whatever goes
-    wrong ends as an error to record on the source, never as an exception: the source's
-    outcome must be recorded, and one broken feed must not fail every search following it.
+    ``limiter`` spaces and bounds fetches per host (across processes in production); a
+    host busy beyond a short patience defers the fetch. Whatever goes wrong ends as an
+    error to record on the source, never as an exception: the source's outcome must be
+    recorded, and one broken feed must not fail every search following it.
     """
     headers: dict[str, str] = {
         "Accept": "application/rss+xml, application/atom+xml, "
@@ -175,13 +207,11 @@ def fetch_source(
     if source.last_modified:
         headers["If-Modified-Since"] = source.last_modified
     try:
-        if limiter is None:
-            response = client.fetch(source.url, headers=headers)
-        else:
-            with limiter.slot(urlsplit(source.url).hostname or ""):
-                response = client.fetch(source.url, headers=headers)
+        response = _get(client, source.url, headers, limiter)
     except NewsmonError as exc:  # refused, timed out, too large, too many redirects
         return Fetched(None, error=str(exc))
+    if isinstance(response, Busy):
+        return Fetched(None, busy=timedelta(seconds=response.wait_s))
     lowered = {k.lower(): v for k, v in response.headers.items()}
     if response.status == 304:
         return Fetched(304, lowered)
@@ -190,36 +220,50 @@ def fetch_source(
         return Fetched(
             response.status, lowered, error=f"HTTP {response.status}", retry_after=retry_after
         )
+    return _parsed(source, response, lowered)
+
+
+def _parsed(source: ClaimedSource, response: FetchResult, headers: dict[str, str]) -> Fetched:
     try:
-        feed = parse_feed(response.body, lowered, response.url, source_type=source.type)
+        feed = parse_feed(response.body, headers, response.url, source_type=source.type)
     except NewsmonError as exc:  # not a feed: previous entries stay untouched
-        return Fetched(response.status, lowered, error=str(exc))
+        return Fetched(response.status, headers, error=str(exc))
     except Exception as exc:  # a parser bug: visible on the source, logged with its trace
         log.exception("parsing source %s (%s) failed", source.id, source.url)
-        return Fetched(response.status, lowered, error=f"parser error: {describe_error(exc)}")
-    return Fetched(response.status, lowered, feed=feed)
+        return Fetched(response.status, headers, error=f"parser error: {describe_error(exc)}")
+    return Fetched(response.status, headers, feed=feed)
 
 
 def record_fetch(
-    session: Session, source_id: str, fetched: Fetched, now: datetime
+    session: Session,
+    source_id: str,
+    fetched: Fetched,
+    now: datetime,
+    policy: ClockPolicy = DEFAULT_CLOCK,
 ) -> SourceOutcome:
-    """Store a fetch's new entries and its outcome (state, error, backoff, validators)."""
+    """Store a fetch's new entries and its outcome (state, error, backoff, validators,
+    the next fetch on the source's own clock)."""
     source = session.get(Source, source_id)
     if source is None:  # deleted while it was fetched: nothing to record on
         return SourceOutcome("failed" if fetched.error else "fetched", error=fetched.error)
+    if fetched.busy is not None:  # its host had no slot: due again when one may be free
+        source.nextFetchAt = now + fetched.busy
+        source.queuedUntil = None
+        return SourceOutcome("deferred")
     if fetched.error is not None:
         return _record_failure(source, now, fetched.error, fetched.status, fetched.retry_after)
-    _record_success(source, now, fetched)
+    first = source.lastSuccessAt is None
+    _record_success(session, source, now, fetched, policy)
     feed = fetched.feed
     if feed is None:
-        return SourceOutcome("not_modified")
+        return SourceOutcome("not_modified", first_success=first)
     new = store_entries(session, source.id, feed, now)
     source.etag = fetched.headers.get("etag")
     source.lastModified = fetched.headers.get("last-modified")
     source.title = feed.title or source.title
     if feed.bozo_reason:
         source.lastError = {"warning": feed.bozo_reason[:MAX_ERROR_CHARS], "at": now.isoformat()}
-    return SourceOutcome("fetched", new_entries=new)
+    return SourceOutcome("fetched", new_entries=new, first_success=first)
 
 
 def refresh_source(
@@ -227,19 +271,17 @@ def refresh_source(
     source_id: str,
     client: GuardedClient,
     now: datetime,
-    limiter: HostLimiter | None = None,
+    *,
+    limiter: Limiter | None = None,
+    policy: ClockPolicy = DEFAULT_CLOCK,
 ) -> SourceOutcome:
     """Fetch the source if due and store what it gave, each step committed on its own:
     claim (short transaction), fetch (no transaction open), store entries and outcome
-    (short transaction). The outcome stands whatever happens later in the run."""
+    (short transaction). The outcome stands whatever happens later."""
     with unit_of_work(engine) as session:
         claimed = claim_source(session, source_id, now)
     if claimed is None:
         return SourceOutcome("fresh")
     fetched = fetch_source(claimed, client, now, limiter)
     with unit_of_work(engine) as session:
-        return record_fetch(session, claimed.id, fetched, now)
-
-
-def describe(outcome: SourceOutcome) -> dict[str, Any]:
-    return {"state": outcome.state, "newEntries": outcome.new_entries, "error": outcome.error}
+        return record_fetch(session, claimed.id, fetched, now, policy)

@@ -1,14 +1,12 @@
-"""The run of a search, in two phases (:class:`~core.scheduling.steps.RunPhases`).
+"""What a search's run does, and the tools that refresh its sources.
 
-1. :func:`fetch_sources`, with no transaction open: each due source is claimed, fetched
-   and its entries and outcome stored, each in a short transaction of its own, so a
-   slow feed holds no lock and no connection, and a source's outcome (error, backoff,
-   validators, new entries) stands whatever happens later in the run.
-2. :func:`find_stories`, in the run's transaction: the search's stored entries become
-   stories (filter, score, dedupe, cluster), then digests are planned
-   (:func:`core.delivery.digests.plan_and_create`), so a digest and its delivery rows
-   commit with the run; the run actor enqueues the new deliveries
-   (``stats["deliveryIds"]``) after commit and the sweeper catches any it lost.
+A run reads the database only: :func:`find_stories`, in the run's transaction, turns the
+search's stored entries into stories (filter, score, dedupe, cluster) and plans digests
+(:func:`core.delivery.digests.plan_and_create`), so a digest and its delivery rows commit
+with the run; the run actor enqueues the new deliveries (``stats["deliveryIds"]``) after
+commit and the sweeper catches any it lost. The sources are fetched on their own clock
+by the refresh actor (:mod:`core.ingest.refresh`, :mod:`core.ingest.source_clock`), so a
+slow feed never holds a run, a lock or a connection.
 
 A search with nothing to score (no sources, all failing, empty feeds) is a run with 0
 stories, not a failure.
@@ -23,12 +21,11 @@ from typing import Any
 from sqlalchemy import Engine, exists, select
 from sqlalchemy.orm import Session
 
-from core.config import get_settings
 from core.db.models import NewsSource, Source, Story
 from core.db.session import unit_of_work
 from core.delivery.digests import plan_and_create
-from core.fetch import GuardedClient, GuardPolicy, build_client
-from core.fetch.politeness import HostLimiter
+from core.fetch import GuardedClient, GuardPolicy
+from core.fetch.politeness import Limiter
 from core.ingest.sources import refresh_source
 from core.ingest.stories import collect_stories
 from core.news.searches import get_search
@@ -41,9 +38,11 @@ def fetch_sources(
     run: ClaimedRun,
     now: datetime,
     client: GuardedClient,
-    limiter: HostLimiter | None = None,
+    limiter: Limiter | None = None,
 ) -> dict[str, Any]:
-    """Refresh the search's due sources; returns their statistics (and errors, if any)."""
+    """Refresh the search's due sources one after another, now (``newsmon`` tests and
+    tools; the pipeline refreshes sources on their own clock); returns their statistics
+    (and errors, if any)."""
     with unit_of_work(engine) as session:
         sources = list(
             session.execute(
@@ -60,7 +59,7 @@ def fetch_sources(
     new_entries = 0
     errors: list[dict[str, Any]] = []
     for source_id, url in sources:
-        outcome = refresh_source(engine, source_id, client, now, limiter)
+        outcome = refresh_source(engine, source_id, client, now, limiter=limiter)
         states[outcome.state] += 1
         new_entries += outcome.new_entries
         if outcome.error:
@@ -92,13 +91,6 @@ def find_stories(session: Session, run: ClaimedRun, now: datetime) -> dict[str, 
 
 
 def make_ingest_step(policy: GuardPolicy) -> RunPhases:
-    """The default run, with one guarded HTTP client and one per-host limiter per
-    worker process (its threads share both); User-Agent and politeness from settings."""
-    settings = get_settings()
-    client = build_client(policy.replace(user_agent=settings.fetch_user_agent))
-    limiter = HostLimiter(settings.fetch_host_concurrency, settings.fetch_host_interval_seconds)
-
-    def fetch(engine: Engine, run: ClaimedRun, now: datetime) -> dict[str, Any]:
-        return fetch_sources(engine, run, now, client, limiter)
-
-    return RunPhases(step=find_stories, fetch=fetch)
+    """The default run: find stories in what the sources gathered (no fetching)."""
+    del policy  # a run contacts nothing; the refresh actor has the fetch policy
+    return RunPhases(step=find_stories)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.db.models import News, Run, Schedule
 from core.errors import NewsmonError
+from core.ingest.source_clock import mark_due_now
 from core.news.searches import get_search
 
 #: Attempts (claims) a run gets before it is marked failed; a message that kills its
@@ -339,6 +340,33 @@ def create_manual_run(
             raise
         return found, False
     return run.id, True
+
+
+#: "Run now" refetches a search's sources unless fetched within this.
+RUN_NOW_FRESH = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A "run now": the run (``created`` false: one was already waiting) and the sources
+    to refresh for it, whose new entries start a follow-up run."""
+
+    run_id: str
+    created: bool
+    refresh_ids: tuple[str, ...]
+
+
+def request_run(
+    session: Session, organization_id: str, news_id: str, *, now: datetime
+) -> RunRequest:
+    """A manual run of the search over what is stored, and its sources made due now (the
+    caller enqueues both after commit): the run answers at once, and what the sources
+    publish meanwhile arrives in a follow-up run."""
+    run_id, created = create_manual_run(session, organization_id, news_id, now=now)
+    refresh_ids = mark_due_now(
+        session, organization_id, news_id, now=now, fresher_than=RUN_NOW_FRESH
+    )
+    return RunRequest(run_id, created, tuple(refresh_ids))
 
 
 def replay_run(session: Session, organization_id: str, run_id: str, *, now: datetime) -> bool:

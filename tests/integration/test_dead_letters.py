@@ -19,7 +19,7 @@ import pytest
 
 from core.config import Settings
 from core.errors import ValidationError
-from workers.broker import DELIVER_QUEUE, FETCH_QUEUE, build_broker
+from workers.broker import DELIVER_QUEUE, FETCH_QUEUE, QUEUES, build_broker
 from workers.dead_letters import (
     dead_letter_queues,
     list_dead_letters,
@@ -153,7 +153,7 @@ def test_purge_one_then_all(world: World) -> None:
 
 
 def test_unknown_queue_is_refused_naming_the_queues(world: World) -> None:
-    assert dead_letter_queues(world.broker) == [DELIVER_QUEUE, FETCH_QUEUE]
+    assert dead_letter_queues(world.broker) == sorted(QUEUES)
     with pytest.raises(ValidationError, match=r"^queue: unknown queue 'fetch.DQ'"):
         list_dead_letters(world.broker, "fetch.DQ")
 

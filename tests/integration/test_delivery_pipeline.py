@@ -1,6 +1,7 @@
-"""The whole path on the in-process broker, SQLite and PostgreSQL: a run fetches a local
-feed, plans a digest in its own transaction, the run actor enqueues the delivery after
-commit and the deliver actor posts it, signed, to a local receiver, once."""
+"""The whole path on the in-process broker, SQLite and PostgreSQL: the source clock sends
+a refresh, the refresh fetches a local feed and (its first news) starts the search's run,
+the run plans a digest in its own transaction and enqueues the delivery after commit,
+and the deliver actor posts it, signed, to a local receiver, once."""
 
 from __future__ import annotations
 
@@ -13,21 +14,19 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
-from core.clock import utcnow
 from core.config import Settings
 from core.db.models import Delivery, Story
 from core.ingest.stories import FIRST_RUN_ANNOUNCE
 from core.news.searches import create_search
-from core.scheduling.runs import create_manual_run
 from core.secrets import generate_key_string
 from core.tenancy.organizations import create_organization
 from scheduler.loop import Scheduler
 from tests.support.delivery import link_webhook
 from tests.support.http_server import LocalHTTPServer, Response
-from workers.broker import DELIVER_QUEUE, FETCH_QUEUE, build_broker
+from tests.support.pipeline import settle, source_tick
+from workers.broker import DELIVER_QUEUE, build_broker
 from workers.deliver import enqueue_deliveries
 from workers.pipeline import build_pipeline
-from workers.runs import enqueue_runs
 
 FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 SECRET = "whsec_" + base64.b64encode(b"p" * 32).decode()
@@ -52,15 +51,12 @@ def test_run_to_signed_webhook_delivery_once(db_engine: Engine, tmp_path: Path) 
                 },
             )
             link_webhook(s, org.id, news.id, receiver.url_for("/hook"), SECRET, key)
-            run_id, _ = create_manual_run(s, org.id, news.id, now=utcnow())
         broker = build_pipeline(settings, db_engine, broker=build_broker(settings))
         worker = dramatiq.Worker(broker, worker_threads=2)
         worker.start()
         try:
-            enqueue_runs(broker, [run_id])
-            broker.join(FETCH_QUEUE)
-            broker.join(DELIVER_QUEUE)
-            worker.join()
+            assert source_tick(db_engine, broker) == 1
+            settle(broker, worker)
             # A sweep finds nothing left to deliver; a stray duplicate sends nothing.
             sent: list[list[str]] = []
             assert (

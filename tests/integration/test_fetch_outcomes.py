@@ -1,17 +1,18 @@
 """A run never fails for lack of something to score, and a source's fetch outcome is
-committed whatever happens later in the run (RELIABILITY row 66).
+committed whatever happens to any run (RELIABILITY row 66).
 
-Through the real run actor and the real ingest step on PostgreSQL, with feeds served on
-127.0.0.1: 404, an empty feed, an empty body, an HTML page, a refused connection.
+Through the real refresh and run actors on PostgreSQL, with feeds served on 127.0.0.1:
+404, an empty feed, an empty body, an HTML page, a refused connection. Sources are
+refreshed on their own clock (the scheduler's source tick picks the due ones); a run
+only reads what they gathered.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,17 @@ from core.config import Settings
 from core.db.models import Entry, Run, Source, Story
 from core.db.session import unit_of_work
 from core.errors import ValidationError
-from core.fetch import GuardPolicy, build_client
+from core.fetch import GuardPolicy
 from core.ingest import sources as ingest_sources
 from core.ingest.sources import BACKOFF_BASE
-from core.ingest.step import find_stories, make_ingest_step
+from core.ingest.step import find_stories
 from core.news.searches import create_search
 from core.scheduling.runs import ClaimedRun, create_manual_run
 from core.scheduling.steps import RunPhases, RunStep
 from core.tenancy.api_keys import create_operator_key
 from core.tenancy.organizations import create_organization
+from scheduler.loop import Scheduler
 from tests.support import LocalHTTPServer, Request, Response
-from tests.support.runs import ingest_at
 from workers.pipeline import build_pipeline
 from workers.runs import RetryRun
 
@@ -79,10 +80,29 @@ def make_search(
         return org.id, news.id
 
 
-def run_actor(engine: Engine, step: RunStep | RunPhases) -> Callable[[str], None]:
-    """The real ``run_search`` actor, on an in-process broker, called synchronously."""
-    broker = build_pipeline(Settings(), engine, run_step=step, broker=StubBroker())
-    return broker.get_actor("run_search")
+def pipeline(engine: Engine, step: RunStep | RunPhases | None = None) -> StubBroker:
+    """The real actors on an in-process broker; tests call them synchronously."""
+    settings = Settings(fetch_allowlist="127.0.0.1")
+    broker = build_pipeline(settings, engine, run_step=step, broker=StubBroker())
+    assert isinstance(broker, StubBroker)
+    return broker
+
+
+def refresh_due_sources(engine: Engine, broker: StubBroker) -> list[str]:
+    """What the scheduler's source tick sends, refreshed by the real actor (synchronously);
+    returns the ids of the runs the refreshes started."""
+    sent: list[str] = []
+    Scheduler(engine, lambda _ids: None, enqueue_refreshes=sent.extend).refresh_sources()
+    actor = broker.get_actor("refresh_source")
+    started_before = run_ids(engine)
+    for source_id in sent:
+        actor(source_id)
+    return sorted(run_ids(engine) - started_before)
+
+
+def run_ids(engine: Engine) -> set[str]:
+    with Session(engine) as session:
+        return set(session.scalars(select(Run.id)))
 
 
 def new_run(engine: Engine, org_id: str, news_id: str) -> str:
@@ -107,13 +127,8 @@ def failing_sources_seen_by_operator(engine: Engine) -> set[str]:
     return {item["url"] for item in answer.json()["items"]}
 
 
-@pytest.fixture
-def ingest_step() -> Iterator[RunPhases]:
-    yield make_ingest_step(POLICY)
-
-
-def test_run_over_dead_and_empty_feeds_succeeds_and_records_every_failure(
-    pg_engine: Engine, ingest_step: RunPhases
+def test_dead_and_empty_feeds_record_every_failure_and_the_run_succeeds(
+    pg_engine: Engine,
 ) -> None:
     routes = {
         "/missing": Response(status=404),
@@ -124,19 +139,20 @@ def test_run_over_dead_and_empty_feeds_succeeds_and_records_every_failure(
             headers={"Content-Type": "text/html"},
         ),
     }
+    broker = pipeline(pg_engine)
     with LocalHTTPServer(routes=routes) as server:
         urls = [server.url_for(path) for path in routes] + [refused_url()]
         org_id, news_id = make_search(pg_engine, urls)
-        run_id = new_run(pg_engine, org_id, news_id)
         started = utcnow()
-        run_actor(pg_engine, ingest_step)(run_id)
+        assert refresh_due_sources(pg_engine, broker) == []  # no news: no run owed
+        run_id = new_run(pg_engine, org_id, news_id)
+        broker.get_actor("run_search")(run_id)
 
     with Session(pg_engine) as session:
         run = session.get(Run, run_id)
         assert run is not None
         assert (run.state, run.attempts, run.error) == ("succeeded", 1, None)
         assert run.stats is not None and run.stats["storiesNew"] == 0
-        assert run.stats["sources_failed"] == 4 and run.stats["sources_fetched"] == 1
         assert session.scalar(select(func.count()).select_from(Story)) == 0
     found = sources_by_path(pg_engine)
     assert found["empty-feed"].status == "ok"
@@ -156,20 +172,18 @@ def test_run_over_dead_and_empty_feeds_succeeds_and_records_every_failure(
     }
 
 
-def test_search_without_feeds_runs_with_zero_stories(
-    pg_engine: Engine, ingest_step: RunPhases
-) -> None:
+def test_search_without_feeds_runs_with_zero_stories(pg_engine: Engine) -> None:
     org_id, news_id = make_search(pg_engine, [])
     run_id = new_run(pg_engine, org_id, news_id)
-    run_actor(pg_engine, ingest_step)(run_id)
+    pipeline(pg_engine).get_actor("run_search")(run_id)
     with Session(pg_engine) as session:
         run = session.get(Run, run_id)
         assert run is not None and (run.state, run.error) == ("succeeded", None)
-        assert run.stats is not None and run.stats["sources"] == run.stats["storiesNew"] == 0
+        assert run.stats is not None and run.stats["storiesNew"] == 0
 
 
 class ScoringLost(ConnectionError):
-    """The run's transaction failed after the fetch (the database went away, say)."""
+    """The run's transaction failed (the database went away, say)."""
 
 
 @pytest.mark.parametrize(
@@ -177,8 +191,8 @@ class ScoringLost(ConnectionError):
     [(ScoringLost("scoring lost its connection"), "queued"), (ValidationError("bad"), "failed")],
     ids=["transient", "permanent"],
 )
-def test_fetch_outcomes_stay_committed_when_the_scoring_step_fails(
-    pg_engine: Engine, ingest_step: RunPhases, error: Exception, final_state: str
+def test_fetch_outcomes_stand_when_a_run_fails_and_its_retry_fetches_nothing(
+    pg_engine: Engine, error: Exception, final_state: str
 ) -> None:
     def scoring(session: Session, run: ClaimedRun, now: datetime) -> dict[str, Any]:
         if run.attempt == 1:
@@ -189,10 +203,11 @@ def test_fetch_outcomes_stay_committed_when_the_scoring_step_fails(
         "/feed": Response(body=FEED, headers={"ETag": '"v1"', "Last-Modified": "x"}),
         "/missing": Response(status=404),
     }
+    broker = pipeline(pg_engine, RunPhases(step=scoring))
     with LocalHTTPServer(routes=routes) as server:
-        org_id, news_id = make_search(pg_engine, [server.url_for(p) for p in routes], query="")
-        run_id = new_run(pg_engine, org_id, news_id)
-        actor = run_actor(pg_engine, RunPhases(step=scoring, fetch=ingest_step.fetch))
+        make_search(pg_engine, [server.url_for(p) for p in routes], query="")
+        [run_id] = refresh_due_sources(pg_engine, broker)  # the first news starts a run
+        actor = broker.get_actor("run_search")
         with pytest.raises(RetryRun) if final_state == "queued" else nullcontext():
             actor(run_id)
         found = sources_by_path(pg_engine)
@@ -203,7 +218,7 @@ def test_fetch_outcomes_stay_committed_when_the_scoring_step_fails(
         assert (found["feed"].status, found["feed"].etag) == ("ok", '"v1"')
         assert stored is not None and stored > 0
         assert (found["missing"].status, found["missing"].failureCount) == ("failing", 1)
-        if final_state == "queued":  # the retry scores what the first attempt stored
+        if final_state == "queued":  # the retry scores what the refresh stored
             actor(run_id)
             assert server.hits == {"/feed": 1, "/missing": 1}
             with Session(pg_engine) as session:
@@ -212,10 +227,7 @@ def test_fetch_outcomes_stay_committed_when_the_scoring_step_fails(
                 assert session.scalar(select(func.count()).select_from(Story)) == stored
 
 
-NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-
-def test_run_finding_its_source_in_flight_neither_waits_nor_fetches_and_loses_nothing(
+def test_a_run_never_waits_for_a_fetch_and_a_source_in_flight_is_fetched_once(
     db_engine: Engine,
 ) -> None:
     release = threading.Event()
@@ -224,48 +236,62 @@ def test_run_finding_its_source_in_flight_neither_waits_nor_fetches_and_loses_no
         release.wait(10)
         return Response(body=FEED)
 
-    client = build_client(POLICY.replace(deadline_s=15, read_timeout_s=15))
+    broker = pipeline(db_engine)
+    refresh_actor = broker.get_actor("refresh_source")
     with LocalHTTPServer(routes={"/feed": slow_feed}) as server:
         url = server.url_for("/feed")
         first = make_search(db_engine, [url], slug="a", query="")
         second = make_search(db_engine, [url], slug="b", query="")
-        results: dict[str, dict[str, Any]] = {}
-        fetching = threading.Thread(
-            target=lambda: results.update(a=ingest_at(db_engine, *first, client, NOW))
-        )
+        with Session(db_engine) as session:
+            source_id = session.scalars(select(Source.id)).one()
+        fetching = threading.Thread(target=refresh_actor, args=(source_id,))
         fetching.start()
         while server.hits["/feed"] == 0 and fetching.is_alive():
             threading.Event().wait(0.01)
-        # The claim is committed and no lock is held while the feed is slow: another
-        # organization's run on the same source goes on at once with what is stored.
-        other = threading.Thread(
-            target=lambda: results.update(b=ingest_at(db_engine, *second, client, NOW))
-        )
-        other.start()
-        other.join(10)
-        assert not other.is_alive(), "a run waited on another run's fetch"
+        # The claim is committed and no lock is held while the feed is slow: a second
+        # refresh of the source finds it taken and ends at once, and another
+        # organization's run scores what is stored, without waiting or fetching.
+        duplicate = threading.Thread(target=refresh_actor, args=(source_id,))
+        duplicate.start()
+        run_id = new_run(db_engine, *second)
+        running = threading.Thread(target=broker.get_actor("run_search"), args=(run_id,))
+        running.start()
+        for thread in (duplicate, running):
+            thread.join(10)
+            assert not thread.is_alive(), "waited on another worker's fetch"
         release.set()
         fetching.join(10)
-        assert results["b"]["sources_fresh"] == 1 and results["b"]["storiesNew"] == 0
-        assert results["a"]["sources_fetched"] == 1 and results["a"]["storiesNew"] > 0
-        # Its next run (past the freshness window) finds what the other run stored.
-        later = ingest_at(db_engine, *second, client, NOW + timedelta(minutes=6))
-        assert server.hits["/feed"] == 2  # once per freshness window
-    client.close()
-    assert later["storiesNew"] == results["a"]["storiesNew"]
+        assert server.hits["/feed"] == 1
+    with Session(db_engine) as session:
+        run = session.get_one(Run, run_id)
+        assert run.stats is not None and run.stats["storiesNew"] == 0
+        # The first news of the source started a run of each follower.
+        owed = session.scalars(select(Run).where(Run.id != run_id)).all()
+    assert sorted(r.newsId for r in owed) == sorted([first[1], second[1]])
+    run_actor = broker.get_actor("run_search")
+    for run in owed:
+        run_actor(run.id)
+    with Session(db_engine) as session:
+        counts = {
+            news_id: session.scalar(select(func.count()).where(Story.newsId == news_id)) or 0
+            for news_id in (first[1], second[1])
+        }
+    assert counts[first[1]] == counts[second[1]] > 0  # nothing lost to either search
 
 
-def test_parser_crash_is_recorded_on_the_source_and_the_run_goes_on(
-    pg_engine: Engine, ingest_step: RunPhases, monkeypatch: pytest.MonkeyPatch
+def test_parser_crash_is_recorded_on_the_source_and_runs_go_on(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken_parser(*args: object, **kwargs: object) -> None:
         raise RuntimeError("parser bug")
 
     monkeypatch.setattr(ingest_sources, "parse_feed", broken_parser)
+    broker = pipeline(pg_engine)
     with LocalHTTPServer(routes={"/feed": Response(body=FEED)}) as server:
         org_id, news_id = make_search(pg_engine, [server.url_for("/feed")])
+        refresh_due_sources(pg_engine, broker)
         run_id = new_run(pg_engine, org_id, news_id)
-        run_actor(pg_engine, ingest_step)(run_id)
+        broker.get_actor("run_search")(run_id)
     with Session(pg_engine) as session:
         run = session.get(Run, run_id)
         source = session.scalars(select(Source)).one()

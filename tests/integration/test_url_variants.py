@@ -27,15 +27,14 @@ from core.config import Settings
 from core.db.models import Source, Story
 from core.fetch import GuardPolicy, build_client
 from core.news.searches import create_search
-from core.scheduling.runs import create_manual_run
 from core.secrets import generate_key_string
 from core.tenancy.organizations import create_organization
 from tests.support.delivery import link_webhook
 from tests.support.http_server import LocalHTTPServer, Request, Response
+from tests.support.pipeline import run_now, settle
 from tests.support.runs import ingest_at
-from workers.broker import DELIVER_QUEUE, FETCH_QUEUE, build_broker
+from workers.broker import build_broker
 from workers.pipeline import build_pipeline
-from workers.runs import enqueue_runs
 
 SECRET = "whsec_" + base64.b64encode(b"v" * 32).decode()
 SITE = "www.daily.example"
@@ -207,13 +206,10 @@ def test_each_article_arrives_once_and_distinct_articles_all_arrive(
         try:
             for run in RUNS:
                 feeds.load(run)
-                with Session(pg_engine) as s, s.begin():
-                    s.execute(update(Source).values(nextFetchAt=None))  # time has passed
-                    run_id, _ = create_manual_run(s, org_id, news_id, now=utcnow())
-                enqueue_runs(broker, [run_id])
-                broker.join(FETCH_QUEUE)
-                broker.join(DELIVER_QUEUE)
-                worker.join()
+                with Session(pg_engine) as s, s.begin():  # time has passed
+                    s.execute(update(Source).values(nextFetchAt=None, lastFetchedAt=None))
+                run_now(pg_engine, broker, org_id, news_id)
+                settle(broker, worker)
         finally:
             worker.stop()
         stories = delivered(receiver)

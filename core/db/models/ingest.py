@@ -53,6 +53,12 @@ class Source(Timestamps, Base):
     lastFetchedAt: Mapped[datetime | None]
     lastSuccessAt: Mapped[datetime | None]
     nextFetchAt: Mapped[datetime | None] = mapped_column(index=True)
+    #: A refresh message was sent and is expected before this; past it, the source clock
+    #: sends another (the broker may have lost the first).
+    queuedUntil: Mapped[datetime | None]
+    #: Seconds between fetches the source's own clock last settled on (publishing rate,
+    #: bounds, Cache-Control); kept for fetches that bring no dates (304, undated items).
+    fetchInterval: Mapped[int | None]
 
 
 class Entry(Timestamps, Base):

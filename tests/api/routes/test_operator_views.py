@@ -42,5 +42,5 @@ def test_failing_channels_lag_and_queues(
     lag = client.get("/operator/scheduler/lag", headers=headers).json()
     assert lag == {"overdueScheduleS": None, "oldestQueuedRunS": None}
     queues = client.get("/operator/queues", headers=headers).json()
-    assert {q["queue"] for q in queues} == {"fetch", "deliver"}
+    assert {q["queue"] for q in queues} == {"fetch", "refresh", "deliver"}
     assert client.get("/operator/queues", headers=org_a.headers).status_code == 403
