@@ -55,6 +55,11 @@ def declare_refresh_actor(
             outcome.state,
             f" ({outcome.new_entries} new)" if outcome.new_entries else "",
         )
+        if outcome.retry_in is not None and follow_up:
+            # Someone asked for this source now: keep their follow-up run rather than
+            # leave the source to the clock, which would start no run for it.
+            delay_ms = int(outcome.retry_in.total_seconds() * 1000) + 1
+            broker.enqueue(refresh_message(source_id, follow_up), delay=delay_ms)
         if done.run_ids:
             run_ids = list(done.run_ids)
             enqueue_runs(run_ids)

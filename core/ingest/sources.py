@@ -57,12 +57,14 @@ log = logging.getLogger(__name__)
 class SourceOutcome:
     """What happened to one source: fresh (not due, or another worker has it), fetched,
     not_modified, deferred (its host was busy) or failed. ``first_success``: the source
-    had never been fetched successfully before (its followers are waiting for it)."""
+    had never been fetched successfully before (its followers are waiting for it);
+    ``retry_in``: when a deferred source is due again."""
 
     state: str
     new_entries: int = 0
     error: str | None = None
     first_success: bool = False
+    retry_in: timedelta | None = None
 
 
 def _seconds_header(value: str | None, now: datetime) -> timedelta | None:
@@ -249,7 +251,7 @@ def record_fetch(
     if fetched.busy is not None:  # its host had no slot: due again when one may be free
         source.nextFetchAt = now + fetched.busy
         source.queuedUntil = None
-        return SourceOutcome("deferred")
+        return SourceOutcome("deferred", retry_in=fetched.busy)
     if fetched.error is not None:
         return _record_failure(source, now, fetched.error, fetched.status, fetched.retry_after)
     first = source.lastSuccessAt is None

@@ -8,14 +8,17 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
+import dramatiq
 import pytest
 import redis
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from core.db.models import News, Organization, Run, Source
+from core.config import Settings
+from core.db.models import News, Organization, Run, Source, Story
 from core.db.session import unit_of_work
 from core.fetch import GuardPolicy, build_client
 from core.fetch.politeness import Busy, HostLimiter, RedisHostLimiter, take_slot
@@ -29,6 +32,9 @@ from core.ingest.source_clock import (
 from core.news.searches import add_schedule, create_search
 from core.tenancy.organizations import create_organization
 from tests.support import LocalHTTPServer, Response
+from tests.support.pipeline import run_now, settle
+from workers.broker import build_broker
+from workers.pipeline import build_pipeline
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 POLICY = GuardPolicy.from_allowlist(["127.0.0.1"], deadline_s=5, connect_timeout_s=1)
@@ -305,3 +311,36 @@ def test_a_dead_holders_redis_slot_frees_itself(redis_url: str):
     with take_slot(limiter, "h", patience_s=0) as again:
         assert again is None
     client.close()
+
+
+def test_a_run_now_refresh_deferred_by_a_busy_host_still_brings_its_stories(
+    pg_engine: Engine, tmp_path: Path
+):
+    # Two feeds on one host, one fetch of it at a time and 3 s between starts (beyond a
+    # refresh's patience): the second refresh is deferred, and "run now" must still
+    # deliver its news rather than leave it to the source's clock.
+    now = datetime.now(UTC).replace(microsecond=0)
+    bodies = {"/a.xml": rss(1, now=now), "/b.xml": rss(2, now=now)}
+    routes = {path: Response(body=body) for path, body in bodies.items()}
+    with LocalHTTPServer(routes=routes) as server:
+        news_id = search(pg_engine, [server.url_for(path) for path in bodies], "busy")
+        with Session(pg_engine) as session:
+            org_id = session.get_one(News, news_id).organizationId
+        settings = Settings(
+            data_dir=tmp_path,
+            fetch_allowlist="127.0.0.1",
+            fetch_host_concurrency=1,
+            fetch_host_interval_seconds=3,
+        )
+        broker = build_pipeline(settings, pg_engine, broker=build_broker(settings))
+        worker = dramatiq.Worker(broker, worker_threads=2)
+        worker.start()
+        try:
+            run_now(pg_engine, broker, org_id, news_id)
+            settle(broker, worker)
+        finally:
+            worker.stop()
+        assert server.hits == {"/a.xml": 1, "/b.xml": 1}
+    with Session(pg_engine) as session:
+        titles = set(session.scalars(select(Story.title).where(Story.newsId == news_id)))
+    assert titles == {"Story 1", "Story 2"}
