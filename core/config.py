@@ -62,12 +62,15 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = Field(default=5.0, gt=0, le=3600)
     #: Worker threads per worker process.
     worker_threads: int = Field(default=4, ge=1, le=256)
-    #: Seconds a worker's claim holds a run (also the run's time limit); past it, the
-    #: sweeper hands the run to another worker.
-    run_lease_seconds: float = Field(default=600.0, gt=0, le=86_400)
-    #: Seconds a worker's claim holds a delivery (a send's deadline is far shorter); past
-    #: it, the sweeper offers the delivery again (webhooks resend, others turn unknown).
-    delivery_lease_seconds: float = Field(default=120.0, gt=0, le=86_400)
+    #: Seconds a worker's claim holds a run unless renewed; a live worker renews it every
+    #: third of it, so past it the run's worker is dead and the sweeper hands the run to
+    #: another worker.
+    run_lease_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    #: Seconds a run's actor may take in all (a dramatiq time limit).
+    run_time_limit_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    #: Seconds a worker's claim holds a delivery unless renewed (as for runs); past it,
+    #: the sweeper offers the delivery again (webhooks resend, others turn unknown).
+    delivery_lease_seconds: float = Field(default=30.0, gt=0, le=86_400)
     #: Seconds a committed run may wait unenqueued before the sweeper calls it an orphan
     #: of a crashed scheduler.
     orphan_grace_seconds: float = Field(default=30.0, gt=0, le=86_400)

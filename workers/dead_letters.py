@@ -13,6 +13,11 @@ maintenance. Messages that failed in the delay queue (``<queue>.DQ``) land in th
 ``<queue>.XQ``. The in-process ``StubBroker`` keeps them in ``dead_letters_by_queue``,
 keyed by the queue consumed (``<queue>`` or ``<queue>.DQ``).
 
+A dead letter can be settled without a replay: the sweeper re-runs a run or delivery
+whose message died, and its claim completes it. :func:`resolve_dead_letters` looks the
+run or delivery up, so listings show such a letter as resolved (replaying it would find
+nothing to do) and ``purge_resolved`` drops them.
+
 On Redis, ``nack`` moves the body the message was *enqueued* with, so the failure's
 retries and traceback (added by the Retries middleware) would be lost;
 :class:`KeepFailureDetails` writes the failed body back just before the nack.
@@ -30,8 +35,11 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name, q_name
 from dramatiq.middleware import Middleware
+from sqlalchemy.orm import Session
 
+from core.delivery.deliveries import delivery_states
 from core.errors import ValidationError
+from core.scheduling.runs import run_states
 
 #: Dead letters listed per queue at most (newest first).
 MAX_LISTED = 1000
@@ -75,6 +83,9 @@ class DeadLetter:
     failed_at: datetime | None
     retries: int
     traceback: str | None
+    #: Why no replay is needed (``run succeeded``, ``delivery sent``); None: unresolved
+    #: or not known (an actor without a row to look up, or the database unreachable).
+    resolved: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the API and the CLI print this)."""
@@ -87,6 +98,7 @@ class DeadLetter:
             "failedAt": self.failed_at.isoformat() if self.failed_at else None,
             "retries": self.retries,
             "traceback": self.traceback,
+            "resolved": self.resolved,
         }
 
 
@@ -105,6 +117,45 @@ def list_dead_letters(
     letters = [_describe(queue, _unwrap(m), None) for m in _stub_letters(broker, queue)]
     letters.sort(key=lambda d: d.failed_at or datetime.min.replace(tzinfo=UTC), reverse=True)
     return letters[:limit]
+
+
+#: Per actor: the kind of row a message's first argument names, and the states of that
+#: row in which the message has nothing left to do.
+SETTLED = {"run_search": ("run", ("succeeded",)), "deliver": ("delivery", ("sent",))}
+
+
+def resolve_dead_letters(session: Session, letters: list[DeadLetter]) -> list[DeadLetter]:
+    """``letters`` with ``resolved`` set for those whose run or delivery has completed
+    since (or no longer exists: pruned after it finished)."""
+    wanted: dict[str, list[str]] = {"run": [], "delivery": []}
+    for letter in letters:
+        if letter.actor in SETTLED and letter.args:
+            wanted[SETTLED[letter.actor][0]].append(str(letter.args[0]))
+    states = {
+        "run": run_states(session, wanted["run"]),
+        "delivery": delivery_states(session, wanted["delivery"]),
+    }
+    return [dataclasses.replace(d, resolved=_resolution(d, states)) for d in letters]
+
+
+def _resolution(letter: DeadLetter, states: dict[str, dict[str, str]]) -> str | None:
+    if letter.actor not in SETTLED or not letter.args:
+        return None
+    kind, done = SETTLED[letter.actor]
+    state = states[kind].get(str(letter.args[0]))
+    if state is None:
+        return f"{kind} no longer exists"
+    return f"{kind} {state}" if state in done else None
+
+
+def purge_resolved(broker: dramatiq.Broker, queue: str, session: Session) -> int:
+    """Drop the dead letters of ``queue`` whose run or delivery completed; returns how many."""
+    letters = resolve_dead_letters(session, list_dead_letters(broker, queue))
+    return sum(
+        purge_dead_letters(broker, queue, letter.message_id)
+        for letter in letters
+        if letter.resolved is not None
+    )
 
 
 def replay_dead_letter(broker: dramatiq.Broker, queue: str, message_id: str) -> bool:

@@ -10,13 +10,22 @@ import dramatiq
 from sqlalchemy import Engine
 
 from core.clock import utcnow
+from core.db.outage import OUTAGE_ERRORS
 from core.delivery.deliveries import DELIVERY_LEASE, SendContext, deliver
+from core.scheduling.leases import LeaseKeeper
 from workers.broker import DELIVER_QUEUE
 
 log = logging.getLogger(__name__)
 
 #: Actor name of deliveries (the message's ``actor_name``).
 DELIVER_ACTOR = "deliver"
+#: Longest one deliver actor may take: a send's own deadline is far shorter (60 s).
+DELIVER_TIME_LIMIT = timedelta(minutes=2)
+
+
+class RetryDelivery(Exception):
+    """The database could not be reached to claim or record the delivery: dramatiq
+    retries the message with backoff (never a dead letter; the claim decides)."""
 
 
 def declare_deliver_actor(
@@ -25,14 +34,20 @@ def declare_deliver_actor(
     context: Callable[[], SendContext],
     *,
     lease: timedelta = DELIVERY_LEASE,
+    keeper: LeaseKeeper | None = None,
 ) -> dramatiq.Actor[[str], None]:
-    """Declare ``deliver`` on ``broker``; ``context`` builds the send context once."""
+    """Declare ``deliver`` on ``broker``; ``context`` builds the send context once;
+    ``keeper`` renews a claim's lease while its send is in progress."""
     made: list[SendContext] = []
 
     def deliver_one(delivery_id: str) -> None:
         if not made:
             made.append(context())
-        result = deliver(engine, delivery_id, made[0], lease=lease)
+        try:
+            result = deliver(engine, delivery_id, made[0], lease=lease, keeper=keeper)
+        except OUTAGE_ERRORS as exc:
+            log.warning("delivery %s: the database is unavailable; will retry", delivery_id)
+            raise RetryDelivery(f"database unavailable: {type(exc).__name__}") from exc
         if result.outcome is None:
             log.info("delivery %s not claimable (done, not due or held elsewhere)", delivery_id)
             return
@@ -45,8 +60,10 @@ def declare_deliver_actor(
         actor_name=DELIVER_ACTOR,
         queue_name=DELIVER_QUEUE,
         broker=broker,
-        time_limit=int(lease.total_seconds() * 1000),
-        max_retries=0,  # the database schedules retries (backoff, Retry-After)
+        time_limit=int(DELIVER_TIME_LIMIT.total_seconds() * 1000),
+        # The database schedules the retries of sends (backoff, Retry-After); dramatiq
+        # only retries a delivery whose database was unreachable.
+        retry_when=lambda retries, exc: isinstance(exc, RetryDelivery),
     )
     return decorate(deliver_one)
 

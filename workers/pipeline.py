@@ -18,6 +18,7 @@ from core.fetch import build_client
 from core.fetch.address_policy import GuardPolicy
 from core.fetch.politeness import HostLimiter, Limiter, RedisHostLimiter
 from core.ingest.source_clock import ClockPolicy
+from core.scheduling.leases import LeaseKeeper
 from core.scheduling.steps import RunPhases, RunStep
 from workers.broker import build_broker
 from workers.deliver import declare_deliver_actor, enqueue_deliveries
@@ -61,18 +62,24 @@ def build_pipeline(
     def enqueue_new_deliveries(stats: dict[str, Any]) -> None:
         enqueue_deliveries(built, list(stats.get("deliveryIds", ())))
 
+    run_lease = timedelta(seconds=settings.run_lease_seconds)
+    delivery_lease = timedelta(seconds=settings.delivery_lease_seconds)
+    keeper = LeaseKeeper(engine, run_lease=run_lease, delivery_lease=delivery_lease)
     declare_run_actor(
         broker,
         engine,
         run_step,
-        lease=timedelta(seconds=settings.run_lease_seconds),
+        lease=run_lease,
+        time_limit=timedelta(seconds=settings.run_time_limit_seconds),
+        keeper=keeper,
         after_success=enqueue_new_deliveries,
     )
     declare_deliver_actor(
         broker,
         engine,
         partial(delivery_context, settings),
-        lease=timedelta(seconds=settings.delivery_lease_seconds),
+        lease=delivery_lease,
+        keeper=keeper,
     )
     declare_refresh_actor(
         broker,

@@ -9,6 +9,7 @@ import dramatiq
 from sqlalchemy import Engine
 
 from core.clock import utcnow
+from core.db.outage import OUTAGE_ERRORS
 from core.db.session import unit_of_work
 from core.fetch import GuardedClient
 from core.fetch.politeness import Limiter
@@ -71,8 +72,9 @@ def declare_refresh_actor(
         queue_name=REFRESH_QUEUE,
         broker=broker,
         time_limit=REFRESH_TIME_LIMIT_MS,
-        # A lost or failed refresh is sent again by the source clock (queuedUntil).
-        max_retries=0,
+        # A lost or failed refresh is sent again by the source clock (queuedUntil); only
+        # an unreachable database or Redis is retried here, never dead-lettered.
+        retry_when=lambda retries, exc: isinstance(exc, OUTAGE_ERRORS),
     )
     return decorate(refresh_source)
 

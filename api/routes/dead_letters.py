@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
 
 from api.deps import BROKER_ERRORS, OperatorDep, SessionDep, request_broker
 from api.errors import ERROR_RESPONSES, ApiError
@@ -20,7 +21,9 @@ from workers.dead_letters import (
     dead_letter_queues,
     list_dead_letters,
     purge_dead_letters,
+    purge_resolved,
     replay_dead_letter,
+    resolve_dead_letters,
 )
 
 router = APIRouter(prefix="/operator/dead-letters", tags=["operator"], responses=ERROR_RESPONSES)
@@ -37,6 +40,10 @@ class DeadLetterOut(Out):
     failedAt: datetime | None
     retries: int
     traceback: str | None
+    resolved: str | None = Field(
+        description="Why no replay is needed (e.g. `run succeeded`: the sweeper ran it "
+        "again); null while its run or delivery is unfinished or cannot be looked up."
+    )
 
 
 class Purged(Out):
@@ -64,14 +71,16 @@ def list_letters(
     queue: Queue,
     op: OperatorDep,
     request: Request,
+    session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = MAX_LISTED,
 ) -> list[DeadLetterOut]:
-    """Dead letters of ``queue``, newest first."""
+    """Dead letters of ``queue``, newest first; ``resolved`` says which need no replay."""
     broker = _queue(request, queue)
     try:
         letters = list_dead_letters(broker, queue, limit=limit)
     except BROKER_ERRORS:
         raise ApiError(503, "the queue is unreachable") from None
+    letters = resolve_dead_letters(session, letters)
     return [
         DeadLetterOut(
             queue=d.queue,
@@ -81,6 +90,7 @@ def list_letters(
             failedAt=d.failed_at,
             retries=d.retries,
             traceback=d.traceback,
+            resolved=d.resolved,
         )
         for d in letters
     ]
@@ -114,13 +124,23 @@ def purge_letters(
     queue: Queue,
     op: OperatorDep,
     request: Request,
+    *,
     session: SessionDep,
     messageId: Annotated[str | None, Query(max_length=64)] = None,
+    resolved: Annotated[
+        bool, Query(description="Only the dead letters whose run or delivery completed.")
+    ] = False,
 ) -> Purged:
-    """Drop the dead letters of ``queue`` (one, with ``messageId``)."""
+    """Drop the dead letters of ``queue`` (one, with ``messageId``; the settled ones,
+    with ``resolved``)."""
     broker = _queue(request, queue)
+    if resolved and messageId is not None:
+        raise ValidationError("give messageId or resolved, not both", field="resolved")
     try:
-        purged = purge_dead_letters(broker, queue, messageId)
+        if resolved:
+            purged = purge_resolved(broker, queue, session)
+        else:
+            purged = purge_dead_letters(broker, queue, messageId)
     except BROKER_ERRORS:
         raise ApiError(503, "the queue is unreachable") from None
     op.audit(
@@ -129,6 +149,6 @@ def purge_letters(
         action="deadletter.purge",
         target_type="queue",
         target_id=queue,
-        details={"messageId": messageId, "purged": purged},
+        details={"messageId": messageId, "resolved": resolved, "purged": purged},
     )
     return Purged(purged=purged)

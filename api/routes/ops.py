@@ -37,6 +37,7 @@ from workers.dead_letters import (
     dead_letter_queues,
     list_dead_letters,
     replay_dead_letter,
+    resolve_dead_letters,
 )
 from workers.queue_depths import QueueDepth, queue_depths
 
@@ -150,6 +151,7 @@ def ops_page(request: Request, session: SessionDep) -> Response:
             letters.extend(list_dead_letters(broker, queue, limit=DEAD_LETTERS_SHOWN))
     except BROKER_ERRORS:
         queue_error = "The queue (NEWSMON_BROKER_URL) is unreachable."
+    letters = resolve_dead_letters(session, letters)
     return _render(
         "ops.html",
         operator=operator.name,

@@ -27,12 +27,13 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -52,12 +53,17 @@ from core.ids import new_id
 from core.masking import LOG_REDACTOR
 from core.secrets import Keyring, SecretsError
 
+if TYPE_CHECKING:
+    from core.scheduling.leases import LeaseKeeper
+
 log = logging.getLogger(__name__)
 
 #: Attempts a delivery gets before it is marked failed (a replay grants a new budget).
 MAX_DELIVERY_ATTEMPTS = 8
-#: How long a claim holds a delivery; past it the sweeper offers it again.
-DELIVERY_LEASE = timedelta(minutes=2)
+#: How long a claim holds a delivery unless renewed; the worker's lease keeper renews it
+#: while the send is in progress, so only a dead worker's delivery outlives it and is
+#: offered again by the sweeper.
+DELIVERY_LEASE = timedelta(seconds=30)
 #: First retry delay; doubled per attempt up to ``BACKOFF_MAX``.
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=6)
@@ -75,7 +81,8 @@ LAST_SENT_RESOLUTION = timedelta(seconds=1)
 #: Longest error text kept on a delivery or channel.
 MAX_ERROR_CHARS = 1000
 #: Wall-clock budget of one send of any type, connect to last reply (well inside the
-#: delivery lease; webhooks and Slack stop earlier, at their client policy's deadline).
+#: deliver actor's time limit; webhooks and Slack stop earlier, at their client policy's
+#: deadline).
 SEND_DEADLINE_S = 60.0
 #: Budget of a channel test send, which holds a web worker while it runs.
 TEST_SEND_DEADLINE_S = 5.0
@@ -163,6 +170,48 @@ def claim_delivery(
         if claimed is not None:
             return ClaimedDelivery(*claimed, lease_until=until, resumed=resumed)
     return None
+
+
+def renew_delivery_leases(
+    session: Session,
+    held: Sequence[tuple[str, int, datetime]],
+    *,
+    now: datetime,
+    lease: timedelta,
+) -> dict[str, datetime]:
+    """Extend the leases of the deliveries still held by these claims (``(id, attempt,
+    leaseUntil)``: the fencing token) to ``now + lease``, in one statement; returns the new
+    ``leaseUntil`` of each renewed one (the holder's fence from now on). A row another
+    transaction has locked is skipped, as for runs."""
+    if not held:
+        return {}
+    until = now + lease
+    still_held = (
+        select(Delivery.id)
+        .where(
+            tuple_(Delivery.id, Delivery.attempts, Delivery.leaseUntil).in_(list(held)),
+            Delivery.state == "sending",
+        )
+        .with_for_update(skip_locked=True)
+    )
+    renewed = session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(still_held), Delivery.state == "sending")
+        .values(leaseUntil=until)
+        .returning(Delivery.id),
+        execution_options={"synchronize_session": False},
+    )
+    return dict.fromkeys(renewed, until)
+
+
+def delivery_states(session: Session, delivery_ids: Sequence[str]) -> dict[str, str]:
+    """The state of each of these deliveries that exists (an operator's view: any tenant)."""
+    if not delivery_ids:
+        return {}
+    rows = session.execute(
+        select(Delivery.id, Delivery.state).where(Delivery.id.in_(list(delivery_ids)))
+    )
+    return {delivery_id: state for delivery_id, state in rows}
 
 
 def _channel_failed(session: Session, channel: Channel, outcome: Outcome, now: datetime) -> None:
@@ -355,8 +404,13 @@ def deliver(
     clock: Callable[[], datetime] = utcnow,
     rng: random.Random | None = None,
     lease: timedelta = DELIVERY_LEASE,
+    keeper: LeaseKeeper | None = None,
 ) -> DeliverResult:
-    """Claim, send and record one delivery (the ``deliver`` actor's whole body)."""
+    """Claim, send and record one delivery (the ``deliver`` actor's whole body).
+
+    ``keeper`` renews the claim's lease while the send is in progress (a slow receiver
+    then keeps its delivery); without one the lease must outlast the send.
+    """
     with unit_of_work(engine) as session:
         claim = claim_delivery(session, delivery_id, now=clock(), lease=lease)
         if claim is None:
@@ -368,14 +422,22 @@ def deliver(
         ).one()
         session.expunge(channel)
         digest = load_digest(session, claim.organization_id, claim.digest_id)
-    if claim.resumed and channel.type not in IDEMPOTENT_TYPES:
-        outcome = Outcome.unknown("worker lost while sending; it may have been sent")
-    elif channel.status == "broken" or not channel.isActive:
-        outcome = Outcome.failed(
-            f"channel is {channel.status if channel.isActive else 'inactive'}", permanent=True
-        )
-    else:
-        outcome = send_or_fail(channel, digest, delivery_id=claim.id, ctx=ctx, now=clock())
+    if keeper is not None:
+        keeper.hold_delivery(claim.id, claim.attempt, claim.lease_until)
+    try:
+        if claim.resumed and channel.type not in IDEMPOTENT_TYPES:
+            outcome = Outcome.unknown("worker lost while sending; it may have been sent")
+        elif channel.status == "broken" or not channel.isActive:
+            outcome = Outcome.failed(
+                f"channel is {channel.status if channel.isActive else 'inactive'}",
+                permanent=True,
+            )
+        else:
+            outcome = send_or_fail(channel, digest, delivery_id=claim.id, ctx=ctx, now=clock())
+    finally:
+        if keeper is not None:
+            # Renewals moved the fence: record under the lease as it stands now.
+            claim = replace(claim, lease_until=keeper.release_delivery(claim.id))
     with unit_of_work(engine) as session:
         retry_at = record_outcome(session, claim, channel, outcome, now=clock(), rng=rng)
     return DeliverResult(outcome, retry_at)

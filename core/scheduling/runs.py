@@ -7,11 +7,12 @@ token: a worker whose lease expired and was taken over cannot record its outcome
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, func, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,8 +26,10 @@ from core.news.searches import get_search
 #: Attempts (claims) a run gets before it is marked failed; a message that kills its
 #: worker (SIGKILL, OOM) is claimed again after its lease and stops here.
 MAX_RUN_ATTEMPTS = 5
-#: How long a claim holds a run; past it, the sweeper hands the run to another worker.
-RUN_LEASE = timedelta(minutes=10)
+#: How long a claim holds a run unless renewed; the worker's lease keeper renews it while
+#: the run is in progress (``core/scheduling/leases.py``), so only a dead worker's run
+#: outlives it and is handed to another worker by the sweeper.
+RUN_LEASE = timedelta(seconds=30)
 #: A run committed but never marked enqueued this long is an orphan of a crashed
 #: scheduler (the enqueue happens right after commit, so seconds suffice).
 ORPHAN_GRACE = timedelta(seconds=30)
@@ -82,6 +85,32 @@ def claim_run(
         _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
         return None
     return ClaimedRun(*row)
+
+
+def renew_run_leases(
+    session: Session, held: Sequence[tuple[str, int]], *, now: datetime, lease: timedelta
+) -> int:
+    """Extend to ``now + lease`` the leases of the runs still held by these claims
+    (``(run id, attempt)`` pairs), in one statement; returns how many were renewed.
+
+    A run another transaction has locked (its outcome being recorded) is skipped rather
+    than waited for: its lease still has most of its time, and waiting would hold up the
+    renewal of every other run of the process.
+    """
+    if not held:
+        return 0
+    still_held = (
+        select(Run.id)
+        .where(tuple_(Run.id, Run.attempts).in_(list(held)), Run.state == "running")
+        .with_for_update(skip_locked=True)
+    )
+    renewed = session.execute(
+        update(Run)
+        .where(Run.id.in_(still_held), Run.state == "running")
+        .values(leaseUntil=now + lease),
+        execution_options={"synchronize_session": False},
+    )
+    return int(renewed.rowcount)  # type: ignore[attr-defined]
 
 
 def _give_up_if_exhausted(
@@ -213,6 +242,14 @@ def fail_run(
         session, run.organization_id, run.news_id, run.schedule_id, now=now, error=error
     )
     return will_retry
+
+
+def run_states(session: Session, run_ids: Sequence[str]) -> dict[str, str]:
+    """The state of each of these runs that exists (an operator's view: any tenant)."""
+    if not run_ids:
+        return {}
+    rows = session.execute(select(Run.id, Run.state).where(Run.id.in_(list(run_ids))))
+    return {run_id: state for run_id, state in rows}
 
 
 def mark_enqueued(session: Session, run_ids: list[str], *, now: datetime | None = None) -> None:
