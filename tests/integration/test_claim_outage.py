@@ -1,0 +1,203 @@
+"""Row 71 with a real worker on the real Redis and PostgreSQL: the database unreachable
+when a worker takes a run or delivery message (a proxy in front of PostgreSQL refuses
+connections) is a retry with backoff that completes once the database is back, never a
+dead letter. And a dead letter whose run the sweeper completed since shows as resolved."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import dramatiq
+import pytest
+from sqlalchemy import Engine, select
+
+from core.config import Settings
+from core.db.models import Run
+from core.db.session import make_engine, unit_of_work
+from core.scheduling.fire import database_now, fire_due_schedules
+from scheduler.loop import Scheduler
+from tests.support import steps
+from tests.support.delivery import World, world_fixture  # noqa: F401  (world is a fixture)
+from tests.support.factories import due_schedule
+from tests.support.tcp_proxy import TcpProxy
+from workers.broker import DELIVER_QUEUE, FETCH_QUEUE, build_broker
+from workers.dead_letters import list_dead_letters, purge_resolved, resolve_dead_letters
+from workers.deliver import declare_deliver_actor, enqueue_deliveries
+from workers.runs import declare_run_actor, enqueue_runs
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+#: Seconds any wait of this file may take.
+WAIT_S = 20.0
+#: Failed claims seen before the database comes back (the first try and a retry).
+FAILED_CLAIMS = 2
+
+
+@pytest.fixture
+def db_engine(pg_engine: Engine) -> Engine:
+    """The delivery world on PostgreSQL only (the outage is a proxy in front of it)."""
+    return pg_engine
+
+
+@pytest.fixture
+def broker(redis_url: str, pg_engine: Engine) -> Iterator[dramatiq.Broker]:
+    settings = Settings(
+        database_url=pg_engine.url.render_as_string(hide_password=False),
+        broker_url=redis_url,
+        encryption_keys="A" * 43,
+    )
+    built = build_broker(
+        settings,
+        namespace=f"newsmon-outage-{secrets.token_hex(4)}",
+        min_backoff_ms=100,
+        max_backoff_ms=400,
+    )
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def proxy(pg_engine: Engine) -> Iterator[TcpProxy]:
+    with TcpProxy(("127.0.0.1", pg_engine.url.port or 5432)) as running:
+        yield running
+
+
+@pytest.fixture
+def proxied(pg_engine: Engine, proxy: TcpProxy) -> Iterator[Engine]:
+    """The test database as the worker reaches it: through the proxy."""
+    engine = make_engine(pg_engine.url.set(port=proxy.port).render_as_string(hide_password=False))
+    yield engine
+    engine.dispose()
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_worker(broker: dramatiq.Broker) -> dramatiq.Worker:
+    broker.emit_after("process_boot")
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    return worker
+
+
+def one_queued_run(engine: Engine) -> str:
+    with unit_of_work(engine) as session:
+        due_schedule(session)
+    with unit_of_work(engine) as session:
+        run_ids, _ = fire_due_schedules(session, now=database_now(session))
+    return run_ids[0]
+
+
+def logged(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    return sum(text in record.getMessage() for record in caplog.records)
+
+
+def test_a_run_claimed_while_the_database_is_down_is_retried_not_dead_lettered(
+    pg_engine: Engine,
+    proxied: Engine,
+    proxy: TcpProxy,
+    broker: dramatiq.Broker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="workers.runs")
+    run_id = one_queued_run(pg_engine)
+    declare_run_actor(broker, proxied, steps.record_step)
+    proxy.down()
+    enqueue_runs(broker, [run_id])
+    worker = run_worker(broker)
+    try:
+        wait_for(
+            lambda: logged(caplog, "not claimed, the database is unavailable") >= FAILED_CLAIMS,
+            "a retried claim",
+        )
+        proxy.up()
+
+        def state() -> str:
+            with unit_of_work(pg_engine) as session:
+                return session.get_one(Run, run_id).state
+
+        wait_for(lambda: state() == "succeeded", "the run to succeed")
+    finally:
+        worker.stop()
+    assert list_dead_letters(broker, FETCH_QUEUE) == []
+    assert steps.executions(pg_engine, run_id) == 1
+
+
+def test_a_delivery_claimed_while_the_database_is_down_is_retried_not_dead_lettered(
+    world: World,
+    proxied: Engine,
+    proxy: TcpProxy,
+    broker: dramatiq.Broker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="workers.deliver")
+    world.channel("file", {"directory": "out"})
+    world.stories(1)
+    [delivery_id] = world.plan()
+    declare_deliver_actor(broker, proxied, lambda: world.ctx)
+    proxy.down()
+    enqueue_deliveries(broker, [delivery_id])
+    worker = run_worker(broker)
+    try:
+        wait_for(
+            lambda: logged(caplog, "the database is unavailable; will retry") >= FAILED_CLAIMS,
+            "a retried claim",
+        )
+        proxy.up()
+        wait_for(lambda: world.row(delivery_id).state == "sent", "the delivery to be sent")
+    finally:
+        worker.stop()
+    assert list_dead_letters(broker, DELIVER_QUEUE) == []
+    assert world.row(delivery_id).attempts == 1
+
+
+def test_a_dead_letter_whose_run_completed_since_is_resolved(
+    pg_engine: Engine, broker: dramatiq.Broker
+) -> None:
+    """The first attempt outlives the actor's time limit (dead-lettered, its run left
+    running); after the lease the sweeper sends the run again and it succeeds."""
+    run_id = one_queued_run(pg_engine)
+    lease = timedelta(seconds=1)
+    declare_run_actor(
+        broker,
+        pg_engine,
+        steps.blocking_step,
+        lease=lease,
+        time_limit=timedelta(milliseconds=200),
+    )
+    enqueue_runs(broker, [run_id])
+    worker = run_worker(broker)
+    try:
+        wait_for(lambda: len(list_dead_letters(broker, FETCH_QUEUE)) == 1, "a dead letter")
+        with unit_of_work(pg_engine) as session:
+            [letter] = resolve_dead_letters(session, list_dead_letters(broker, FETCH_QUEUE))
+        assert letter.args == (run_id,) and letter.resolved is None  # still to be done
+        time.sleep(lease.total_seconds() + 0.2)  # no renewals (no keeper): the lease ends
+        sweeper = Scheduler(pg_engine, partial(enqueue_runs, broker))
+        assert sweeper.sweep() == 1
+        wait_for(lambda: _state(pg_engine, run_id) == "succeeded", "the swept run")
+    finally:
+        worker.stop()
+    with unit_of_work(pg_engine) as session:
+        [letter] = resolve_dead_letters(session, list_dead_letters(broker, FETCH_QUEUE))
+        assert letter.resolved == "run succeeded"
+        assert letter.as_dict()["resolved"] == "run succeeded"
+        assert purge_resolved(broker, FETCH_QUEUE, session) == 1
+    assert list_dead_letters(broker, FETCH_QUEUE) == []
+
+
+def _state(engine: Engine, run_id: str) -> Any:
+    with unit_of_work(engine) as session:
+        return session.scalar(select(Run.state).where(Run.id == run_id))
