@@ -80,3 +80,13 @@ def slow_step(session: Session, run: ClaimedRun, now: datetime) -> dict[str, Any
     """Succeeds after ``SLOW_STEP_S``: in flight when a test stops its worker."""
     time.sleep(SLOW_STEP_S)
     return record_step(session, run, now)
+
+
+#: Seconds the long step takes: several leases of the process tests' short lease.
+LONG_STEP_S = 6.0
+
+
+def long_step(session: Session, run: ClaimedRun, now: datetime) -> dict[str, Any]:
+    """Succeeds after ``LONG_STEP_S``: a slow but live run, whose lease must be renewed."""
+    time.sleep(LONG_STEP_S)
+    return record_step(session, run, now)
