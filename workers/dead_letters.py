@@ -1,8 +1,8 @@
 """Dead-lettered messages: list them per queue, replay one, purge.
 
 A message is dead-lettered when its actor fails in a way dramatiq does not retry (the
-run actor retries only transient failures it recorded; a bug, a time limit or the
-database gone at claim time ends here). The database stays the source of truth: a
+actors retry transient failures and an unreachable database; a bug or a time limit ends
+here). The database stays the source of truth: a
 replayed run message is claimed like any other, so replaying one twice is harmless.
 
 Where dramatiq keeps them (read in ``dramatiq/brokers/redis/dispatch.lua``, 2.x):

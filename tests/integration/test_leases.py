@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from core.db.models import Delivery, Run
 from core.db.session import unit_of_work
@@ -46,7 +46,7 @@ def keeper_on(engine: Engine, clock: Clock) -> LeaseKeeper:
 
 def lease_of(engine: Engine, model: type[Run] | type[Delivery], row_id: str) -> datetime | None:
     with unit_of_work(engine) as session:
-        return session.get_one(model, row_id).leaseUntil
+        return session.scalar(select(model.leaseUntil).where(model.id == row_id))
 
 
 def test_a_renewed_run_is_never_taken_over_and_a_released_one_is(db_engine: Engine) -> None:
