@@ -4,19 +4,22 @@ broker with a real worker."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from api.app import create_app
+from core.clock import utcnow
 from core.config import Settings
 from core.db.models import AuditLog, Organization, Run
 from core.db.session import unit_of_work
+from core.scheduling.runs import claim_run, complete_run, create_manual_run
 from tests.api.conftest import FakeClock, Tenant
-from tests.support import factories
+from tests.support import factories, steps
 from tests.support.dead_letter_world import FlakyWorld, flaky_world, wait_until
+from workers.runs import declare_run_actor, enqueue_runs
 
 
 @pytest.fixture
@@ -76,3 +79,42 @@ def test_tenant_replays_its_failed_run_once(client: TestClient, api_engine: Engi
         assert replayed is not None and replayed.state == "queued" and replayed.attempts == 0
     again = client.post(f"/runs/{run_id}/replay", headers=org_a.headers)
     assert again.status_code == 409
+
+
+def test_a_dead_letter_whose_run_completed_since_is_listed_resolved_and_purged(
+    world: FlakyWorld, api_engine: Engine, operator_key: str, org_a: Tenant
+):
+    """The run's first attempt outlives its time limit (a dead letter); another worker
+    completes the run after the lease. Only the unresolved flaky letter stays."""
+    with unit_of_work(api_engine) as s:
+        organization = s.get(Organization, org_a.id)
+        assert organization is not None
+        search = factories.news(s, organization)
+        run_id = create_manual_run(s, org_a.id, search.id, now=utcnow())[0]
+    lease = timedelta(milliseconds=500)
+    declare_run_actor(
+        world.broker,
+        api_engine,
+        steps.blocking_step,
+        lease=lease,
+        time_limit=timedelta(milliseconds=200),
+    )
+    enqueue_runs(world.broker, [run_id])
+    world.send("other", 1)
+    world.wait_dead(2)
+    with unit_of_work(api_engine) as s:  # another worker, after the lease
+        claimed = claim_run(s, run_id, now=utcnow() + lease)
+        assert claimed is not None and claimed.attempt == 2
+        complete_run(s, claimed, now=utcnow(), stats=steps.record_step(s, claimed, utcnow()))
+    app = create_app(Settings(), api_engine, broker=world.broker, clock=FakeClock())
+    ops = {"x-api-key": operator_key}
+    with TestClient(app) as client:
+        listed = client.get("/operator/dead-letters/fetch", headers=ops).json()
+        assert {d["messageId"]: d["resolved"] for d in listed} == {
+            run_id: "run succeeded",
+            "other": None,
+        }
+        purged = client.delete("/operator/dead-letters/fetch?resolved=true", headers=ops)
+        assert purged.json() == {"purged": 1}
+        left = client.get("/operator/dead-letters/fetch", headers=ops).json()
+        assert [d["messageId"] for d in left] == ["other"]
