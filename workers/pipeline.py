@@ -21,7 +21,7 @@ from core.ingest.source_clock import ClockPolicy
 from core.scheduling.leases import LeaseKeeper
 from core.scheduling.steps import RunPhases, RunStep
 from workers.broker import build_broker
-from workers.deliver import declare_deliver_actor, enqueue_deliveries
+from workers.deliver import DELIVER_TIME_LIMIT, declare_deliver_actor, enqueue_deliveries
 from workers.refresh import declare_refresh_actor
 from workers.runs import declare_run_actor, enqueue_runs
 
@@ -63,14 +63,23 @@ def build_pipeline(
         enqueue_deliveries(built, list(stats.get("deliveryIds", ())))
 
     run_lease = timedelta(seconds=settings.run_lease_seconds)
+    run_time_limit = timedelta(seconds=settings.run_time_limit_seconds)
     delivery_lease = timedelta(seconds=settings.delivery_lease_seconds)
-    keeper = LeaseKeeper(engine, run_lease=run_lease, delivery_lease=delivery_lease)
+    keeper: LeaseKeeper | None = None
+    if isinstance(broker, RedisBroker):
+        keeper = LeaseKeeper(engine, run_lease=run_lease, delivery_lease=delivery_lease)
+    else:
+        # Embedded: this process is the only worker, and its start-up recovers whatever
+        # it held; a lease as long as the actor's time limit needs no renewing writes,
+        # which on SQLite would only contend with the work itself.
+        run_lease = max(run_lease, run_time_limit)
+        delivery_lease = max(delivery_lease, DELIVER_TIME_LIMIT)
     declare_run_actor(
         broker,
         engine,
         run_step,
         lease=run_lease,
-        time_limit=timedelta(seconds=settings.run_time_limit_seconds),
+        time_limit=run_time_limit,
         keeper=keeper,
         after_success=enqueue_new_deliveries,
     )

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import base64
 import signal
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine, select
 
 from core.clock import utcnow
 from core.config import Settings
-from core.db.models import Channel, Delivery, NewsChannel
+from core.db.models import Delivery
 from core.db.session import unit_of_work
-from core.delivery import channels as ch
 from core.delivery.digests import plan_and_create
-from core.secrets import parse_keys
 from tests.e2e.test_processes import (  # noqa: F401  (engine and procs are fixtures)
     Processes,
     engine,
@@ -32,6 +32,7 @@ from tests.e2e.test_processes import (  # noqa: F401  (engine and procs are fixt
     wait_for,
 )
 from tests.support import factories, steps
+from tests.support.delivery import link_webhook
 from tests.support.http_server import LocalHTTPServer, RawConnection
 from tests.support.services import REDIS_HOST, REDIS_PORT, REDIS_TEST_DB
 from workers.broker import build_broker
@@ -49,21 +50,31 @@ SHORT_LEASE_S = "1.5"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
 
+def kill_and_time_takeover(
+    procs: Processes,  # noqa: F811
+    doomed: subprocess.Popen[bytes],
+    done: Callable[[], bool],
+    what: str,
+    env: dict[str, str],
+) -> float:
+    """Start a survivor worker, SIGKILL ``doomed`` and return the seconds until ``done``."""
+    survivor = procs.start("worker", **env)
+    procs.wait_log(survivor, "worker started")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    killed = time.monotonic()
+    wait_for(done, what, timeout=TAKEOVER_BOUND_S)
+    took = time.monotonic() - killed
+    print(f"{what} {took:.1f} s after the kill")
+    return took
+
+
 def webhook_delivery(engine: Engine, url: str) -> str:  # noqa: F811
     """A pending delivery of one story to a webhook at ``url``; returns its id."""
     with unit_of_work(engine) as session:
         organization = factories.org(session)
         search = factories.news(session, organization)
-        channel = Channel(organizationId=organization.id, type="webhook", config={})
-        session.add(channel)
-        session.flush()
-        valid = ch.validate_config("webhook", {"url": url, "secret": SECRET})
-        channel.config = ch.seal_config(
-            "webhook", valid, parse_keys(KEY), organization.id, channel.id
-        )
-        session.add(
-            NewsChannel(organizationId=organization.id, newsId=search.id, channelId=channel.id)
-        )
+        link_webhook(session, organization.id, search.id, url, SECRET, KEY)
         factories.story(session, search, "https://news.example/1", foundAt=utcnow())
     with unit_of_work(engine) as session:
         [delivery_id] = plan_and_create(
@@ -97,18 +108,13 @@ def test_a_killed_workers_run_is_taken_over_within_a_minute_by_default(
     run_id = one_scheduled_run(engine, procs, **env, **DEFAULT_TICK)
     doomed = procs.start("worker", **env)
     wait_for(lambda: run_state(engine, run_id) == ("running", 1), "the first attempt")
-    survivor = procs.start("worker", **env)
-    procs.wait_log(survivor, "worker started")
-
-    doomed.send_signal(signal.SIGKILL)
-    doomed.wait()
-    killed = time.monotonic()
-    wait_for(
+    kill_and_time_takeover(
+        procs,
+        doomed,
         lambda: run_state(engine, run_id)[0] == "succeeded",
-        "the run taken over",
-        timeout=TAKEOVER_BOUND_S,
+        "run taken over and completed",
+        env,
     )
-    print(f"run taken over and completed {time.monotonic() - killed:.1f} s after the kill")
     assert run_state(engine, run_id) == ("succeeded", 2)
     assert steps.executions(engine, run_id) == 1
 
@@ -153,18 +159,13 @@ def test_a_killed_workers_delivery_is_taken_over_within_a_minute_by_default(
         procs.wait_log(doomed, "worker started")
         send(engine, procs, delivery_id)
         wait_for(first_arrived.is_set, "the first POST")
-        survivor = procs.start("worker", **env)
-        procs.wait_log(survivor, "worker started")
-
-        doomed.send_signal(signal.SIGKILL)
-        doomed.wait()
-        killed = time.monotonic()
-        wait_for(
+        kill_and_time_takeover(
+            procs,
+            doomed,
             lambda: delivery_row(engine)[0] == "sent",
-            "the delivery taken over",
-            timeout=TAKEOVER_BOUND_S,
+            "delivery taken over and sent",
+            env,
         )
-        print(f"delivery taken over and sent {time.monotonic() - killed:.1f} s after the kill")
         requests = list(server.requests)
     assert [r.headers["webhook-id"] for r in requests] == [delivery_id, delivery_id]
     assert delivery_row(engine) == ("sent", 2)

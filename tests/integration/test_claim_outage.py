@@ -20,11 +20,10 @@ from sqlalchemy import Engine, select
 from core.config import Settings
 from core.db.models import Run
 from core.db.session import make_engine, unit_of_work
-from core.scheduling.fire import database_now, fire_due_schedules
 from scheduler.loop import Scheduler
 from tests.support import steps
 from tests.support.delivery import World, world_fixture  # noqa: F401  (world is a fixture)
-from tests.support.factories import due_schedule
+from tests.support.runs import one_queued_run
 from tests.support.tcp_proxy import TcpProxy
 from workers.broker import DELIVER_QUEUE, FETCH_QUEUE, build_broker
 from workers.dead_letters import list_dead_letters, purge_resolved, resolve_dead_letters
@@ -92,14 +91,6 @@ def run_worker(broker: dramatiq.Broker) -> dramatiq.Worker:
     return worker
 
 
-def one_queued_run(engine: Engine) -> str:
-    with unit_of_work(engine) as session:
-        due_schedule(session)
-    with unit_of_work(engine) as session:
-        run_ids, _ = fire_due_schedules(session, now=database_now(session))
-    return run_ids[0]
-
-
 def logged(caplog: pytest.LogCaptureFixture, text: str) -> int:
     return sum(text in record.getMessage() for record in caplog.records)
 
@@ -112,7 +103,7 @@ def test_a_run_claimed_while_the_database_is_down_is_retried_not_dead_lettered(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="workers.runs")
-    run_id = one_queued_run(pg_engine)
+    run_id, _ = one_queued_run(pg_engine)
     declare_run_actor(broker, proxied, steps.record_step)
     proxy.down()
     enqueue_runs(broker, [run_id])
@@ -168,7 +159,7 @@ def test_a_dead_letter_whose_run_completed_since_is_resolved(
 ) -> None:
     """The first attempt outlives the actor's time limit (dead-lettered, its run left
     running); after the lease the sweeper sends the run again and it succeeds."""
-    run_id = one_queued_run(pg_engine)
+    run_id, _ = one_queued_run(pg_engine)
     lease = timedelta(seconds=1)
     declare_run_actor(
         broker,

@@ -15,7 +15,6 @@ from core.delivery.deliveries import (
     claim_delivery,
     deliveries_to_enqueue,
 )
-from core.scheduling.fire import database_now, fire_due_schedules
 from core.scheduling.leases import RENEWALS_PER_LEASE, LeaseKeeper
 from core.scheduling.runs import RUN_LEASE, claim_run, runs_to_enqueue
 from tests.support.delivery import (  # noqa: F401  (world is a fixture)
@@ -24,20 +23,11 @@ from tests.support.delivery import (  # noqa: F401  (world is a fixture)
     World,
     world_fixture,
 )
-from tests.support.factories import due_schedule
 from tests.support.http_server import LocalHTTPServer, RawConnection
+from tests.support.runs import one_queued_run
 
 #: Renewals in a test: together they span several first leases.
 RENEWALS = 3 * RENEWALS_PER_LEASE
-
-
-def one_queued_run(engine: Engine) -> tuple[str, datetime]:
-    with unit_of_work(engine) as session:
-        due_schedule(session)
-    with unit_of_work(engine) as session:
-        now = database_now(session)
-        run_ids, _ = fire_due_schedules(session, now=now)
-    return run_ids[0], now
 
 
 def keeper_on(engine: Engine, clock: Clock) -> LeaseKeeper:

@@ -12,7 +12,6 @@ from sqlalchemy import Engine, func, select
 from core.clock import utcnow
 from core.db.models import News, Run, Schedule
 from core.db.session import unit_of_work
-from core.scheduling.fire import database_now, fire_due_schedules
 from core.scheduling.runs import (
     ORPHAN_GRACE,
     REQUEUE_AFTER,
@@ -29,6 +28,7 @@ from core.scheduling.runs import (
 from scheduler.loop import Scheduler
 from tests.support import factories
 from tests.support.factories import due_schedule
+from tests.support.runs import one_queued_run
 
 
 class Sent:
@@ -44,17 +44,6 @@ class Sent:
 def runs_of(engine: Engine) -> list[Run]:
     with unit_of_work(engine) as session:
         return list(session.scalars(select(Run).order_by(Run.createdAt, Run.id)))
-
-
-def one_queued_run(engine: Engine) -> tuple[str, datetime]:
-    """A scheduled run, committed; returns its id and the database time it was made."""
-    with unit_of_work(engine) as session:
-        due_schedule(session)
-    with unit_of_work(engine) as session:
-        now = database_now(session)
-        run_ids, _ = fire_due_schedules(session, now=now)
-    assert len(run_ids) == 1
-    return run_ids[0], now
 
 
 # --- the tick ----------------------------------------------------------------------

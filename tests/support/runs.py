@@ -10,7 +10,9 @@ from sqlalchemy import Engine
 from core.db.session import unit_of_work
 from core.fetch import GuardedClient
 from core.ingest.step import fetch_sources, find_stories
+from core.scheduling.fire import database_now, fire_due_schedules
 from core.scheduling.runs import claim_run, create_manual_run
+from tests.support.factories import due_schedule
 
 
 def ingest_at(
@@ -25,3 +27,13 @@ def ingest_at(
     fetched = fetch_sources(engine, claimed, now, client)
     with unit_of_work(engine) as session:
         return {**fetched, **find_stories(session, claimed, now)}
+
+
+def one_queued_run(engine: Engine) -> tuple[str, datetime]:
+    """A scheduled run, committed; returns its id and the database time it was made."""
+    with unit_of_work(engine) as session:
+        due_schedule(session)
+    with unit_of_work(engine) as session:
+        now = database_now(session)
+        run_ids, _ = fire_due_schedules(session, now=now)
+    return run_ids[0], now
