@@ -24,6 +24,8 @@ from core.delivery.render_slack import (
     render_slack,
 )
 from core.delivery.template_env import escape_markdown
+from tests.support.digest_fixtures import NOW as FIXTURE_NOW
+from tests.support.digest_fixtures import all_titles, fixtures
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 EVIL = StoryView(
@@ -264,3 +266,32 @@ def test_non_latin_titles_and_an_empty_digest_render_everywhere() -> None:
         render_text(view)
         render_slack(view)
     assert "東京で新しいAI規制 — Αθήνα" in render_html(shown(digest(story)))
+
+
+def test_every_fixture_digest_renders_within_each_mediums_rules() -> None:
+    """Slack within Block Kit's limits, every story in each format, the plain text free of
+    markup, no template syntax or HTML left in the Markdown."""
+    for name, view in fixtures().items():
+        show = present(view, now=FIXTURE_NOW, links=LINKS, channel_id="ch", recipient="a@x.example")
+        titles = [" ".join(t.split()) for t in all_titles(view)]
+        messages = render_slack(show)
+        assert sum(b["type"] == "section" for m in messages for b in m["blocks"]) == len(titles)
+        for message in messages:
+            assert len(message["blocks"]) <= MAX_BLOCKS, name
+            assert 0 < len(message["text"]) <= MAX_SECTION_CHARS, name
+            for block in message["blocks"]:
+                if block["type"] == "header":
+                    assert len(block["text"]["text"]) <= MAX_HEADER_CHARS
+                elif block["type"] == "section":
+                    assert len(block["text"]["text"]) <= MAX_SECTION_CHARS
+                else:
+                    assert 0 < len(block["elements"]) <= 10
+                    assert all(len(e["text"]) <= MAX_SECTION_CHARS for e in block["elements"])
+        text = render_text(show)
+        markdown = render_markdown(show)
+        for title in titles:
+            assert title in text, (name, title)
+            assert escape_markdown(title) in markdown, (name, title)
+        assert 'class="' not in text and "</td>" not in text, name  # no template markup
+        assert "{{" not in text + markdown and "{%" not in text + markdown, name
+        assert "\\." not in markdown.replace("1\\.", "") and "\\-" not in markdown, name
