@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
 from api.routes.channels import send_context
@@ -127,10 +126,6 @@ def unsubscribe_page(request: Request, links: LinksDep, t: Token = "") -> HTMLRe
     )
 
 
-def _unsubscribe(session: Session, claim: LinkClaim) -> HTMLResponse:
-    return _done(use_unsubscribe_link(session, claim), "Unsubscribe")
-
-
 @router.post("/unsubscribe")
 def unsubscribe(
     request: Request, links: LinksDep, session: SessionDep, t: Token = ""
@@ -139,4 +134,4 @@ def unsubscribe(
     claim = _verify(request, links, t, "unsubscribe")
     if isinstance(claim, HTMLResponse):
         return claim
-    return _unsubscribe(session, claim)
+    return _done(use_unsubscribe_link(session, claim), "Unsubscribe")

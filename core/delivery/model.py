@@ -36,8 +36,16 @@ def outlet_name(feed_title: str | None, source_type: str | None, host: str | Non
 
 @dataclass(frozen=True)
 class AlsoReported:
+    """Another outlet's copy: ``source`` its host (as the webhook payload has always
+    carried it), ``outlet`` the name readers know it by (``""``: the host)."""
+
     source: str
     url: str
+    outlet: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.outlet or self.source or self.url
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,8 @@ class StoryView:
     cluster_id: str = ""
     #: Scored at or above the search's ``urgentScore``: shown first, marked urgent.
     urgent: bool = False
+    #: The outlet's name (:func:`outlet_name`); ``source`` stays the host.
+    outlet: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,14 +134,17 @@ def load_digest(session: Session, organization_id: str, digest_id: str) -> Diges
         for lead_id, host, url, title, kind in copies:
             items = also.setdefault(lead_id or "", [])
             if len(items) < MAX_ALSO_REPORTED:
-                items.append(AlsoReported(source=outlet_name(title, kind, host), url=url))
+                items.append(
+                    AlsoReported(source=host or "", url=url, outlet=outlet_name(title, kind, host))
+                )
     stories = tuple(
         StoryView(
             id=row.id,
             title=row.title,
             url=row.url,
             snippet=row.snippet or "",
-            source=outlet_name(title, kind, row.sourceName),
+            source=row.sourceName or "",
+            outlet=outlet_name(title, kind, row.sourceName),
             published_at=_aware(row.publishedAt),
             score=row.relevanceScore,
             also_reported=tuple(also.get(row.id, ())),

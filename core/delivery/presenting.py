@@ -200,13 +200,13 @@ def _clusters(stories: Sequence[StoryView]) -> list[list[StoryView]]:
 
 
 def _also(group: Sequence[StoryView]) -> tuple[AlsoReported, ...]:
-    shown = {s.source for s in group}
+    shown = {s.outlet or s.source for s in group}
     seen: dict[str, AlsoReported] = {}
     for story in group:
         for other in story.also_reported:
-            name = other.source or other.url
+            name = other.name
             if name not in shown and name not in seen:
-                seen[name] = AlsoReported(source=name, url=other.url)
+                seen[name] = other
     return tuple(seen.values())
 
 
@@ -262,7 +262,7 @@ def present(
                     title=" ".join(story.title.split()),
                     url=safe_link(story.url),
                     raw_url=story.url,
-                    outlet=story.source,
+                    outlet=story.outlet or story.source,
                     age=age(story.published_at, now),
                     local_time=local_time(story.published_at, now, tz),
                     snippet=highlight(cut(story.snippet, MAX_SNIPPET_CHARS), digest.query_terms),

@@ -90,7 +90,7 @@ def _cluster_blocks(cluster: ShownCluster) -> list[Block]:
         for s in cluster.stories
     ]
     if cluster.also:
-        others = ", ".join(_link(a.url, cut(a.source, MAX_PART_CHARS)) for a in cluster.also)
+        others = ", ".join(_link(a.url, cut(a.name, MAX_PART_CHARS)) for a in cluster.also)
         blocks.append(
             {
                 "type": "context",

@@ -63,7 +63,7 @@ def _md_snippet(pieces: Sequence[Piece]) -> str:
 
 def _md_outlet(also: AlsoReported) -> str:
     href = safe_link(also.url)
-    label = escape_markdown(also.source)
+    label = escape_markdown(also.name)
     return f"[{label}](<{markdown_url(href)}>)" if href else label
 
 

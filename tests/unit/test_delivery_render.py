@@ -124,7 +124,9 @@ def test_json_payload_has_version_and_survives_any_text() -> None:
     assert payload["version"] == PAYLOAD_VERSION and payload["type"] == "digest"
     story = payload["digest"]["stories"][0]
     assert story["title"] == EVIL.title and story["snippet"] == EVIL.snippet
-    assert story["alsoReportedBy"] == [{"source": "<b>other</b>", "url": EVIL.also_reported[0].url}]
+    assert story["alsoReportedBy"] == [
+        {"source": "<b>other</b>", "url": EVIL.also_reported[0].url, "outlet": "<b>other</b>"}
+    ]
     assert payload["digest"]["createdAt"] == "2026-06-01T12:00:00Z"
 
 
@@ -222,6 +224,11 @@ def test_age_and_local_time_in_the_channels_zone() -> None:
 
 def test_outlet_is_the_feeds_name_not_a_host() -> None:
     assert outlet_name("Daily Planet", "feed", "127.0.0.1") == "Daily Planet"
+    story = replace(EVIL, source="127.0.0.1", outlet="Daily Planet", url="https://x.example/")
+    assert "Daily Planet · just now" in render_text(shown(digest(story)))
+    # the webhook payload keeps the host in ``source`` (as ever) and adds ``outlet``
+    [sent] = json.loads(render_json(digest(story)))["digest"]["stories"]
+    assert (sent["source"], sent["outlet"]) == ("127.0.0.1", "Daily Planet")
     assert outlet_name("Google News - ai", "google_news", "www.reuters.com") == "reuters.com"
     assert outlet_name(None, "feed", "www.example.com") == "example.com"
 
