@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,7 +20,7 @@ from core.delivery.digest_links import DigestLinks
 from core.delivery.model import AlsoReported, DigestView, StoryView, safe_link
 
 #: Snippet characters shown per story (cut at a word, with an ellipsis).
-MAX_SNIPPET_CHARS = 280
+MAX_SNIPPET_CHARS = 200
 #: Preheader characters (the grey line mail clients show after the subject).
 MAX_PREHEADER_CHARS = 140
 #: Outlets named in the preheader before "and N more".
@@ -64,6 +64,8 @@ class ShownStory:
     reason: str
     urgent: bool
     feedback: FeedbackLinks | None
+    #: Shown in brief (title, outlet, age): the email's HTML would be too long otherwise.
+    brief: bool = False
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,19 @@ def present(
         news_id=digest.news_id,
         key=digest.key,
     )
+
+
+def abridge(shown: ShownDigest, keep: int) -> ShownDigest:
+    """``shown`` with every story after the first ``keep`` (in showing order) in brief."""
+    clusters = []
+    position = 0
+    for cluster in shown.clusters:
+        stories = []
+        for story in cluster.stories:
+            stories.append(story if position < keep else replace(story, brief=True))
+            position += 1
+        clusters.append(replace(cluster, stories=tuple(stories)))
+    return replace(shown, clusters=tuple(clusters))
 
 
 #: :func:`present` with the digest, clock, zone and links of one send bound: a sender

@@ -18,7 +18,7 @@ from email.utils import format_datetime, make_msgid
 
 from core.delivery.mail_headers import REFUSED_CATEGORIES, header_problem
 from core.delivery.presenting import ShownDigest
-from core.delivery.render_html import render_html
+from core.delivery.render_html import render_email_html
 from core.delivery.template_env import environment
 
 #: Subject characters kept (mail clients cut long subjects anyway).
@@ -86,5 +86,5 @@ def render_email(
     if unsubscribe_url:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(render_text(shown), charset="utf-8")
-    message.add_alternative(render_html(shown), subtype="html")
+    message.add_alternative(render_email_html(shown), subtype="html")
     return message

@@ -15,7 +15,7 @@ from core.delivery.digest_links import DigestLinks
 from core.delivery.model import AlsoReported, DigestView, StoryView, outlet_name, sample_digest
 from core.delivery.presenting import ShownDigest, age, highlight, local_time, present
 from core.delivery.render_email import render_email, render_text
-from core.delivery.render_html import render_html, render_markdown
+from core.delivery.render_html import render_email_html, render_html, render_markdown
 from core.delivery.render_json import PAYLOAD_VERSION, render_json
 from core.delivery.render_slack import (
     MAX_BLOCKS,
@@ -93,9 +93,9 @@ def test_html_escapes_text_and_links_only_http() -> None:
 def test_html_is_an_email_layout_with_inline_css_a_preheader_and_nothing_external() -> None:
     page = render_html(shown(digest(*sample_digest(NOW).stories)))
     assert re.search(r'<table class="container"[^>]* width="600"', page)
-    assert "max-width: 600px" in page  # inlined: style attributes, not only a <style> rule
+    assert "max-width:600px" in page  # inlined: style attributes, not only a <style> rule
     assert re.search(r'<td class="header" style="[^"]*padding', page)
-    assert 'class="preheader" style="display: none' in page
+    assert 'class="preheader" style="display:none' in page
     assert "prefers-color-scheme: dark" in page  # media queries stay in <style>
     assert not re.search(r"""(src=|url\(|@import|<link)""", page)
 
@@ -302,3 +302,17 @@ def test_every_fixture_digest_renders_within_each_mediums_rules() -> None:
         assert 'class="' not in text and "</td>" not in text, name  # no template markup
         assert "{{" not in text + markdown and "{%" not in text + markdown, name
         assert "\\." not in markdown.replace("1\\.", "") and "\\-" not in markdown, name
+
+
+def test_an_email_too_long_for_gmail_shows_its_last_stories_in_brief() -> None:
+    """Gmail clips past 102 KB: the HTML part stays within its budget by showing the
+    last stories with title, outlet and age only; every story is still there."""
+    view = fixtures()["forty stories"]
+    full = present(view, now=FIXTURE_NOW, links=LINKS, channel_id="ch")
+    size = len(render_html(full).encode())
+    page = render_email_html(full, max_bytes=size // 2)
+    assert len(page.encode()) <= size // 2
+    assert 0 < page.count('class="fb"') // 2 < len(view.stories)
+    for title in all_titles(view):
+        assert title in page
+    assert render_email_html(full) == render_html(full)  # within the default budget as is
