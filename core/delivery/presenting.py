@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.delivery.digest_links import DigestLinks
 from core.delivery.model import AlsoReported, DigestView, StoryView, safe_link
+from core.relevance.query import normalize
 
 #: Snippet characters shown per story (cut at a word, with an ellipsis).
 MAX_SNIPPET_CHARS = 200
@@ -145,8 +146,8 @@ def period_text(start: datetime | None, end: datetime | None, now: datetime, zon
 
 
 def _term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
-    """One regex matching any of the query's terms or phrases as whole words, case-
-    insensitively (``econom*`` matches words starting with ``econom``)."""
+    """One regex matching any of the query's (normalized) terms or phrases as whole words
+    of normalized text (``econom*`` matches words starting with ``econom``)."""
     parts = []
     for term in sorted(terms, key=len, reverse=True):
         words = [w for w in term.split() if w.rstrip("*")]
@@ -159,7 +160,7 @@ def _term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
         )
     if not parts:
         return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
 
 
 def cut(text: str, limit: int) -> str:
@@ -172,20 +173,37 @@ def cut(text: str, limit: int) -> str:
     return (head[:space] if space > limit // 2 else head).rstrip(" ,;:.") + "…"
 
 
+def _normalized(text: str) -> tuple[str, list[int]]:
+    """``text`` as the query sees it (casefolded, accents stripped: ``normalize``) and,
+    per normalized character, the index of the character of ``text`` it came from."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for at, char in enumerate(text):
+        folded = normalize(char)
+        chars.append(folded)
+        origin.extend([at] * len(folded))
+    return "".join(chars), origin
+
+
 def highlight(text: str, terms: Sequence[str]) -> tuple[Piece, ...]:
-    """``text`` split into pieces, the query's terms marked."""
+    """``text`` split into pieces, the query's terms marked; matched as the query
+    matches (``economie`` marks ``Économie``, ``strasse`` marks ``Straße``)."""
     pattern = _term_pattern(terms)
     if not text:
         return ()
     if pattern is None:
         return (Piece(text),)
+    folded, origin = _normalized(text)
     pieces: list[Piece] = []
     at = 0
-    for match in pattern.finditer(text):
-        if match.start() > at:
-            pieces.append(Piece(text[at : match.start()]))
-        pieces.append(Piece(match.group(0), hit=True))
-        at = match.end()
+    for match in pattern.finditer(folded):
+        start, end = origin[match.start()], origin[match.end() - 1] + 1
+        if start < at:
+            continue  # inside a character already marked (one that folds to several)
+        if start > at:
+            pieces.append(Piece(text[at:start]))
+        pieces.append(Piece(text[start:end], hit=True))
+        at = end
     if at < len(text):
         pieces.append(Piece(text[at:]))
     return tuple(pieces)

@@ -203,6 +203,9 @@ def test_stories_are_grouped_by_cluster_urgent_first_with_also_reported_by() -> 
 def test_snippets_mark_the_querys_terms_as_whole_words() -> None:
     pieces = highlight("Economy and economics: the ECB cut rates; ecbx no.", ["econom*", "ecb"])
     assert [p.text for p in pieces if p.hit] == ["Economy", "economics", "ECB"]
+    pieces = highlight("L'Économie de la Straße frei, dit-il", ["economie", "strasse frei"])
+    assert [p.text for p in pieces if p.hit] == ["Économie", "Straße frei"]
+    assert "".join(p.text for p in pieces) == "L'Économie de la Straße frei, dit-il"
     view = shown(digest(replace(EVIL, snippet="The ECB <b>cut</b> rates"), query_terms=("ecb",)))
     assert '<b class="hit" style="' in render_html(view)
     assert ">ECB</b> &lt;b&gt;cut&lt;/b&gt;" in render_html(view)
