@@ -11,6 +11,9 @@ from email import message_from_bytes
 from email.policy import default
 from typing import Any
 
+import pytest
+
+from core.delivery.channels import validate_config
 from core.delivery.digest_links import DigestLinks
 from core.delivery.model import AlsoReported, DigestView, StoryView, outlet_name, sample_digest
 from core.delivery.presenting import ShownDigest, age, highlight, local_time, present
@@ -24,6 +27,7 @@ from core.delivery.render_slack import (
     render_slack,
 )
 from core.delivery.template_env import escape_markdown
+from core.errors import ValidationError
 from tests.support.digest_fixtures import NOW as FIXTURE_NOW
 from tests.support.digest_fixtures import all_titles, fixtures
 
@@ -319,3 +323,11 @@ def test_an_email_too_long_for_gmail_shows_its_last_stories_in_brief() -> None:
     for title in all_titles(view):
         assert title in page
     assert render_email_html(full) == render_html(full)  # within the default budget as is
+
+
+def test_a_channels_time_zone_must_be_a_real_one() -> None:
+    config = validate_config("slack", {"url": "https://hooks.example/x", "timezone": "Asia/Tokyo"})
+    assert config.timezone == "Asia/Tokyo"
+    with pytest.raises(ValidationError) as refused:
+        validate_config("file", {"directory": "d", "timezone": "Mars/Olympus_Mons"})
+    assert refused.value.field == "config.timezone"
