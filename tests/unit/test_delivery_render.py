@@ -303,6 +303,7 @@ def test_every_fixture_digest_renders_within_each_mediums_rules() -> None:
                     assert all(len(e["text"]) <= MAX_SECTION_CHARS for e in block["elements"])
         text = render_text(show)
         markdown = render_markdown(show)
+        assert text.split("\n")[3] == "" and text.split("\n")[4].startswith("1. ")  # spaced
         for title in titles:
             assert title in text, (name, title)
             assert escape_markdown(title) in markdown, (name, title)
