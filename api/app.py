@@ -23,6 +23,7 @@ from api.routes import (
     channels,
     dead_letters,
     deliveries,
+    digest_links,
     health,
     invitations,
     keys,
@@ -91,6 +92,7 @@ def create_app(
     app.include_router(dead_letters.router)
     app.mount("/ops/static", ops.static_files, name="ops-static")
     app.include_router(ops.router)
+    app.include_router(digest_links.router)
     _document_input_rules(app)
     return app
 

@@ -12,6 +12,7 @@
      ├── Forbidden            the caller may not do this whatever it holds (names why)
      ├── LeaseLost            a run was taken over after this worker's lease expired
      ├── SecretsError         a secret could not be sealed or opened (core.secrets)
+     ├── LinkError            a digest link forged, altered or expired (core.delivery.digest_links)
      ├── FeedParseError       the body is not a feed at all (core.feeds.model)
      ├── MailError            the operator's mail relay refused or could not be reached
      ├── FetchError           an outbound request failed or was refused

@@ -22,6 +22,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from core.errors import ConfigError, NewsmonError, ValidationError
 
@@ -94,6 +96,7 @@ class Keyring:
         if not keys:
             raise SecretsError("no encryption key given")
         self._ciphers: dict[str, AESGCM] = {}
+        self._raw: dict[str, bytes] = {}
         self._order: list[str] = []
         for position, text in enumerate(keys, start=1):
             try:
@@ -108,6 +111,7 @@ class Keyring:
             if kid in self._ciphers:
                 raise SecretsError(f"key {position} of {len(keys)} repeats an earlier key")
             self._ciphers[kid] = AESGCM(raw)
+            self._raw[kid] = raw
             self._order.append(kid)
 
     def __repr__(self) -> str:
@@ -122,6 +126,16 @@ class Keyring:
     def kids(self) -> tuple[str, ...]:
         """Ids of all keys, newest first."""
         return tuple(self._order)
+
+    def derive(self, purpose: bytes) -> tuple[bytes, ...]:
+        """One key per encryption key, newest first, derived for ``purpose`` (HKDF-SHA256):
+        signing keys that share the encryption keys' rotation but never their bytes."""
+        return tuple(
+            HKDF(algorithm=SHA256(), length=KEY_BYTES, salt=None, info=purpose).derive(
+                self._raw[kid]
+            )
+            for kid in self._order
+        )
 
     def encrypt(self, plaintext: str, aad: bytes) -> str:
         """Seal ``plaintext`` with the newest key and return the envelope."""

@@ -123,13 +123,19 @@ def delivery_context(settings: Settings) -> SendContext:
     """What the deliver actor sends with: channel keys, guarded client, address policy
     (built when the first delivery arrives, so a scheduler never needs the keys)."""
     from core.delivery.channels import load_keyring  # noqa: PLC0415
+    from core.delivery.digest_links import LINK_KEY_PURPOSE, DigestLinks  # noqa: PLC0415
 
     policy = GuardPolicy.from_allowlist(
         settings.fetch_allowlist_entries, deadline_s=DELIVERY_DEADLINE_S
     )
+    keyring = load_keyring(settings)
+    links = None
+    if settings.public_url:  # links need an address the reader's browser reaches
+        links = DigestLinks(settings.public_url, keyring.derive(LINK_KEY_PURPOSE))
     return SendContext(
-        keyring=load_keyring(settings),
+        keyring=keyring,
         client=build_client(policy),
         policy=policy,
         file_root=settings.file_channel_folder,
+        links=links,
     )

@@ -11,15 +11,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import ConfigDict
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, paginate
 from api.schemas import Out, StrictBody, UtcDateTime
-from core.db.models import Story, StoryFeedback
+from core.db.models import Story
 from core.db.scoped import get_owned
+from core.news.story_feedback import label_story
 
 router = APIRouter(prefix="/stories", tags=["stories"], responses=ERROR_RESPONSES)
 
@@ -103,25 +103,6 @@ def read_story(storyId: str, ctx: Reader, session: SessionDep) -> StoryOut:
 def put_feedback(storyId: str, body: FeedbackIn, ctx: Writer, session: SessionDep) -> FeedbackOut:
     """Label a story relevant or not (the latest label wins)."""
     story = _story(session, ctx.organization_id, storyId)
-    mine = select(StoryFeedback).where(
-        StoryFeedback.organizationId == ctx.organization_id, StoryFeedback.storyId == story.id
-    )
-    feedback = session.scalar(mine)
-    if feedback is None:
-        feedback = StoryFeedback(
-            organizationId=ctx.organization_id,
-            newsId=story.newsId,
-            storyId=story.id,
-            label=body.label,
-            actorId=ctx.key_id,
-        )
-        try:
-            with session.begin_nested():
-                session.add(feedback)
-        except IntegrityError:  # a concurrent first label won; overwrite it below
-            feedback = session.scalars(mine).one()
-    feedback.label = body.label
-    feedback.actorId = ctx.key_id
-    session.flush()
+    feedback = label_story(session, ctx.organization_id, story, body.label, ctx.key_id)
     ctx.audit(session, "story.feedback", "story", story.id, {"label": body.label})
     return FeedbackOut.model_validate(feedback)

@@ -16,6 +16,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -23,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from core.config import Settings
 from core.delivery.apprise_schemes import check_scheme
 from core.delivery.mail_headers import header_problem
+from core.delivery.wait_settings import ZoneName
 from core.errors import ConfigError, ValidationError
 from core.masking import mask_fields, mask_url, url_secrets
 from core.secrets import (
@@ -51,6 +53,19 @@ MAX_FILE_FOLDER_DEPTH = 4
 
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: IANA zone the channel's digests show times in (unset: the search's digest zone).
+    timezone: ZoneName | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+        return value
 
 
 def _http_url(value: str) -> str:
@@ -89,6 +104,8 @@ class EmailConfig(_Config):
         Annotated[str, Field(min_length=1, json_schema_extra={"format": "http-url"})] | None
     ) = None
     unsubscribeMailto: MailAddress | None = None
+    #: Recipients who left through a digest's one-click unsubscribe (newest last).
+    unsubscribed: list[MailAddress] = Field(default_factory=list)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -23,6 +23,7 @@ after which its deliveries fail without an attempt until it is fixed and they ar
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import ssl
@@ -40,8 +41,10 @@ from core.clock import utcnow
 from core.db.models import Channel, Delivery, Digest, DigestStory, News, Story
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
+from core.delivery.digest_links import DigestLinks
 from core.delivery.model import DigestView, load_digest, sample_digest
 from core.delivery.outcome import Outcome
+from core.delivery.presenting import present
 from core.delivery.send_apprise import send_apprise
 from core.delivery.send_email import SMTP_TIMEOUT_S, send_email
 from core.delivery.send_file import send_file
@@ -99,6 +102,8 @@ class SendContext:
       resolver: DNS for SMTP/apprise checks (tests inject one).
       smtp_timeout_s / smtp_ssl_context: SMTP connection settings.
       file_root: the folder ``file`` channels write below (``None``: file channels off).
+      links: signs digests' feedback and unsubscribe links (``None``: no public
+        address, ``NEWSMON_PUBLIC_URL``, so digests carry no such links).
     """
 
     keyring: Keyring
@@ -108,6 +113,7 @@ class SendContext:
     smtp_timeout_s: float = SMTP_TIMEOUT_S
     smtp_ssl_context: ssl.SSLContext | None = None
     file_root: Path | None = None
+    links: DigestLinks | None = None
 
 
 @dataclass(frozen=True)
@@ -358,20 +364,27 @@ def _send(
 ) -> Outcome:
     if isinstance(config, ch.WebhookConfig):
         return send_webhook(config, digest, delivery_id=delivery_id, client=ctx.client, now=now)
+    show = functools.partial(
+        present, digest, now=now, zone=config.timezone, links=ctx.links, channel_id=channel.id
+    )
     if isinstance(config, ch.SlackConfig):
-        return send_slack(config, digest, client=ctx.client, now=now)
+        return send_slack(config, show, client=ctx.client, now=now)
     if isinstance(config, ch.EmailConfig):
         return send_email(
             config,
-            digest,
+            show,
+            date=digest.created_at,
             policy=ctx.policy,
+            per_recipient=ctx.links is not None,
             resolver=ctx.resolver,
             timeout_s=ctx.smtp_timeout_s,
             ssl_context=ctx.smtp_ssl_context,
         )
     if isinstance(config, ch.AppriseConfig):
-        return send_apprise(config, digest, policy=ctx.policy, resolver=ctx.resolver)
-    return send_file(config, digest, root=ctx.file_root, organization_id=channel.organizationId)
+        return send_apprise(config, show, policy=ctx.policy, resolver=ctx.resolver)
+    return send_file(
+        config, digest, show, root=ctx.file_root, organization_id=channel.organizationId
+    )
 
 
 def send_or_fail(

@@ -11,14 +11,15 @@ Schema (version 1); times are ISO 8601 UTC or null::
         "search": {"id": str, "name": str},
         "stories": [
           {"id": str, "title": str, "url": str, "snippet": str, "source": str,
-           "publishedAt": str|null, "score": float, "reason": str,
-           "alsoReportedBy": [{"source": str, "url": str}]}
+           "outlet": str, "publishedAt": str|null, "score": float, "reason": str,
+           "alsoReportedBy": [{"source": str, "url": str, "outlet": str}]}
         ]
       }
     }
 
 The body is the same on every attempt (the ``webhook-id`` header names the delivery);
-fields are only ever added within a version.
+fields are only ever added within a version. ``source`` is the story's host, ``outlet``
+the name readers know it by (its feed's title; the host when there is none).
 """
 
 from __future__ import annotations
@@ -56,10 +57,14 @@ def digest_payload(digest: DigestView) -> dict[str, Any]:
                     "url": s.url,
                     "snippet": s.snippet,
                     "source": s.source,
+                    "outlet": s.outlet or s.source,
                     "publishedAt": _iso(s.published_at),
                     "score": round(s.score, 4),
                     "reason": s.reason,
-                    "alsoReportedBy": [{"source": a.source, "url": a.url} for a in s.also_reported],
+                    "alsoReportedBy": [
+                        {"source": a.source, "url": a.url, "outlet": a.name}
+                        for a in s.also_reported
+                    ],
                 }
                 for s in digest.stories
             ],

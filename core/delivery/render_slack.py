@@ -1,28 +1,40 @@
-"""Slack Block Kit messages of a digest: a header, then one section per story.
+"""Slack Block Kit messages of a digest: a header, a context line with the count and
+period, then per cluster one section per story (title link, outlet, age, snippet with
+the query's terms in bold, reason, and "Relevant" / "Not relevant" links when the web
+process has a public address) and a context line "also reported by"; a footer context
+with the digest key and "manage this alert".
 
-Story text is escaped for mrkdwn (``&``, ``<``, ``>``: Slack's only escapes) and sent with
-``verbatim`` so titles cannot mention ``@channel`` or auto-link. A long digest is split
-into several messages within Slack's limits (50 blocks, 3,000 characters per section,
-150 per header); the sender posts them in order.
+Feedback is offered as links, not buttons: buttons need a Slack app with an
+interactivity endpoint, which an incoming webhook does not have. Story text is escaped
+for mrkdwn (``&``, ``<``, ``>``: Slack's only escapes) and sent with ``verbatim`` so
+titles cannot mention ``@channel`` or auto-link. Every text stays within Slack's
+limits (3,000 characters per section or context text, 150 per header, 50 blocks per
+message); a longer digest is split into several messages, posted in order, each with a
+plain-text ``text`` fallback for notifications.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.delivery.model import DigestView, StoryView, safe_link, when
+from core.delivery.presenting import Piece, ShownCluster, ShownDigest, ShownStory, cut
 
 #: Slack's limit on blocks per message.
 MAX_BLOCKS = 50
-#: Stories per message: header + one section per story (+ a context footer) stays < 50.
-STORIES_PER_MESSAGE = 40
-#: Slack's limits on a header's plain text and a section's text.
+#: Slack's limits on a header's plain text and a section's (or context element's) text.
 MAX_HEADER_CHARS = 150
 MAX_SECTION_CHARS = 3000
-#: Snippet characters shown per story.
-MAX_SNIPPET_CHARS = 300
+#: Characters of a title, snippet, reason or outlet kept in a section: with the links
+#: below, a story's section stays under ``MAX_SECTION_CHARS``.
+MAX_PART_CHARS = 300
+#: Longest URL linked (a longer one is left out: its label shows unlinked).
+MAX_LINK_CHARS = 1000
 #: Slack's limit on the top-level fallback ``text`` we keep well under.
 MAX_FALLBACK_CHARS = 3000
+#: Blocks every message carries besides the stories: header, summary context, footer.
+FIXED_BLOCKS = 3
+
+Block = dict[str, Any]
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -30,71 +42,123 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _link(url: str, label: str) -> str:
-    href = safe_link(url)
-    if href is None:
+def _link(url: str | None, label: str) -> str:
+    if not url or len(url) > MAX_LINK_CHARS:
         return escape_mrkdwn(label)
     # ``|`` and ``>`` end Slack's <url|label> syntax; percent-encode them in the URL.
-    href = href.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+    href = url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
     return f"<{href}|{escape_mrkdwn(label)}>"
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _snippet(pieces: tuple[Piece, ...]) -> str:
+    text = "".join(p.text for p in pieces)
+    if len(text) > MAX_PART_CHARS:
+        return escape_mrkdwn(cut(text, MAX_PART_CHARS))
+    return "".join(f"*{escape_mrkdwn(p.text)}*" if p.hit else escape_mrkdwn(p.text) for p in pieces)
 
 
-def story_text(story: StoryView) -> str:
+def story_text(story: ShownStory) -> str:
     """The mrkdwn of one story's section (within ``MAX_SECTION_CHARS``)."""
-    facts = [escape_mrkdwn(story.source)] if story.source else []
-    if story.published_at:
-        facts.append(when(story.published_at))
-    facts.append(f"score {story.score:.2f}")
-    lines = [f"*{_link(story.url, _cut(story.title, 500))}*", " · ".join(facts)]
+    title = _link(story.url, cut(story.title, MAX_PART_CHARS))
+    lines = [f":rotating_light: *Urgent* · *{title}*" if story.urgent else f"*{title}*"]
+    when = story.age + (f" ({story.local_time})" if story.local_time else "")
+    facts = [escape_mrkdwn(cut(story.outlet, MAX_PART_CHARS))] if story.outlet else []
+    lines.append(" · ".join([*facts, when] if when else facts))
     if story.snippet:
-        lines.append(escape_mrkdwn(_cut(story.snippet, MAX_SNIPPET_CHARS)))
+        lines.append(_snippet(story.snippet))
     if story.reason:
-        lines.append(f"_Why:_ {escape_mrkdwn(_cut(story.reason, MAX_SNIPPET_CHARS))}")
-    if story.also_reported:
-        others = ", ".join(_link(a.url, a.source or a.url) for a in story.also_reported)
-        lines.append(f"_Also reported by:_ {others}")
-    return _cut("\n".join(lines), MAX_SECTION_CHARS)
+        lines.append(f"_Why:_ {escape_mrkdwn(cut(story.reason, MAX_PART_CHARS))}")
+    if story.feedback:
+        lines.append(
+            f"{_link(story.feedback.relevant, 'Relevant')} · "
+            f"{_link(story.feedback.not_relevant, 'Not relevant')}"
+        )
+    return cut_mrkdwn("\n".join(line for line in lines if line), MAX_SECTION_CHARS)
 
 
-def render_slack(digest: DigestView) -> list[dict[str, Any]]:
-    """The messages (incoming-webhook JSON bodies) of ``digest``, in sending order."""
-    chunks = [
-        digest.stories[i : i + STORIES_PER_MESSAGE]
-        for i in range(0, len(digest.stories), STORIES_PER_MESSAGE)
-    ] or [()]
-    messages = []
-    for number, chunk in enumerate(chunks, start=1):
-        title = digest.title if len(chunks) == 1 else f"{digest.title} ({number}/{len(chunks)})"
-        blocks: list[dict[str, Any]] = [
-            {
-                "type": "header",
-                "text": {"type": "plain_text", "text": _cut(title, MAX_HEADER_CHARS)},
-            }
-        ]
-        for story in chunk:
-            blocks.append(
-                {
-                    "type": "section",
-                    "text": {"type": "mrkdwn", "text": story_text(story), "verbatim": True},
-                }
-            )
+def cut_mrkdwn(text: str, limit: int) -> str:
+    """``text`` within ``limit``, cut at a line end so no link is broken."""
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - 1]
+    return kept[: kept.rfind("\n")] + "…" if "\n" in kept else cut(text, limit)
+
+
+def _cluster_blocks(cluster: ShownCluster) -> list[Block]:
+    blocks: list[Block] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": story_text(s), "verbatim": True}}
+        for s in cluster.stories
+    ]
+    if cluster.also:
+        others = ", ".join(_link(a.url, cut(a.name, MAX_PART_CHARS)) for a in cluster.also)
         blocks.append(
             {
                 "type": "context",
                 "elements": [
-                    {"type": "mrkdwn", "text": f"newsmon digest {escape_mrkdwn(digest.key)}"}
+                    {
+                        "type": "mrkdwn",
+                        "text": cut_mrkdwn(f"Also reported by: {others}", MAX_SECTION_CHARS),
+                        "verbatim": True,
+                    }
                 ],
             }
         )
-        fallback = "\n".join(escape_mrkdwn(s.title) for s in chunk)
+    return blocks
+
+
+def _pack(
+    clusters: tuple[ShownCluster, ...], room: int
+) -> list[tuple[list[Block], list[ShownStory]]]:
+    """Clusters' blocks (and their stories) packed into messages of at most ``room``
+    story blocks, a cluster kept whole unless it alone exceeds a message."""
+    messages: list[tuple[list[Block], list[ShownStory]]] = [([], [])]
+    for cluster in clusters:
+        blocks = _cluster_blocks(cluster)
+        if messages[-1][0] and len(messages[-1][0]) + len(blocks) > room:
+            messages.append(([], []))
+        stories = list(cluster.stories)
+        for block in blocks:
+            if len(messages[-1][0]) >= room:
+                messages.append(([], []))
+            messages[-1][0].append(block)
+            if block["type"] == "section":
+                messages[-1][1].append(stories.pop(0))
+    return messages
+
+
+def _fallback(title: str, stories: list[ShownStory]) -> str:
+    """Plain text for notifications: the title, then each story's title and outlet."""
+    lines = [title]
+    for story in stories:
+        outlet = f" ({story.outlet})" if story.outlet else ""
+        lines.append(f"• {'URGENT: ' if story.urgent else ''}{story.title}{outlet}")
+    return cut_mrkdwn(escape_mrkdwn("\n".join(lines)), MAX_FALLBACK_CHARS)
+
+
+def render_slack(shown: ShownDigest) -> list[dict[str, Any]]:
+    """The messages (incoming-webhook JSON bodies) of the digest, in sending order."""
+    chunks = _pack(shown.clusters, MAX_BLOCKS - FIXED_BLOCKS)
+    count = f"{shown.count} new {'story' if shown.count == 1 else 'stories'}"
+    summary = escape_mrkdwn(count + (f" · {shown.period}" if shown.period else ""))
+    footer = f"newsmon digest {escape_mrkdwn(shown.key)}"
+    if shown.manage_url:
+        footer += f" · {_link(shown.manage_url, 'Manage this alert')}"
+    messages = []
+    for number, (blocks, stories) in enumerate(chunks, start=1):
+        name = shown.search_name or shown.title
+        title = name if len(chunks) == 1 else f"{name} ({number}/{len(chunks)})"
         messages.append(
             {
-                "text": _cut(f"{escape_mrkdwn(title)}\n{fallback}", MAX_FALLBACK_CHARS),
-                "blocks": blocks,
+                "text": _fallback(f"{title}: {count}", stories),
+                "blocks": [
+                    {
+                        "type": "header",
+                        "text": {"type": "plain_text", "text": cut(title, MAX_HEADER_CHARS)},
+                    },
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": summary}]},
+                    *blocks,
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]},
+                ],
             }
         )
     return messages

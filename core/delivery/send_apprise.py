@@ -26,8 +26,8 @@ from apprise.result import AppriseResultStatus
 from core.delivery.apprise_schemes import supported_plugin
 from core.delivery.channels import AppriseConfig
 from core.delivery.destination import check_host
-from core.delivery.model import DigestView
 from core.delivery.outcome import Outcome
+from core.delivery.presenting import Show
 from core.delivery.render_html import render_markdown
 from core.errors import DestinationNotAllowed, FetchError, ValidationError
 from core.fetch import GuardPolicy, Resolver, time_left
@@ -86,7 +86,7 @@ def _refusal(plugin: NotifyBase, policy: GuardPolicy, resolver: Resolver | None)
 
 def send_apprise(
     config: AppriseConfig,
-    digest: DigestView,
+    show: Show,
     *,
     policy: GuardPolicy,
     resolver: Resolver | None = None,
@@ -109,9 +109,10 @@ def send_apprise(
         return refused
     notifier = apprise.Apprise()
     notifier.add(plugin)
+    shown = show()
     result = notifier.notify(
-        title=digest.title,
-        body=render_markdown(digest),
+        title=shown.title,
+        body=render_markdown(shown),
         body_format=apprise.NotifyFormat.MARKDOWN,
         timeout=left or 0,  # apprise: 0 = no limit of its own
         log_level=logging.WARNING,  # this call's own lines, never another thread's send

@@ -16,12 +16,13 @@ import smtplib
 import socket
 import ssl
 from datetime import datetime
+from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from core.delivery.channels import EmailConfig
 from core.delivery.destination import check_host
-from core.delivery.model import DigestView
 from core.delivery.outcome import Outcome
+from core.delivery.presenting import Show
 from core.delivery.render_email import render_email
 from core.errors import FetchError
 from core.fetch import GuardPolicy, Resolver, time_left
@@ -75,31 +76,53 @@ def _from_code(code: int, message: bytes | str, stage: str) -> Outcome:
     return Outcome.failed(error, permanent=code >= PERMANENT_SMTP_CODE, status=code)
 
 
-def send_email(  # noqa: PLR0911  (one return per SMTP outcome)
+def _messages(
+    config: EmailConfig, show: Show, date: datetime, *, per_recipient: bool
+) -> list[EmailMessage]:
+    """One message for all recipients, or (with one-click links) one per recipient, each
+    with its own unsubscribe link and only its own address in ``To``."""
+    groups = [[address] for address in config.to] if per_recipient else [list(config.to)]
+    messages = []
+    for to in groups:
+        shown = show(
+            recipient=to[0] if per_recipient else None, unsubscribe_url=config.unsubscribeUrl
+        )
+        messages.append(
+            render_email(
+                shown,
+                date=date,
+                sender=config.sender,
+                to=to,
+                unsubscribe_url=shown.unsubscribe_url,
+                unsubscribe_mailto=config.unsubscribeMailto,
+            )
+        )
+    return messages
+
+
+def send_email(  # noqa: PLR0911, PLR0912  (one return per SMTP outcome)
     config: EmailConfig,
-    digest: DigestView,
+    show: Show,
     *,
+    date: datetime,
     policy: GuardPolicy,
+    per_recipient: bool = False,
     resolver: Resolver | None = None,
     timeout_s: float = SMTP_TIMEOUT_S,
     ssl_context: ssl.SSLContext | None = None,
-    now: datetime | None = None,
 ) -> Outcome:
-    """Send the digest to every recipient in one SMTP transaction."""
+    """Send the digest to every recipient over one SMTP connection: one message, or one
+    per recipient (``per_recipient``: each carries its own one-click unsubscribe)."""
     try:
         check_host(policy, config.host, config.port, resolver)
     except FetchError as exc:
         return Outcome.failed(str(exc), permanent="not allowed" in str(exc))
-    message = render_email(
-        digest,
-        sender=config.sender,
-        to=config.to,
-        unsubscribe_url=config.unsubscribeUrl,
-        unsubscribe_mailto=config.unsubscribeMailto,
-    )
+    messages = _messages(config, show, date, per_recipient=per_recipient)
     context = ssl_context or ssl.create_default_context()
     handed_over = False
     stage = "connect"
+    refused: dict[str, tuple[int, bytes]] = {}
+    sent = 0
     try:
         smtp: smtplib.SMTP
         if config.security == "tls":
@@ -114,21 +137,40 @@ def send_email(  # noqa: PLR0911  (one return per SMTP outcome)
                 stage = "AUTH"
                 smtp.login(config.username, config.password)
             stage = "DATA"
-            handed_over = True
-            refused = smtp.send_message(message)
+            for message in messages:
+                handed_over = True
+                try:
+                    refused.update(smtp.send_message(message))
+                except smtplib.SMTPRecipientsRefused as exc:
+                    if len(messages) == 1:
+                        raise
+                    refused.update(exc.recipients)
+                    smtp.rset()
+                    continue
+                sent += 1
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
         return _from_code(code, text, "RCPT")
     except smtplib.SMTPNotSupportedError as exc:
         return Outcome.failed(f"SMTP server does not support {stage}: {exc}", permanent=True)
     except smtplib.SMTPResponseException as exc:
-        return _from_code(exc.smtp_code, exc.smtp_error, stage)
+        outcome = _from_code(exc.smtp_code, exc.smtp_error, stage)
+        if sent:  # as with Slack: a retry sends again to those who already have it
+            return Outcome.failed(
+                f"{outcome.error} (after {sent} of {len(messages)} messages were accepted)",
+                permanent=outcome.permanent,
+                status=outcome.status,
+            )
+        return outcome
     except (smtplib.SMTPException, OSError) as exc:
         error = f"SMTP {config.host}:{config.port}: {type(exc).__name__}: {exc}"[:500]
         left = time_left()
         if left is not None and left <= _DEADLINE_SLACK_S:
             error = f"SMTP {config.host}:{config.port}: no answer by the deadline at {stage}"
         return Outcome.unknown(error) if handed_over else Outcome.failed(error)
+    if not sent and refused:
+        code, text = next(iter(refused.values()))
+        return _from_code(code, text, "RCPT")
     if refused:
         listed = ", ".join(f"{rcpt} ({code})" for rcpt, (code, _) in refused.items())
         return Outcome.sent(250, f"accepted; refused recipients: {listed}"[:500])

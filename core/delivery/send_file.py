@@ -26,6 +26,7 @@ from pathlib import Path
 from core.delivery.channels import FileConfig
 from core.delivery.model import DigestView
 from core.delivery.outcome import Outcome
+from core.delivery.presenting import Show
 from core.delivery.render_html import render_html, render_markdown
 
 #: File suffix per format.
@@ -89,7 +90,12 @@ def _write(folder: int, name: str, text: str) -> None:
 
 
 def send_file(
-    config: FileConfig, digest: DigestView, *, root: Path | None, organization_id: str
+    config: FileConfig,
+    digest: DigestView,
+    show: Show,
+    *,
+    root: Path | None,
+    organization_id: str,
 ) -> Outcome:
     """Write the digest's files below ``root``; the paths written are the response."""
     if root is None:
@@ -98,8 +104,9 @@ def send_file(
     written = []
     try:
         with _open_below(root, [organization_id, *config.directory.split("/")]) as fd:
+            shown = show()
             for fmt in config.formats:
-                text = render_markdown(digest) if fmt == "markdown" else render_html(digest)
+                text = render_markdown(shown) if fmt == "markdown" else render_html(shown)
                 name = digest_file_stem(digest) + SUFFIXES[fmt]
                 _write(fd, name, text)
                 written.append(str(folder / name))

@@ -13,8 +13,8 @@ import json
 from datetime import datetime
 
 from core.delivery.channels import SlackConfig
-from core.delivery.model import DigestView
 from core.delivery.outcome import Outcome, excerpt, from_fetch_error, from_http_status
+from core.delivery.presenting import Show
 from core.delivery.render_slack import render_slack
 from core.errors import FetchError
 from core.fetch import GuardedClient
@@ -36,11 +36,9 @@ BROKEN_ERRORS = frozenset(
 )
 
 
-def send_slack(
-    config: SlackConfig, digest: DigestView, *, client: GuardedClient, now: datetime
-) -> Outcome:
+def send_slack(config: SlackConfig, show: Show, *, client: GuardedClient, now: datetime) -> Outcome:
     """Post every message of the digest; the first failure ends the attempt."""
-    messages = render_slack(digest)
+    messages = render_slack(show())
     last = Outcome.sent()
     for number, message in enumerate(messages, start=1):
         body = json.dumps(message, ensure_ascii=False).encode("utf-8")

@@ -18,7 +18,8 @@ What is kept, and why:
   entries' retention (their entries with them).
 - finished ``runs``; ``digests`` with their deliveries once none of them is still pending
   or sending; the ``auditLogs``; expired ``verifications`` (operator-page sessions) and
-  ``invitations``; ``relevanceModels`` beyond the newest :data:`MODEL_VERSIONS_KEPT`.
+  ``invitations``; ``relevanceModels`` beyond the newest :data:`MODEL_VERSIONS_KEPT`;
+  ``digestLinkUses`` of links past their expiry.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from core.db.models import (
     AuditLog,
     Delivery,
     Digest,
+    DigestLinkUse,
     Entry,
     Invitation,
     NewsSource,
@@ -169,6 +171,10 @@ def prune_rules(policy: RetentionPolicy) -> list[PruneRule]:
         PruneRule("verifications", Verification, _older(Verification.expiresAt, EXPIRED_GRACE))
     )
     rules.append(PruneRule("invitations", Invitation, _older(Invitation.expiresAt, EXPIRED_GRACE)))
+    # A used digest link past its expiry is refused as expired: its record is not needed.
+    rules.append(
+        PruneRule("digestLinkUses", DigestLinkUse, _older(DigestLinkUse.expiresAt, timedelta(0)))
+    )
     rules.append(PruneRule("relevanceModels", RelevanceModel, _old_model_versions))
     return rules
 

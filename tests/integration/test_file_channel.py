@@ -5,6 +5,7 @@ no file channel. Every test asserts on the filesystem that nothing landed elsewh
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from core.config import Settings
 from core.delivery import channels as ch
 from core.delivery.deliveries import SendContext
 from core.delivery.model import sample_digest
+from core.delivery.presenting import present
 from core.delivery.send_file import FILE_CHANNEL_OFF, send_file
 from core.errors import ValidationError
 from tests.support.delivery import (  # noqa: F401  (world_fixture provides `world`)
@@ -120,13 +122,14 @@ def test_a_link_planted_at_a_digest_file_name_is_replaced_not_written_through(
     """Digest file names are predictable; a link put there is swapped for the file."""
     config = ch.FileConfig(directory="d", formats=["markdown"])
     digest = sample_digest(START, "org_a")
-    assert send_file(config, digest, root=root, organization_id="org_a").kind == "sent"
+    show = partial(present, digest, now=START)
+    assert send_file(config, digest, show, root=root, organization_id="org_a").kind == "sent"
     [written] = files_under(root)
     target = outside / "crontab"
     target.write_text("untouched")
     written.unlink()
     written.symlink_to(target)
-    assert send_file(config, digest, root=root, organization_id="org_a").kind == "sent"
+    assert send_file(config, digest, show, root=root, organization_id="org_a").kind == "sent"
     assert target.read_text() == "untouched"
     assert not written.is_symlink() and written.read_text().startswith("# ")
     assert files_under(root) == [written]  # no temporary file left behind

@@ -13,6 +13,7 @@ from core.db.models import (
     AuditLog,
     Delivery,
     Digest,
+    DigestLinkUse,
     Entry,
     News,
     NewsSource,
@@ -95,6 +96,13 @@ def _world(engine: Engine) -> dict[str, str]:
         ids["unfollowed_old"] = _source(session, "https://gone.example/feed", OLD).id
         ids["unfollowed_recent"] = _source(session, "https://new.example/feed", RECENT).id
         ids["followed"] = followed.id
+        for name, expires in (("link_expired", NOW - timedelta(days=1)), ("link_live", NOW)):
+            use = DigestLinkUse(
+                organizationId=org.id, tokenHash=name, purpose="feedback", expiresAt=expires
+            )
+            session.add(use)
+            session.flush()
+            ids[name] = use.id
         ids["entry_old"] = _entry(session, followed, "https://followed.example/1", OLD).id
         ids["entry_recent"] = _entry(session, followed, "https://followed.example/2", RECENT).id
         ids["story_old"] = f.story(session, search, "https://a.example/old", foundAt=OLD).id
@@ -165,6 +173,7 @@ def test_prune_deletes_only_what_the_policy_lets_go(db_engine: Engine):
         "auditLogs": 1,
         "verifications": 1,
         "invitations": 0,
+        "digestLinkUses": 1,
         "relevanceModels": 2,
     }
     with unit_of_work(db_engine) as session:
@@ -176,6 +185,7 @@ def test_prune_deletes_only_what_the_policy_lets_go(db_engine: Engine):
             (Run, "run_old"),
             (AuditLog, "audit_old"),
             (Verification, "verification_old"),
+            (DigestLinkUse, "link_expired"),
         ]
         kept = [
             (Story, "story_recent"),
@@ -189,6 +199,7 @@ def test_prune_deletes_only_what_the_policy_lets_go(db_engine: Engine):
             (Run, "run_old_running"),  # unfinished
             (AuditLog, "audit_recent"),
             (Verification, "verification_live"),
+            (DigestLinkUse, "link_live"),  # the link still works: its use must be known
         ]
         assert [name for model, name in gone if _exists(session, model, ids[name])] == []
         assert [name for model, name in kept if not _exists(session, model, ids[name])] == []
@@ -203,7 +214,12 @@ def test_zero_days_keeps_forever(db_engine: Engine):
     _world(db_engine)
     forever = RetentionPolicy(stories=None, entries=None, runs=None, deliveries=None, audit=None)
     report = prune(db_engine, forever, now=NOW)
-    assert set(report.deleted) == {"verifications", "invitations", "relevanceModels"}
+    assert set(report.deleted) == {
+        "verifications",
+        "invitations",
+        "digestLinkUses",
+        "relevanceModels",
+    }
     with unit_of_work(db_engine) as session:
         assert _count(session, Story) == 3
         assert _count(session, Run) == 3

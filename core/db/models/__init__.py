@@ -8,6 +8,7 @@ from core.db.models.delivery import (
     Channel,
     Delivery,
     Digest,
+    DigestLinkUse,
     DigestStory,
 )
 from core.db.models.ingest import SOURCE_STATUSES, SOURCE_TYPES, Entry, Source
@@ -58,6 +59,7 @@ __all__ = [
     "Channel",
     "Delivery",
     "Digest",
+    "DigestLinkUse",
     "DigestStory",
     "Entry",
     "Invitation",

@@ -115,3 +115,17 @@ class Delivery(Timestamps, Base):
     lastStatusCode: Mapped[int | None]
     response: Mapped[str | None] = mapped_column(Text)
     sentAt: Mapped[datetime | None]
+
+
+class DigestLinkUse(Timestamps, Base):
+    """A one-click digest link that was used (``tokenHash``: SHA-256 of its token): each
+    works once, so a replayed link changes nothing (see core.delivery.link_actions).
+    Kept until the link would have expired anyway (``expiresAt``)."""
+
+    __tablename__ = "digestLinkUses"
+
+    id: Mapped[str] = id_column()
+    tokenHash: Mapped[str] = mapped_column(String(64), unique=True)
+    organizationId: Mapped[str] = org_fk()
+    purpose: Mapped[str] = mapped_column(String(16))
+    expiresAt: Mapped[datetime] = mapped_column(index=True)
