@@ -84,6 +84,7 @@ class Size:
     database: str
     redis_db: int
     start_due: bool = False
+    profile_runs: int = 0
 
 
 @dataclass
@@ -501,10 +502,46 @@ def measure(size: Size, log_dir: Path) -> Result:
                 fig["cpu_cores"] = {k: (cpu1[k] - cpu0.get(k, 0.0)) / seconds for k in cpu1}
                 fig["machine_busy"] = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
                 fig["load_avg"] = os.getloadavg()[0]
+            if size.profile_runs:
+                result.figures["profile"] = profile_runs(engine, size.profile_runs)
         finally:
             engine.dispose()
             delete_namespace(size.redis_db, namespace)
     return result
+
+
+def profile_runs(engine: Engine, count: int) -> str:
+    """The run step of ``count`` random searches in this process under cProfile, each
+    rolled back (what their next runs would do): where a run's time goes."""
+    import cProfile
+    import io
+    import pstats
+
+    from sqlalchemy.orm import Session
+
+    from core.ingest.step import find_stories
+    from core.scheduling.runs import ClaimedRun
+
+    with engine.connect() as conn:
+        picked = conn.execute(
+            text('SELECT "organizationId", id FROM news ORDER BY random() LIMIT :n'), {"n": count}
+        ).all()
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    for organization_id, news_id in picked:
+        now = datetime.now(UTC)
+        run = ClaimedRun("profile", organization_id, news_id, None, 1, now)
+        with Session(engine) as session:
+            profiler.enable()
+            find_stories(session, run, now)
+            profiler.disable()
+            session.rollback()
+    elapsed = time.perf_counter() - started
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(30)
+    per_run = elapsed / max(1, len(picked)) * 1000
+    return f"{len(picked)} runs, {per_run:.1f} ms each (wall, in-process)\n{out.getvalue()}"
 
 
 def _sleep_sampling(sampler: Sampler, seconds: float) -> None:
@@ -613,6 +650,7 @@ def sizes_from(args: argparse.Namespace) -> list[Size]:
                 args.database,
                 args.redis_db,
                 args.start_due,
+                args.profile_runs,
             )
         )
     return out
@@ -643,6 +681,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="every source and schedule due at start (a cold start after an outage)",
     )
+    parser.add_argument(
+        "--profile-runs",
+        type=int,
+        default=0,
+        help="after the window, profile this many run steps in-process (printed)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
         "--logs", type=Path, default=Path("/tmp/newsmon-scale"), help="process logs"
@@ -664,6 +708,10 @@ def main(argv: list[str] | None = None) -> None:
     results = run(args)
     print(f"machine: {os.cpu_count()} CPUs, load average now {os.getloadavg()[0]:.1f}")
     print(report(results))
+    for r in results:
+        if "profile" in r.figures:
+            print(f"-- profile of run steps, {r.size.searches:,} searches:")
+            print(r.figures["profile"])
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -3,7 +3,8 @@
 The database looks like one that has been running for a while, so the bench measures
 the steady state rather than a first-fetch storm: every source was fetched before (its
 ETag is the farm's current one, its next fetch spread over its interval), its current
-items are stored as entries (two hours old), every search has had a run (``lastRun``)
+items are stored as entries (two hours old), every search has had a run a minute ago
+(``lastRun``: its next run looks only at entries stored since, less the lookback margin)
 and has one delivered story (so its next run is not a first run), and each schedule's
 ``nextRun`` is its next fire.
 
@@ -32,6 +33,7 @@ from core.feeds import parse_feed
 from core.feeds.canonical_url import canonicalize
 from core.ids import new_id
 from core.ingest.source_clock import ClockPolicy
+from core.ingest.stories import LOOKBACK_MARGIN
 from core.secrets import parse_keys
 
 #: Searches per organization.
@@ -50,6 +52,8 @@ SOURCES_PER_SEARCH_WEIGHTS = (20, 25, 20, 12, 9, 6, 5, 3)
 POPULARITY_OFFSET = 10
 #: Age of the seeded entries, stories and last runs.
 SEED_AGE = timedelta(hours=2)
+#: How long ago every search last ran.
+LAST_RUN_AGO = timedelta(minutes=1)
 #: Secret of the bench's webhook channels (the receiver does not verify signatures).
 WEBHOOK_SECRET = "whsec_" + "YmVuY2htYXJrLXNlY3JldC1rZXktMzItYnl0ZXMhIQ=="
 
@@ -126,7 +130,10 @@ def seed(
     after an outage: the whole backlog at once)."""
     rng = random.Random(seed_value)
     stamp = now.astimezone(UTC)
+    if SEED_AGE <= LAST_RUN_AGO + LOOKBACK_MARGIN:
+        raise RuntimeError("seeded entries must be older than what a next run looks back on")
     old = stamp - SEED_AGE
+    last_run = stamp - LAST_RUN_AGO
     keyring = parse_keys(channel_key)
     policy = ClockPolicy()
 
@@ -219,7 +226,7 @@ def seed(
         urls = [source_rows[s][2] for s in picked]
         query = {"query": rng.choice(words), "sources": [{"type": "feed", "url": u} for u in urls]}
         news_rows.append(
-            (nid, oid, f"search {i}", json.dumps(query), "{}", "{}", True, old, stamp, stamp)
+            (nid, oid, f"search {i}", json.dumps(query), "{}", "{}", True, last_run, stamp, stamp)
         )
         label, cron = cron_for(rng)
         result.cron_class[nid] = label
