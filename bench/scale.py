@@ -347,6 +347,14 @@ def window_figures(engine: Engine, start: datetime, end: datetime) -> dict[str, 
             ),
             {"start": start, "end": end},
         ).all()
+        empty = conn.scalar(
+            text(
+                """SELECT count(*) FROM runs WHERE state = 'succeeded'
+                   AND "finishedAt" >= :start AND "finishedAt" < :end
+                   AND COALESCE((stats->>'candidates')::int, 0) = 0"""
+            ),
+            {"start": start, "end": end},
+        )
         fetched = conn.scalar(
             text(
                 "SELECT count(*) FROM sources"
@@ -386,6 +394,7 @@ def window_figures(engine: Engine, start: datetime, end: datetime) -> dict[str, 
         "runs_fired": len(lags),
         "runs_per_s": sum(done.values()) / seconds,
         "runs_failed": done.get("failed", 0),
+        "runs_nothing_new_share": (empty or 0) / max(1, done.get("succeeded", 0)),
         "run_s_p50": ok[0].total_seconds() if ok[0] is not None else None,
         "run_s_p99": ok[1].total_seconds() if ok[1] is not None else None,
         "enqueue_lag_p50": pct(enqueue_lag, 0.5),
@@ -502,6 +511,7 @@ def measure(size: Size, log_dir: Path) -> Result:
                 fig["cpu_cores"] = {k: (cpu1[k] - cpu0.get(k, 0.0)) / seconds for k in cpu1}
                 fig["machine_busy"] = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
                 fig["load_avg"] = os.getloadavg()[0]
+            result.figures.update(time_scheduler_queries(engine))
             if size.profile_runs:
                 result.figures["profile"] = profile_runs(engine, size.profile_runs)
         finally:
@@ -544,6 +554,39 @@ def profile_runs(engine: Engine, count: int) -> str:
     return f"{len(picked)} runs, {per_run:.1f} ms each (wall, in-process)\n{out.getvalue()}"
 
 
+def time_scheduler_queries(engine: Engine) -> dict[str, float]:
+    """Milliseconds of the scheduler's two "what is due" queries on this database (each in
+    a transaction rolled back): due schedules (no fire is written) and due sources."""
+    from sqlalchemy.orm import Session
+
+    from core.ingest.source_clock import sources_to_refresh
+    from core.scheduling.fire import database_now, seconds_until_next_fire
+
+    out = {}
+    with Session(engine) as session:
+        now = database_now(session)
+        started = time.perf_counter()
+        sources_to_refresh(session, now=now)
+        out["due_sources_ms"] = (time.perf_counter() - started) * 1000
+        session.rollback()
+        started = time.perf_counter()
+        session.execute(
+            text(
+                """SELECT s.id FROM schedules s JOIN news n ON n.id = s."newsId"
+                   JOIN organizations o ON o.id = s."organizationId"
+                   WHERE s."isActive" AND n."isActive" AND o."isActive" AND s."nextRun" <= now()
+                   ORDER BY s."nextRun" LIMIT 1000 FOR UPDATE OF s SKIP LOCKED"""
+            )
+        ).all()
+        out["due_schedules_ms"] = (time.perf_counter() - started) * 1000
+        session.rollback()
+        started = time.perf_counter()
+        seconds_until_next_fire(session)
+        out["next_fire_ms"] = (time.perf_counter() - started) * 1000
+        session.rollback()
+    return out
+
+
 def _sleep_sampling(sampler: Sampler, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -577,6 +620,7 @@ ROWS = (
     ("start lag p50 s", "start_lag_p50"),
     ("start lag p99 s", "start_lag_p99"),
     ("runs queued at end", "runs_queued_at_end"),
+    ("runs with no candidate (share)", "runs_nothing_new_share"),
     ("run duration p50 s", "run_s_p50"),
     ("run duration p99 s", "run_s_p99"),
     ("publication->delivery p50 s", "latency_p50"),
@@ -586,6 +630,8 @@ ROWS = (
     ("  15-min searches (n/p50/p99)", "latency_15min"),
     ("deliveries/s", "deliveries_per_s"),
     ("sources overdue >60 s at end", "sources_overdue_at_end"),
+    ("scheduler due-sources query ms", "due_sources_ms"),
+    ("scheduler due-schedules query ms", "due_schedules_ms"),
     ("DB connections max (p50)", "db_connections_max"),
     ("DB connections active max", "db_active_max"),
     ("worker RSS MB (all / each)", "worker_rss_mb_max"),
