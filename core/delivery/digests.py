@@ -86,7 +86,11 @@ def plan_and_create(
     (to enqueue after commit). Without an active channel, stories stay held."""
     lock = select(News).where(News.organizationId == organization_id, News.id == news_id)
     if session.get_bind().dialect.name == "postgresql":
-        lock = lock.with_for_update()
+        # FOR NO KEY UPDATE: plans of one search still wait for each other, but the
+        # key-share locks of foreign key checks (the scheduler inserting this search's
+        # next run while it holds the schedule this run records on) pass: a plain
+        # FOR UPDATE made the two deadlock.
+        lock = lock.with_for_update(key_share=True)
     news = session.scalars(lock).one()
     channels = delivery_channels(session, organization_id, news_id)
     if not channels:
