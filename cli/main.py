@@ -17,6 +17,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from cli import processes
 from cli.admin import db_app, key_app, member_app, org_app, search_app
 from cli.dlq import dlq_app
+from cli.health import health
 from cli.secret_keys import secrets_app
 from core.errors import NewsmonError
 
@@ -33,6 +34,7 @@ for command in (
     processes.worker,
     processes.run,
     processes.demo,
+    health,
 ):
     app.command()(command)
 app.add_typer(db_app, name="db")

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
@@ -144,7 +145,7 @@ def scheduler() -> None:
     stop = threading.Event()
     stop_on_signals(stop)
     log.info("scheduler started (tick %.1fs)", settings.scheduler_tick_seconds)
-    sched.run_forever(stop, settings.scheduler_tick_seconds)
+    sched.run_forever(stop, settings.scheduler_tick_seconds, on_tick=_heartbeat(settings, "scheduler"))
     log.info("scheduler stopped")
 
 
@@ -158,7 +159,16 @@ def worker() -> None:
     broker = _pipeline(settings, engine)
     stop = threading.Event()
     stop_on_signals(stop)
-    run_worker(broker, settings.worker_threads, stop)
+    run_worker(broker, settings.worker_threads, stop, heartbeat=_heartbeat(settings, "worker"))
+
+
+def _heartbeat(settings: Settings, kind: str) -> Callable[[], None]:
+    """Write the process's heartbeat (read by ``newsmon health``)."""
+    from core.clock import utcnow
+    from core.ops.heartbeat import beat, heartbeat_path
+
+    path = heartbeat_path(settings.data_dir, kind)
+    return lambda: beat(path, utcnow())
 
 
 def run() -> None:
