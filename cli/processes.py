@@ -233,12 +233,16 @@ def run() -> None:
 
 def demo() -> None:
     """Run the embedded system on a demo organization: feeds served on 127.0.0.1 (new
-    items every 20 s, duplicates, URL variants), a file channel and a webhook receiver."""
+    items every 20 s, wire copies, URL variants, off-topic stories, an urgent one in
+    quiet hours), a file channel and a webhook receiver."""
     from cli.demo import start_demo_server
 
     server = start_demo_server()
+    # Only the demo server's own port: tenants made in another shell reach no other
+    # local service through this process.
     allow = os.environ.get("NEWSMON_FETCH_ALLOWLIST", "")
-    os.environ["NEWSMON_FETCH_ALLOWLIST"] = ",".join(filter(None, [allow, "127.0.0.1"]))
+    own = f"127.0.0.1:{server.server_address[1]}"
+    os.environ["NEWSMON_FETCH_ALLOWLIST"] = ",".join(filter(None, [allow, own]))
     settings = load()
     if settings.mode != "embedded":
         raise ConfigError("NEWSMON_BROKER_URL", "the demo runs embedded; unset it")
