@@ -89,9 +89,11 @@ def test_quick_start_on_a_fresh_clone_shows_the_product(tmp_path: Path) -> None:
     assert first.startswith("# Demo news: 1 new story") and "Breaking" in first, first
     # A wire copy is delivered once, with the other outlets under "also reported by".
     also = next(d for d in digests if "Also reported by" in d)
-    wire = re.search(r"\(\\#(\d+)\)\]\(<http://127\.0\.0\.1:\d+/[a-z-]+/wire-", also)
+    story = also.split("Also reported by")[0].rsplit("- **[", 1)[1]
+    wire = re.search(r"/wire-(\d+)", story)
     assert wire is not None, also
-    assert sum(f"(\\#{wire.group(1)})" in d for d in digests) == 1
+    lines = [line for d in digests for line in d.splitlines() if line.startswith("- **[")]
+    assert sum(f"/wire-{wire.group(1)}" in line for line in lines) == 1, lines
     # The filtered story with its reason.
     title, explanation = _filtered(db)[0]
     assert "talks" in title.lower() and DEMO_EXCLUDED[0] in json.dumps(explanation)
