@@ -132,7 +132,9 @@ def key_create(
     rate_limit_max: Annotated[
         int | None,
         typer.Option(
-            min=1, metavar="N", help="Rate limit: at most N requests per --rate-limit-window-s seconds."
+            min=1,
+            metavar="N",
+            help="Rate limit: at most N requests per --rate-limit-window-s seconds.",
         ),
     ] = None,
     rate_limit_window_s: Annotated[
@@ -220,7 +222,9 @@ def search_add(
         with opml.open("rb") as handle:  # read one byte past the cap: parse_opml refuses it
             urls += [source.url for source in parse_opml(handle.read(MAX_OPML_BYTES + 1))]
     if not urls:
-        raise typer.BadParameter("give at least one feed (--feed URL or --opml FILE)", param_hint="--feed")
+        raise typer.BadParameter(
+            "give at least one feed (--feed URL or --opml FILE)", param_hint="--feed"
+        )
 
     settings = load()
     engine = migrated_engine(settings)

@@ -4,7 +4,7 @@ the process's heartbeat is fresh, 1 when it is missing or stale)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -14,7 +14,7 @@ from core.clock import utcnow
 from core.ops.heartbeat import DEFAULT_MAX_AGE, check, heartbeat_path
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     scheduler = "scheduler"
     worker = "worker"
 

@@ -145,7 +145,9 @@ def scheduler() -> None:
     stop = threading.Event()
     stop_on_signals(stop)
     log.info("scheduler started (tick %.1fs)", settings.scheduler_tick_seconds)
-    sched.run_forever(stop, settings.scheduler_tick_seconds, on_tick=_heartbeat(settings, "scheduler"))
+    sched.run_forever(
+        stop, settings.scheduler_tick_seconds, on_tick=_heartbeat(settings, "scheduler")
+    )
     log.info("scheduler stopped")
 
 

@@ -1,9 +1,9 @@
 """The OpenAPI document and its interactive page, served without any outside request.
 
 Swagger UI's files come from the ``swagger-ui-py`` package (a pinned copy of the
-``swagger-ui`` 5 distribution, which renders OpenAPI 3.1) and are served here, so ``/docs`` works offline. The page's
-one inline script (FastAPI's initializer) is allowed by its hash in
-:data:`SECURITY_HEADERS`, the same headers as the operator page with a CSP that lets
+``swagger-ui`` 5 distribution, which renders OpenAPI 3.1) and are served here, so
+``/docs`` works offline. The page's one inline script (FastAPI's initializer) is allowed
+by its hash (:func:`security_headers`): the operator page's headers with a CSP that lets
 Swagger UI run its own files, load ``/openapi.json`` and try requests on this origin.
 Declared as routes (not FastAPI's built-in ones or a static mount), so that metrics count
 them under their own route label.
@@ -55,8 +55,8 @@ def security_headers(page: str) -> tuple[tuple[str, str], ...]:
     """The operator page's headers with a CSP for ``page``: scripts of this origin plus
     the page's inline scripts by hash; Swagger UI sets inline styles and data: images."""
     hashes = " ".join(
-        "'sha256-{}'".format(base64.b64encode(hashlib.sha256(s.encode()).digest()).decode())
-        for s in _INLINE_SCRIPT.findall(page)
+        f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(page)
     )
     csp = (
         f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "

@@ -20,7 +20,7 @@ S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 #: When a story counts as published: its feed's date, else when it was found.
 _PUBLISHED = func.coalesce(Story.publishedAt, Story.foundAt)
 #: The sort key, compared as a whole (a row value, in PostgreSQL and SQLite alike).
-_KEY = tuple_(Story.foundAt, _PUBLISHED, Story.id)
+_sort_key = tuple_(Story.foundAt, _PUBLISHED, Story.id)
 
 
 def newest_first(
@@ -35,6 +35,6 @@ def newest_first(
             )
         ).one_or_none()
         # A cursor story deleted since (retention) still ends the page at its id.
-        query = query.where(_KEY < tuple(after) if after else Story.id < cursor)
+        query = query.where(_sort_key < tuple(after) if after else Story.id < cursor)
     order = (Story.foundAt.desc(), _PUBLISHED.desc(), Story.id.desc())
     return query.order_by(*order).limit(limit + 1)

@@ -18,7 +18,7 @@ def duration(value: timedelta | None) -> str:
         return ""
     seconds = int(value.total_seconds())  # to the second, as the page shows times
     sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    parts = []
+    parts: list[str] = []
     for unit, length in _UNITS:
         count, seconds = divmod(seconds, length)
         if count or (parts and len(parts) < MAX_UNITS):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from core.db.migrate import head_revision
 from core.db.session import make_engine
@@ -187,7 +188,14 @@ def test_search_add_refuses_what_could_never_run_and_creates_nothing(
 ):
     newsmon("org", "create", "Acme", cwd=tmp_path)
     first = newsmon(
-        "search", "add", "--org", "acme", "--name", "AI", "--feed", "https://example.com/f.xml",
+        "search",
+        "add",
+        "--org",
+        "acme",
+        "--name",
+        "AI",
+        "--feed",
+        "https://example.com/f.xml",
         cwd=tmp_path,
     )
     assert first.returncode == 0, first.stderr
@@ -196,15 +204,21 @@ def test_search_add_refuses_what_could_never_run_and_creates_nothing(
     assert result.returncode == 2, result.stdout
     assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
     assert result.stderr.startswith(message), result.stderr
-    rows = _rows(tmp_path, 'select count(*) from news')
+    rows = _rows(tmp_path, "select count(*) from news")
     assert rows == 1
 
 
 def test_fetch_allowlist_lets_search_add_watch_an_allowed_private_feed(tmp_path: Path):
     newsmon("org", "create", "Acme", cwd=tmp_path)
     result = newsmon(
-        "search", "add", "--org", "acme", "--name", "intranet",
-        "--feed", "http://127.0.0.1:9/feed.xml",
+        "search",
+        "add",
+        "--org",
+        "acme",
+        "--name",
+        "intranet",
+        "--feed",
+        "http://127.0.0.1:9/feed.xml",
         cwd=tmp_path,
         env={"NEWSMON_FETCH_ALLOWLIST": "127.0.0.1"},
     )
@@ -243,8 +257,6 @@ def test_help_shows_flags_without_a_type_and_explains_every_key_option(tmp_path:
 
 
 def _rows(tmp_path: Path, sql: str) -> int:
-    from sqlalchemy import text
-
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'newsmon.db'}")
     try:
         with engine.connect() as connection:

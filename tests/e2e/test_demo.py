@@ -34,7 +34,9 @@ def _filtered(db: Path) -> list[tuple[str, str]]:
         return []
     with sqlite3.connect(db) as conn:
         try:
-            rows = conn.execute("SELECT title, explanation FROM stories WHERE isFiltered").fetchall()
+            rows = conn.execute(
+                "SELECT title, explanation FROM stories WHERE isFiltered"
+            ).fetchall()
         except sqlite3.OperationalError:  # not migrated yet
             return []
     return [(title, explanation) for title, explanation in rows]
@@ -120,5 +122,7 @@ def test_demo_keeps_its_organization_and_keys_across_runs(sqlite_engine, tmp_pat
     with sqlite_engine.connect() as conn:
         keys = conn.exec_driver_sql('SELECT id FROM apikeys WHERE "organizationId" = ?', (first,))
         assert [row[0] for row in keys] == [key.id]
-        searches = conn.exec_driver_sql('SELECT count(*) FROM news WHERE "organizationId" = ?', (first,))
+        searches = conn.exec_driver_sql(
+            'SELECT count(*) FROM news WHERE "organizationId" = ?', (first,)
+        )
         assert searches.scalar_one() == 1

@@ -9,18 +9,26 @@ import signal
 import subprocess
 import sys
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from core.clock import utcnow
 from core.ops.heartbeat import beat, heartbeat_path
-from tests.e2e.test_processes import Processes, engine, procs, wait_for  # noqa: F401
+from tests.e2e import test_processes
+from tests.e2e.test_processes import Processes, wait_for
+
+# The real processes' fixtures (a database of their own, a Redis namespace).
+engine = test_processes.engine
+procs = test_processes.procs
 
 NEWSMON = [sys.executable, "-c", "from cli.main import main; main()"]
 
 
-def health(kind: str, cwd: Path, env: dict[str, str] | None = None, *extra: str):
+def health(
+    kind: str, cwd: Path, env: dict[str, str] | None = None, *extra: str
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
     return subprocess.run(
         [*NEWSMON, "health", kind, *extra],
@@ -63,8 +71,12 @@ def test_running_scheduler_and_worker_beat_and_a_stopped_one_turns_unhealthy(
 ):
     started = {kind: procs.start(kind) for kind in ("scheduler", "worker")}
     env = {k: v for k, v in procs.env.items() if k.startswith("NEWSMON_")}
+
+    def healthy(kind: str) -> bool:
+        return health(kind, tmp_path, env).returncode == 0
+
     for kind in started:
-        wait_for(lambda k=kind: health(k, tmp_path, env).returncode == 0, f"{kind} healthy")
+        wait_for(partial(healthy, kind), f"{kind} healthy")
     stuck = started["scheduler"]
     os.kill(stuck.pid, signal.SIGSTOP)  # alive but doing nothing
     try:

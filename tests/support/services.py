@@ -50,7 +50,7 @@ def claim_redis_db(host: str = REDIS_HOST, port: int = REDIS_PORT) -> int:
             client.client_setname(f"{CLAIM_NAME}{int(override)}")
             _claim = client
             return int(override)
-        databases = int(client.config_get("databases")["databases"])
+        databases = int(str(client.config_get("databases")["databases"]))
         for index in range(1, databases):
             name = f"{CLAIM_NAME}{index}"
             holders = [int(c["id"]) for c in client.client_list() if c.get("name") == name]

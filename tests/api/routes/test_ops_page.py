@@ -4,6 +4,7 @@ page's own origin only on state-changing requests, and its security headers."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +14,10 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from core.config import Settings
 from core.db.models import AuditLog, Source, Verification
-from tests.api.conftest import Tenant
+from core.db.session import unit_of_work
+from core.scheduling.runs import create_manual_run
+from tests.api.conftest import FakeClock, Tenant
+from tests.support import factories
 
 #: The origin of the page as the test client reaches it.
 OWN_ORIGIN = "http://testserver"
@@ -179,19 +183,15 @@ def test_page_escapes_what_feeds_and_tenants_wrote(
 
 
 def test_page_writes_lags_and_times_to_the_second_in_words(
-    client: TestClient, operator_key: str, api_engine: Engine, clock
+    client: TestClient, operator_key: str, api_engine: Engine, clock: FakeClock
 ):
-    from datetime import timedelta
-
-    from core.db.session import unit_of_work
-    from core.scheduling.runs import create_manual_run
-    from tests.support import factories
-
     now = clock()
     next_fetch = now.replace(microsecond=654321) + timedelta(minutes=5)
     with unit_of_work(api_engine) as session:
         search = factories.news(session, factories.org(session, "lagging"))
-        factories.schedule(session, search, nextRun=now - timedelta(seconds=73, microseconds=845162))
+        factories.schedule(
+            session, search, nextRun=now - timedelta(seconds=73, microseconds=845162)
+        )
         create_manual_run(session, search.organizationId, search.id, now=now)
         session.add(
             Source(
