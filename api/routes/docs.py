@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.resources
+import importlib.util
 import re
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -27,13 +28,24 @@ from api.routes.ops import SECURITY_HEADERS as OPS_SECURITY_HEADERS
 OPENAPI_URL = "/openapi.json"
 #: Path of the interactive documentation; its assets live below ``<DOCS_URL>/assets/``.
 DOCS_URL = "/docs"
+
+
+def _swagger_ui_static() -> Path:
+    """The package's folder of Swagger UI files, found without importing the package
+    (its framework adapters are not used here)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("swagger-ui-py is not installed (pip install -e .)")
+    return Path(spec.submodule_search_locations[0]) / "static"
+
+
 #: The Swagger UI files the page loads, by the name it asks for.
 ASSETS = {
     "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
     "swagger-ui.css": "text/css; charset=utf-8",
     "favicon-32x32.png": "image/png",
 }
-_ASSET_DIR = importlib.resources.files("swagger_ui") / "static"
+_ASSET_DIR = _swagger_ui_static()
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 router = APIRouter(include_in_schema=False)
@@ -84,4 +96,4 @@ def docs_asset(name: str) -> Response:
     media_type = ASSETS.get(name)
     if media_type is None:  # only the named files: no path below the folder is reachable
         raise ApiError(404, f"no documentation asset {name!r}")
-    return FileResponse(str(_ASSET_DIR / name), media_type=media_type)
+    return FileResponse(_ASSET_DIR / name, media_type=media_type)
