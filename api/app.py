@@ -24,6 +24,7 @@ from api.routes import (
     dead_letters,
     deliveries,
     digest_links,
+    docs,
     health,
     invitations,
     keys,
@@ -62,19 +63,29 @@ def create_app(
         version="0.1.0",
         description="Admin and tenant API of newsmon, the news-monitoring worker system.",
         dependencies=[Depends(refuse_bad_parameters)],
+        openapi_url=None,  # served by api.routes.docs, with local Swagger UI assets
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.broker = broker
     app.state.clock = clock
     app.state.metrics_registry = CollectorRegistry()
+    app.state.docs_page = docs.docs_page(app.title)
     install_error_handlers(app)
     app.add_middleware(ServerErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(PathHeadersMiddleware, prefix="/ops", headers=ops.SECURITY_HEADERS)
+    app.add_middleware(
+        PathHeadersMiddleware,
+        prefix=docs.DOCS_URL,
+        headers=docs.security_headers(app.state.docs_page),
+    )
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics_registry)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(docs.router)
     app.include_router(metrics.router)
     app.include_router(news.router)
     app.include_router(suggestions.router)

@@ -121,10 +121,28 @@ def key_create(
         str | None,
         typer.Option(help="Comma-separated resource:action list; default: every permission."),
     ] = None,
-    expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
-    remaining: Annotated[int | None, typer.Option(min=0, help="Request quota.")] = None,
-    rate_limit_max: Annotated[int | None, typer.Option(min=1)] = None,
-    rate_limit_window_s: Annotated[int | None, typer.Option(min=1)] = None,
+    expires_in_days: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="DAYS", help="The key stops working after DAYS days."),
+    ] = None,
+    remaining: Annotated[
+        int | None,
+        typer.Option(min=0, metavar="N", help="Request quota: N requests, then 429."),
+    ] = None,
+    rate_limit_max: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Rate limit: at most N requests per --rate-limit-window-s seconds.",
+        ),
+    ] = None,
+    rate_limit_window_s: Annotated[
+        int | None,
+        typer.Option(
+            min=1, metavar="SECONDS", help="Window of --rate-limit-max (give both or neither)."
+        ),
+    ] = None,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
     from core.keys import RESOURCE_ACTIONS
@@ -163,7 +181,7 @@ def key_create(
 @search_app.command("add")
 def search_add(
     org: Annotated[str, typer.Option(help="Organization slug.")],
-    name: Annotated[str, typer.Option(help="Name of the search.")],
+    name: Annotated[str, typer.Option(help="Name of the search (unique in the organization).")],
     feed: Annotated[list[str] | None, typer.Option(help="Feed URL to watch (repeatable).")] = None,
     opml: Annotated[
         Path | None,
@@ -176,28 +194,47 @@ def search_add(
     ] = None,
     query: Annotated[str, typer.Option(help="Boolean query, e.g. '\"open source\" AND ai'.")] = "",
     cron: Annotated[str | None, typer.Option(help="Cron schedule, e.g. '*/15 * * * *'.")] = None,
-    tz: Annotated[str, typer.Option(help="IANA time zone of the schedule.")] = "UTC",
-    catch_up: Annotated[str, typer.Option(help="once, all or skip.")] = "once",
+    tz: Annotated[
+        str | None, typer.Option(help="IANA time zone of the --cron schedule [default: UTC].")
+    ] = None,
+    catch_up: Annotated[
+        str | None,
+        typer.Option(help="once, all or skip: runs missed while down [default: once]."),
+    ] = None,
 ) -> None:
-    """Create a search over feeds (and an OPML file's feeds), optionally with a cron schedule."""
+    """Create a search over feeds (and an OPML file's feeds), optionally with a cron schedule.
+
+    Refused with one line: no feed at all, a feed on a loopback, private or metadata
+    address (unless NEWSMON_FETCH_ALLOWLIST allows it), --tz or --catch-up without
+    --cron, a name the organization already uses.
+    """
+    from core.fetch import GuardPolicy
+    from core.news.feed_targets import check_feed_urls, refuse_taken_name
     from core.news.opml import MAX_OPML_BYTES, parse_opml
-    from core.news.searches import add_schedule, create_search
+    from core.news.searches import add_schedule, create_search, validate_search_query
     from core.tenancy.organizations import organization_by_slug
 
+    for option, value in (("--tz", tz), ("--catch-up", catch_up)):
+        if value is not None and cron is None:
+            raise typer.BadParameter("only applies to a schedule: add --cron", param_hint=option)
     urls = list(feed or [])
     if opml is not None:
         with opml.open("rb") as handle:  # read one byte past the cap: parse_opml refuses it
             urls += [source.url for source in parse_opml(handle.read(MAX_OPML_BYTES + 1))]
+    if not urls:
+        raise typer.BadParameter(
+            "give at least one feed (--feed URL or --opml FILE)", param_hint="--feed"
+        )
 
-    engine = migrated_engine(load())
+    settings = load()
+    engine = migrated_engine(settings)
     with unit_of_work(engine) as session:
         organization = organization_by_slug(session, org)
-        news = create_search(
-            session,
-            organization.id,
-            name=name,
-            search_query={"query": query, "sources": [{"type": "feed", "url": u} for u in urls]},
-        )
+        refuse_taken_name(session, organization.id, name)
+        search_query = {"query": query, "sources": [{"type": "feed", "url": u} for u in urls]}
+        validate_search_query(search_query)  # a bad scheme is named before any lookup
+        check_feed_urls(GuardPolicy.from_allowlist(settings.fetch_allowlist_entries), urls)
+        news = create_search(session, organization.id, name=name, search_query=search_query)
         out: dict[str, object] = {"id": news.id, "name": news.name}
         if cron:
             sched = add_schedule(
@@ -205,8 +242,8 @@ def search_add(
                 organization.id,
                 news.id,
                 cron_expr=cron,
-                timezone=tz,
-                catch_up=catch_up,
+                timezone=tz or "UTC",
+                catch_up=catch_up or "once",
                 now=utcnow(),
             )
             out["schedule"] = {"id": sched.id, "nextRun": sched.nextRun.isoformat()}  # type: ignore[union-attr]

@@ -1,11 +1,24 @@
 """``newsmon demo``: a demo organization watching feeds newsmon serves itself on
 127.0.0.1, delivering to a ``file`` channel and a local signed-webhook receiver.
 
-The generated feeds (three "outlets") publish a new item every ``ITEM_EVERY_S`` seconds;
-the same story appears in two outlets (a duplicate) and under URL variants (tracking
-parameters, fragments), so deduplication by canonical URL is visible. The search runs
-every minute and once right away; digests land in the file channel folder
-(``<data_dir>/digests/<organizationId>/demo``) and in the log of the receiver.
+The generated feeds (three "outlets") publish a new item every ``ITEM_EVERY_S`` seconds.
+What the demo shows:
+
+- a real query (:data:`DEMO_QUERY`): stories on other topics are not taken; a matching
+  story with an excluded word (:data:`DEMO_EXCLUDED`) is kept, marked filtered with its
+  reason (``GET /stories?filtered=true``), never delivered;
+- wire copies: every third story runs in all three outlets at their own URLs with the
+  same text, so it is clustered and delivered once, with "also reported by" the others;
+- URL variants (tracking parameters, fragments) deduplicated by canonical URL;
+- quiet hours for the first ``QUIET_MINUTES`` minutes of the demo: only an urgent story
+  (score at least :data:`URGENT_SCORE`, the "Breaking" items) breaks through, the rest
+  waits for the end of the quiet hours;
+- the one-line explanation ("Why: ...") under every story of a digest.
+
+The search runs every minute, and as soon as each feed's first news is in;
+digests land in the file channel folder (``<data_dir>/digests/<organizationId>/demo``)
+and in the log of the receiver. The ``demo`` organization is kept across runs (its API
+keys too); its search and channels are made anew at every start, as the feeds' port is.
 """
 
 from __future__ import annotations
@@ -19,22 +32,27 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 
 from core.clock import utcnow
 from core.config import Settings
-from core.db.models import Channel, NewsChannel, Organization
+from core.db.models import Channel, News, NewsChannel, Organization
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
 from core.delivery.send_file import channel_folder
 from core.news.searches import add_schedule, create_search
-from core.scheduling.runs import create_manual_run
 from core.tenancy.organizations import create_organization
 
 log = logging.getLogger(__name__)
 
-#: Slug of the demo organization (deleted and recreated by every ``newsmon demo``).
+#: Slug of the demo organization (kept across runs; its search and channels are remade).
 DEMO_SLUG = "demo"
+#: Name of the demo search.
+DEMO_SEARCH = "Demo news"
+#: The demo search's query: the topics below that match it are delivered.
+DEMO_QUERY = '"open source" OR battery OR rail OR "heat wave" OR breaking'
+#: A story with any of these words is kept, marked filtered with the word as its reason.
+DEMO_EXCLUDED = ("talks",)
 #: Seconds between two new items of the generated feeds.
 ITEM_EVERY_S = 20
 #: The demo file channel's folder, below the organization's file channel folder.
@@ -43,13 +61,19 @@ DEMO_FOLDER = "demo"
 BACKLOG_ITEMS = 12
 #: Items per generated feed document (the newest).
 ITEMS_PER_FEED = 30
+#: Minutes of quiet hours from the demo's start (only urgent stories go out meanwhile).
+QUIET_MINUTES = 1
+#: Score at which a story breaks through quiet hours.
+URGENT_SCORE = 0.9
 OUTLETS = ("daily-planet", "gotham-gazette", "metro-news")
+#: Topics in turn: some off the query, one excluded ("talks"), "Breaking" ones urgent.
 TOPICS = (
     "Open source AI model tops benchmark",
     "City council approves new bike lanes",
     "Heat wave breaks June records",
     "Startup raises funds for battery recycling",
     "Local team wins championship in overtime",
+    "Breaking: rail strike halts open source battery plant",
     "Researchers map deep-sea vents",
     "Rail strike talks resume on Monday",
 )
@@ -58,16 +82,17 @@ TOPICS = (
 def _item_xml(base: str, outlet: str, number: int, started: datetime) -> str:
     topic = TOPICS[number % len(TOPICS)]
     published = started + timedelta(seconds=ITEM_EVERY_S * (number - BACKLOG_ITEMS))
-    # Every third story is syndicated: the same URL (with tracking noise) in two outlets.
-    shared = number % 3 == 0
-    slug = f"story-{number}"
-    link = f"{base}/articles/{slug}" if shared else f"{base}/{outlet}/{slug}"
+    # Every third story is a wire copy: in all outlets, each at its own URL, same text.
+    wire = number % 3 == 0
+    slug = f"wire-{number}" if wire else f"story-{number}"
+    link = f"{base}/{outlet}/{slug}"
     if number % 2:
         link += f"?utm_source={outlet}&utm_medium=rss#top"
+    lead = f"(Wire) {topic.lower()}." if wire else f"{outlet} reports: {topic.lower()}."
     return (
         f"<item><title>{escape(f'{topic} (#{number})')}</title><link>{escape(link)}</link>"
         f"<guid>{escape(link)}</guid><pubDate>{format_datetime(published)}</pubDate>"
-        f"<description>{escape(f'{outlet} reports: {topic.lower()}.')}</description></item>"
+        f"<description>{escape(lead)}</description></item>"
     )
 
 
@@ -77,7 +102,7 @@ def _feed(base: str, outlet: str, started: datetime) -> bytes:
     numbers = [
         n
         for n in range(max(0, published - ITEMS_PER_FEED), published + 1)
-        if n % 3 in (0, own)  # every third story is in all outlets
+        if n % 3 in (0, own)  # every third story (a wire copy) is in all outlets
     ]
     items = "".join(_item_xml(base, outlet, n, started) for n in reversed(numbers))
     return (
@@ -133,20 +158,41 @@ def start_demo_server() -> _DemoServer:
 
 
 def set_up_demo(settings: Settings, engine: Engine, base: str) -> str:
-    """(Re)create the demo organization, search, schedule and channels; returns the
-    run id started right away."""
+    """Create the demo organization (or keep the one of an earlier run, with its keys)
+    and make its search, schedule and channels anew; returns the organization id."""
     keyring = ch.load_keyring(settings)
     now = utcnow()
     with unit_of_work(engine) as session:
-        session.execute(delete(Organization).where(Organization.slug == DEMO_SLUG))
-        org = create_organization(session, name="Demo", slug=DEMO_SLUG)
+        org = session.scalar(select(Organization).where(Organization.slug == DEMO_SLUG))
+        if org is None:
+            org = create_organization(session, name="Demo", slug=DEMO_SLUG)
+        else:  # the feeds' port changed: the old search and channels point nowhere
+            session.execute(delete(News).where(News.organizationId == org.id))
+            session.execute(delete(Channel).where(Channel.organizationId == org.id))
+        # Quiet hours are written to the minute: they end at the first minute boundary
+        # at least QUIET_MINUTES away.
+        quiet_end = (now + timedelta(minutes=QUIET_MINUTES + 1)).replace(second=0, microsecond=0)
         news = create_search(
             session,
             org.id,
-            name="Demo news",
-            search_query={"query": "", "sources": [{"url": f"{base}/{o}.xml"} for o in OUTLETS]},
-            wait_settings={"mode": "immediate"},
+            name=DEMO_SEARCH,
+            search_query={
+                "query": DEMO_QUERY,
+                "sources": [{"url": f"{base}/{o}.xml"} for o in OUTLETS],
+            },
+            relevance_settings={"excludedTerms": list(DEMO_EXCLUDED)},
+            wait_settings={
+                "mode": "immediate",
+                "quietHours": {
+                    "start": (now - timedelta(minutes=1)).strftime("%H:%M"),
+                    "end": quiet_end.strftime("%H:%M"),
+                    "timezone": "UTC",
+                },
+                "urgentScore": URGENT_SCORE,
+            },
         )
+        # No run is made here: the feeds' first news starts the runs waiting for it, and
+        # the schedule fires at the next minute.
         add_schedule(session, org.id, news.id, cron_expr="* * * * *", now=now)
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         configs = {
@@ -160,7 +206,6 @@ def set_up_demo(settings: Settings, engine: Engine, base: str) -> str:
             valid = ch.validate_config(type_, raw)
             channel.config = ch.seal_config(type_, valid, keyring, org.id, channel.id)
             session.add(NewsChannel(organizationId=org.id, newsId=news.id, channelId=channel.id))
-        run_id, _ = create_manual_run(session, org.id, news.id, now=now)
         org_id = org.id
     folder = settings.file_channel_folder
     log.info(
@@ -170,4 +215,11 @@ def set_up_demo(settings: Settings, engine: Engine, base: str) -> str:
         channel_folder(folder, org_id, DEMO_FOLDER).resolve() if folder else "(file channels off)",
         base,
     )
-    return run_id
+    log.info(
+        "demo: query %s; quiet hours until %s UTC (only urgent stories, score >= %.2f, go "
+        "out meanwhile); filtered stories: GET /stories?filtered=true",
+        DEMO_QUERY,
+        quiet_end.strftime("%H:%M"),
+        URGENT_SCORE,
+    )
+    return org_id

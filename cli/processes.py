@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
@@ -144,7 +145,9 @@ def scheduler() -> None:
     stop = threading.Event()
     stop_on_signals(stop)
     log.info("scheduler started (tick %.1fs)", settings.scheduler_tick_seconds)
-    sched.run_forever(stop, settings.scheduler_tick_seconds)
+    sched.run_forever(
+        stop, settings.scheduler_tick_seconds, on_tick=_heartbeat(settings, "scheduler")
+    )
     log.info("scheduler stopped")
 
 
@@ -158,7 +161,16 @@ def worker() -> None:
     broker = _pipeline(settings, engine)
     stop = threading.Event()
     stop_on_signals(stop)
-    run_worker(broker, settings.worker_threads, stop)
+    run_worker(broker, settings.worker_threads, stop, heartbeat=_heartbeat(settings, "worker"))
+
+
+def _heartbeat(settings: Settings, kind: str) -> Callable[[], None]:
+    """Write the process's heartbeat (read by ``newsmon health``)."""
+    from core.clock import utcnow
+    from core.ops.heartbeat import beat, heartbeat_path
+
+    path = heartbeat_path(settings.data_dir, kind)
+    return lambda: beat(path, utcnow())
 
 
 def run() -> None:
@@ -223,12 +235,16 @@ def run() -> None:
 
 def demo() -> None:
     """Run the embedded system on a demo organization: feeds served on 127.0.0.1 (new
-    items every 20 s, duplicates, URL variants), a file channel and a webhook receiver."""
+    items every 20 s, wire copies, URL variants, off-topic stories, an urgent one in
+    quiet hours), a file channel and a webhook receiver."""
     from cli.demo import start_demo_server
 
     server = start_demo_server()
+    # Only the demo server's own port: tenants made in another shell reach no other
+    # local service through this process.
     allow = os.environ.get("NEWSMON_FETCH_ALLOWLIST", "")
-    os.environ["NEWSMON_FETCH_ALLOWLIST"] = ",".join(filter(None, [allow, "127.0.0.1"]))
+    own = f"127.0.0.1:{server.server_address[1]}"
+    os.environ["NEWSMON_FETCH_ALLOWLIST"] = ",".join(filter(None, [allow, own]))
     settings = load()
     if settings.mode != "embedded":
         raise ConfigError("NEWSMON_BROKER_URL", "the demo runs embedded; unset it")

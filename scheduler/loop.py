@@ -223,10 +223,16 @@ class Scheduler:
             self.sweep(lost_since=lost_since)
         self.prune_if_due()
 
-    def run_forever(self, stop: threading.Event, interval_s: float) -> None:
+    def run_forever(
+        self,
+        stop: threading.Event,
+        interval_s: float,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
         """Tick at each pending fire (at least every ``interval_s``) until ``stop`` is
         set, sweeping every ``SWEEP_EVERY_TICKS`` intervals. An unreachable database or
-        broker is logged once when the outage starts and once when it ends."""
+        broker is logged once when the outage starts and once when it ends. ``on_tick``
+        runs after every tick, whatever its outcome (the process's heartbeat)."""
         next_sweep = time.monotonic()
         outage = Outage(log)
         while not stop.is_set():
@@ -242,4 +248,6 @@ class Scheduler:
                 outage.started(exc)
             except Exception:
                 log.exception("scheduler tick failed")
+            if on_tick is not None:
+                on_tick()
             stop.wait(wait)

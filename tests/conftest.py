@@ -96,7 +96,7 @@ def db_engine(request: pytest.FixtureRequest) -> Engine:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """The machine's Redis, on the suite's own database index, flushed after each test."""
+    """The machine's Redis, on this run's own database index, flushed around each test."""
     require_service("Redis", REDIS_HOST, REDIS_PORT)
     url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
     client = redis.Redis.from_url(url)

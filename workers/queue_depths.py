@@ -3,7 +3,10 @@
 On Redis this reads dramatiq's own keys (``<namespace>:<queue>`` list of ready ids,
 ``<queue>.DQ`` the delayed list, ``<queue>.XQ`` the dead-letter sorted set, per its
 ``dispatch.lua``) in one pipelined round trip; on the in-process stub broker (embedded
-mode) the queues' sizes. Messages a worker has prefetched are counted by neither.
+mode) the queues' sizes, where a delayed message (a run waiting to retry) counts until it
+is due: a worker takes delayed messages off their queue at once and holds them until
+their time, acknowledging them only then, so the delay queue's unfinished count is what
+waits. Ready messages a worker has prefetched are not counted.
 """
 
 from __future__ import annotations
@@ -45,9 +48,16 @@ def queue_depths(broker: dramatiq.Broker) -> list[QueueDepth]:
             found = broker.queues.get(name)
             return found.qsize() if found is not None else 0
 
+        def waiting(name: str) -> int:
+            found = broker.queues.get(name)
+            return found.unfinished_tasks if found is not None else 0
+
         return [
             QueueDepth(
-                queue, size(queue), size(dq_name(queue)), len(broker.dead_letters_by_queue[queue])
+                queue,
+                size(queue),
+                waiting(dq_name(queue)),
+                len(broker.dead_letters_by_queue[queue]),
             )
             for queue in QUEUES
         ]

@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from api.deps import BROKER_ERRORS, SessionDep, request_broker
 from api.errors import ApiError
 from core.keys import hash_key, looks_like_key
+from core.ops.display import duration, moment
 from core.ops.overview import failing_channels, failing_sources, recent_runs, scheduler_lag
 from core.ops.sessions import (
     OPS_SESSION_TTL,
@@ -68,6 +69,7 @@ _HERE = Path(__file__).resolve().parent.parent
 _templates = Environment(
     loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"])
 )
+_templates.filters.update(duration=duration, moment=moment)
 #: Stylesheet of the page (mounted by the app factory).
 static_files = StaticFiles(directory=_HERE / "static")
 
@@ -155,7 +157,7 @@ def ops_page(request: Request, session: SessionDep) -> Response:
     return _render(
         "ops.html",
         operator=operator.name,
-        now=now.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        now=moment(now),
         notice=request.query_params.get("notice"),
         queues=queues,
         queue_error=queue_error,

@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, TenantContext, requires
 from api.errors import ERROR_RESPONSES
-from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, paginate
+from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of
 from api.schemas import Out, StrictBody, UtcDateTime
 from core.db.models import Story
 from core.db.scoped import get_owned
 from core.news.story_feedback import label_story
+from core.news.story_order import newest_first
 
 router = APIRouter(prefix="/stories", tags=["stories"], responses=ERROR_RESPONSES)
 
@@ -72,7 +73,9 @@ def list_stories(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[StoryOut]:
-    """The organization's stories, newest first, filtered by any of the parameters."""
+    """The organization's stories, filtered by any of the parameters, newest first: by
+    when they were found, then (stories found in the same run) by publication time, then
+    by id, descending; the order is the same on every page (``nextCursor``)."""
     query = select(Story).where(Story.organizationId == ctx.organization_id)
     if newsId is not None:
         query = query.where(Story.newsId == newsId)
@@ -86,7 +89,8 @@ def list_stories(
         query = query.where(Story.isFiltered == filtered)
     if clusterId is not None:
         query = query.where(Story.clusterId == clusterId)
-    rows = list(session.scalars(paginate(query, Story.id, cursor, limit)))
+    query = newest_first(session, ctx.organization_id, query, cursor, limit)
+    rows = list(session.scalars(query))
     return page_of([StoryOut.model_validate(r) for r in rows], [r.id for r in rows], limit)
 
 

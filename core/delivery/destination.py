@@ -17,5 +17,5 @@ def check_host(policy: GuardPolicy, host: str, port: int, resolver: Resolver | N
     addresses = [
         ipaddress.ip_address(a) for a in (resolver or system_resolver)(host.strip("[]"), port)
     ]
-    check_destination(policy, host, addresses)
-    approve(host, addresses)
+    check_destination(policy, host, addresses, port)
+    approve(host, addresses, port)

@@ -137,6 +137,7 @@ class GuardPolicy:
       allowed_networks: addresses allowed even though :func:`classify` refuses them.
       allowed_hosts: host names (as written in URLs) whose every address is allowed.
       allowed_ports: ports that may be contacted; ``None`` allows any port.
+      allowed_endpoints: (address, port) pairs allowed on that port only.
       max_redirects: redirects followed before "too many redirects".
       connect_timeout_s: budget of one connect; read_timeout_s: longest silence.
       deadline_s: wall-clock budget of a whole fetch, redirects and body included.
@@ -147,6 +148,7 @@ class GuardPolicy:
     allowed_networks: tuple[IPNetwork, ...] = ()
     allowed_hosts: frozenset[str] = frozenset()
     allowed_ports: frozenset[int] | None = None
+    allowed_endpoints: frozenset[tuple[IPAddress, int]] = frozenset()
     max_redirects: int = DEFAULT_MAX_REDIRECTS
     connect_timeout_s: float = CONNECT_TIMEOUT_S
     read_timeout_s: float = READ_TIMEOUT_S
@@ -164,17 +166,28 @@ class GuardPolicy:
 
     @classmethod
     def from_allowlist(cls, entries: Iterable[str], **overrides: Any) -> GuardPolicy:
-        """Build a policy from allowlist entries: IPs or CIDR ranges, else host names."""
+        """Build a policy from allowlist entries: IPs or CIDR ranges, ``IP:PORT`` (or
+        ``[IPv6]:PORT``) for one port of one address, else host names."""
         networks: list[IPNetwork] = []
         hosts: set[str] = set()
+        endpoints: set[tuple[IPAddress, int]] = set()
         for entry in (e.strip() for e in entries):
             if not entry:
+                continue
+            endpoint = _endpoint(entry)
+            if endpoint is not None:
+                endpoints.add(endpoint)
                 continue
             try:
                 networks.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
                 hosts.add(entry)
-        return cls(allowed_networks=tuple(networks), allowed_hosts=frozenset(hosts), **overrides)
+        return cls(
+            allowed_networks=tuple(networks),
+            allowed_hosts=frozenset(hosts),
+            allowed_endpoints=frozenset(endpoints),
+            **overrides,
+        )
 
     def replace(self, **changes: Any) -> GuardPolicy:
         """A copy with some fields changed (tests shorten deadlines this way)."""
@@ -187,17 +200,33 @@ def check_port(policy: GuardPolicy, port: int) -> None:
         raise DestinationNotAllowed(f"destination not allowed: port {port} is not allowed")
 
 
-def check_destination(policy: GuardPolicy, host: str, addresses: Iterable[IPAddress]) -> None:
-    """Refuse ``host`` if ANY of its resolved ``addresses`` is refused (mixed => refused)."""
+def check_destination(
+    policy: GuardPolicy, host: str, addresses: Iterable[IPAddress], port: int | None = None
+) -> None:
+    """Refuse ``host`` if ANY of its resolved ``addresses`` is refused (mixed => refused);
+    an ``IP:PORT`` allowlist entry counts only when ``port`` is given and matches."""
     if _normal_host(host) in policy.allowed_hosts:
         return
     for ip in addresses:
         if any(ip in network for network in policy.allowed_networks):
             continue
+        if port is not None and (ip, port) in policy.allowed_endpoints:
+            continue
         reason = classify(ip)
         if reason is not None:
             named = "" if _normal_host(host) == str(ip) else f" (resolved from {host})"
             raise DestinationNotAllowed(f"destination not allowed: {ip} is {reason}{named}")
+
+
+def _endpoint(entry: str) -> tuple[IPAddress, int] | None:
+    """``(address, port)`` of an ``IP:PORT`` / ``[IPv6]:PORT`` entry, else None."""
+    address, colon, port = entry.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    try:
+        return ipaddress.ip_address(address.removeprefix("[").removesuffix("]")), int(port)
+    except ValueError:
+        return None
 
 
 def _normal_host(host: str) -> str:

@@ -143,8 +143,8 @@ class GuardedBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         check_port(self._policy, port)
         addresses = self.resolve(host, port)
-        check_destination(self._policy, host, addresses)
-        approve(host, addresses)  # the audit hook lets these literals through
+        check_destination(self._policy, host, addresses, port)
+        approve(host, addresses, port)  # the audit hook lets these literals through
         last_error: Exception = FetchError(f"cannot connect to {host}")
         for ip in addresses:
             try:

@@ -81,7 +81,7 @@ class GuardScope:
             try:
                 check_port(scope.policy, port)
                 if ip not in scope.approved:
-                    check_destination(scope.policy, str(ip), (ip,))
+                    check_destination(scope.policy, str(ip), (ip,), port)
             except DestinationNotAllowed as exc:
                 self.refuse(str(exc))
             scope = scope.parent
@@ -116,17 +116,24 @@ def current_scope() -> GuardScope | None:
     return _current.get()
 
 
-def approve(host: str, addresses: Iterable[IPAddress]) -> None:
+def approve(host: str, addresses: Iterable[IPAddress], port: int | None = None) -> None:
     """Pin ``addresses`` of ``host`` in every active scope after a name-aware check.
 
     Raises :class:`~core.errors.DestinationNotAllowed` if a scope's policy refuses them.
+    Addresses allowed on ``port`` only (an ``IP:PORT`` allowlist entry) are not pinned:
+    the connect-time check sees each connection's port and decides for it.
     Outside any scope this does nothing (channel checks at create time).
     """
     answers = tuple(addresses)
     scope = _current.get()
     while scope is not None:
-        check_destination(scope.policy, host, answers)
-        scope.approved.update(answers)
+        try:
+            check_destination(scope.policy, host, answers)
+            scope.approved.update(answers)
+        except DestinationNotAllowed:
+            if port is None:
+                raise
+            check_destination(scope.policy, host, answers, port)
         scope = scope.parent
 
 

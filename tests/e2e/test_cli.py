@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from core.db.migrate import head_revision
 from core.db.session import make_engine
@@ -137,6 +138,131 @@ def test_search_with_bad_feed_or_query_changes_nothing(tmp_path: Path):
         result = newsmon("search", "add", "--org", "acme", "--name", "n", *extra, cwd=tmp_path)
         assert result.returncode == 2
         assert result.stderr.startswith("error: searchQuery.")
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "message"),
+    [
+        ((), {}, "error: Invalid value for --feed: give at least one feed"),
+        (
+            ("--feed", "http://127.0.0.1:9/feed.xml"),
+            {},
+            "error: searchQuery.sources.0.url: destination not allowed: 127.0.0.1 is loopback",
+        ),
+        (
+            ("--feed", "https://example.com/a.xml", "--feed", "http://169.254.169.254/latest"),
+            {},
+            "error: searchQuery.sources.1.url: destination not allowed: 169.254.169.254 is "
+            "cloud metadata",
+        ),
+        (
+            ("--feed", "http://localhost:9/feed.xml"),
+            {},
+            "error: searchQuery.sources.0.url: destination not allowed: 127.0.0.1 is loopback "
+            "(resolved from localhost)",
+        ),
+        (
+            ("--feed", "http://10.1.2.3/feed.xml"),
+            {"NEWSMON_FETCH_ALLOWLIST": "127.0.0.1"},
+            "error: searchQuery.sources.0.url: destination not allowed: 10.1.2.3 is private",
+        ),
+        (
+            ("--feed", "https://example.com/a.xml", "--tz", "Europe/Berlin"),
+            {},
+            "error: Invalid value for --tz: only applies to a schedule: add --cron",
+        ),
+        (
+            ("--feed", "https://example.com/a.xml", "--catch-up", "all"),
+            {},
+            "error: Invalid value for --catch-up: only applies to a schedule: add --cron",
+        ),
+        (
+            ("--name", "AI", "--feed", "https://example.com/other.xml"),
+            {},
+            "error: name: the organization already has a search named 'AI'",
+        ),
+    ],
+)
+def test_search_add_refuses_what_could_never_run_and_creates_nothing(
+    tmp_path: Path, extra, env, message
+):
+    newsmon("org", "create", "Acme", cwd=tmp_path)
+    first = newsmon(
+        "search",
+        "add",
+        "--org",
+        "acme",
+        "--name",
+        "AI",
+        "--feed",
+        "https://example.com/f.xml",
+        cwd=tmp_path,
+    )
+    assert first.returncode == 0, first.stderr
+    args = ("--name", "n", *extra) if "--name" not in extra else extra
+    result = newsmon("search", "add", "--org", "acme", *args, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith(message), result.stderr
+    rows = _rows(tmp_path, "select count(*) from news")
+    assert rows == 1
+
+
+def test_fetch_allowlist_lets_search_add_watch_an_allowed_private_feed(tmp_path: Path):
+    newsmon("org", "create", "Acme", cwd=tmp_path)
+    result = newsmon(
+        "search",
+        "add",
+        "--org",
+        "acme",
+        "--name",
+        "intranet",
+        "--feed",
+        "http://127.0.0.1:9/feed.xml",
+        cwd=tmp_path,
+        env={"NEWSMON_FETCH_ALLOWLIST": "127.0.0.1"},
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("search", "add"), "error: Missing option '--org'. (see `newsmon search add --help`)"),
+        (
+            ("search", "add", "--org", "a", "--name", "n", "--bogus"),
+            "error: No such option: --bogus",
+        ),
+        (("org", "create"), "error: Missing argument 'name'. (see `newsmon org create --help`)"),
+        (("nosuch",), "error: No such command 'nosuch'. (see `newsmon --help`)"),
+        (
+            ("key", "create", "--name", "k", "--org", "a", "--remaining", "-1"),
+            "error: Invalid value for '--remaining':",
+        ),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args, message):
+    result = newsmon(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith(message), result.stderr
+
+
+def test_help_shows_flags_without_a_type_and_explains_every_key_option(tmp_path: Path):
+    text = newsmon("key", "create", "--help", cwd=tmp_path).stdout
+    assert "<bool>" not in text and "│" not in text
+    for option in ("--expires-in-days DAYS", "--rate-limit-max N", "--rate-limit-window-s"):
+        line = next(line for line in text.splitlines() if option in line)
+        assert len(line.split(maxsplit=2)) == 3, line  # option, metavar, help text
+
+
+def _rows(tmp_path: Path, sql: str) -> int:
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'newsmon.db'}")
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def test_web_binds_the_host_and_port_given_on_the_command_line(tmp_path: Path):

@@ -408,3 +408,18 @@ def test_scripted_handlers_see_the_request(lo1) -> None:
     lo1.routes["/echo"] = echo
     assert fetch(lo1.url_for("/echo?q=1"), policy=LO1).body == b"q=1"
     assert seen[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+def test_allowlisted_port_reaches_that_server_and_no_other_port_of_its_address(tripwire) -> None:
+    with LocalHTTPServer("127.0.0.1") as allowed, LocalHTTPServer("127.0.0.1") as other:
+        other.routes["/"] = Response(body=b"must never answer")
+        policy = GuardPolicy.from_allowlist(
+            [f"127.0.0.1:{allowed.port}"], connect_timeout_s=2, read_timeout_s=2, deadline_s=5
+        )
+        allowed.routes["/"] = redirect(other.url_for("/"))
+        with pytest.raises(DestinationNotAllowed, match=r"127\.0\.0\.1 is loopback"):
+            fetch(allowed.url_for("/"), policy=policy)  # the redirect hop to the other port
+        assert allowed.connections == 1 and other.connections == 0
+        with pytest.raises(DestinationNotAllowed):
+            fetch(other.url_for("/"), policy=policy)
+        assert other.connections == 0

@@ -1,6 +1,16 @@
 """Reaching the machine's real PostgreSQL and Redis from the tests.
 
 Where ``CI=true`` an unreachable service fails the test; elsewhere it skips with one line.
+
+Each test run has a Redis database index of its own (:data:`REDIS_TEST_DB`), so two runs
+on one machine never flush each other's keys: ``NEWSMON_TEST_REDIS_DB`` names one, else
+the run claims the lowest free index from 1 up. A claim is a connection the run keeps open
+under the client name ``newsmon-test-db-<index>`` (``CLIENT SETNAME``): it survives the
+``FLUSHDB`` of the tests, and it ends with the process however that ends, so no lock is
+ever left behind. When two runs name themselves for the same index at once, the older
+connection (lower client id) keeps it and the other moves on. The chosen index is put in
+``NEWSMON_TEST_REDIS_DB``, so processes the tests start use the same one (the end-to-end
+tests also pass it in ``NEWSMON_BROKER_URL``).
 """
 
 from __future__ import annotations
@@ -9,15 +19,56 @@ import os
 import socket
 
 import pytest
+import redis
 
 #: The machine's PostgreSQL server (trust auth, user postgres), overridable for odd setups.
 PG_ADMIN_URL = os.environ.get(
     "NEWSMON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-#: The machine's Redis; the suite uses its own database index and flushes it.
+#: The machine's Redis; each run uses a database index of its own and flushes it.
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
-REDIS_TEST_DB = int(os.environ.get("NEWSMON_TEST_REDIS_DB", "9"))
+#: Environment variable naming the run's Redis database index (set when one is claimed).
+REDIS_DB_ENV = "NEWSMON_TEST_REDIS_DB"
+#: Index used when Redis is unreachable (the Redis tests then skip, or fail in CI).
+FALLBACK_REDIS_DB = 9
+#: Client name prefix of the connection that holds a run's index.
+CLAIM_NAME = "newsmon-test-db-"
+#: The claiming connection, kept open for the whole run.
+_claim: redis.Redis | None = None
+
+
+def claim_redis_db(host: str = REDIS_HOST, port: int = REDIS_PORT) -> int:
+    """The run's Redis database index: ``NEWSMON_TEST_REDIS_DB`` (registered, so runs
+    that choose their own avoid it) or the lowest index no live run holds."""
+    global _claim  # noqa: PLW0603 (one claim per process)
+    override = os.environ.get(REDIS_DB_ENV)
+    try:
+        client = redis.Redis(host=host, port=port, single_connection_client=True)
+        my_id = int(client.client_id())
+        if override is not None:
+            client.client_setname(f"{CLAIM_NAME}{int(override)}")
+            _claim = client
+            return int(override)
+        databases = int(str(client.config_get("databases")["databases"]))
+        for index in range(1, databases):
+            name = f"{CLAIM_NAME}{index}"
+            holders = [int(c["id"]) for c in client.client_list() if c.get("name") == name]
+            if holders:
+                continue
+            client.client_setname(name)
+            holders = [int(c["id"]) for c in client.client_list() if c.get("name") == name]
+            if min(holders) == my_id:
+                _claim = client
+                os.environ[REDIS_DB_ENV] = str(index)
+                return index
+        client.close()
+        raise RuntimeError(f"every Redis database index 1..{databases - 1} is held by a run")
+    except redis.RedisError:
+        return int(override) if override is not None else FALLBACK_REDIS_DB
+
+
+REDIS_TEST_DB = claim_redis_db()
 
 
 def in_ci() -> bool:

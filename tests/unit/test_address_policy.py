@@ -152,3 +152,14 @@ def test_policy_defaults_and_validation() -> None:
     assert policy.replace(deadline_s=1.0).deadline_s == 1.0
     with pytest.raises(ValueError, match="positive"):
         GuardPolicy(deadline_s=0)
+
+
+def test_allowlist_entry_with_a_port_allows_that_port_of_that_address_only() -> None:
+    policy = GuardPolicy.from_allowlist(["127.0.0.1:8123", "[::1]:8124"])
+    loopback, v6 = ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")
+    check_destination(policy, "127.0.0.1", [loopback], 8123)
+    check_destination(policy, "::1", [v6], 8124)
+    for ip, port in ((loopback, 8124), (loopback, None), (v6, 8123)):
+        with pytest.raises(DestinationNotAllowed, match="loopback"):
+            check_destination(policy, str(ip), [ip], port)
+    assert policy.allowed_networks == () and policy.allowed_hosts == frozenset()

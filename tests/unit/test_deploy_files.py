@@ -44,6 +44,14 @@ def test_compose_has_every_process_with_healthchecks():
     assert services["redis"]["command"][-4:] == ["--save", "", "--appendonly", "no"]
 
 
+def test_scheduler_and_worker_healthchecks_read_their_own_heartbeat():
+    services = _compose()["services"]
+    for name in ("scheduler", "worker"):
+        test = services[name]["healthcheck"]["test"]
+        assert test == ["CMD", "newsmon", "health", name], test
+        assert _is_cli_command(test[1:])
+
+
 def test_compose_commands_are_cli_commands_and_env_are_settings():
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
     services = _compose()["services"]

@@ -4,6 +4,7 @@ page's own origin only on state-changing requests, and its security headers."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +14,10 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from core.config import Settings
 from core.db.models import AuditLog, Source, Verification
-from tests.api.conftest import Tenant
+from core.db.session import unit_of_work
+from core.scheduling.runs import create_manual_run
+from tests.api.conftest import FakeClock, Tenant
+from tests.support import factories
 
 #: The origin of the page as the test client reaches it.
 OWN_ORIGIN = "http://testserver"
@@ -176,3 +180,29 @@ def test_page_escapes_what_feeds_and_tenants_wrote(
     page = client.get("/ops").text
     assert "<script>alert(1)" not in page and "<img src=x" not in page
     assert "&lt;script&gt;" in page
+
+
+def test_page_writes_lags_and_times_to_the_second_in_words(
+    client: TestClient, operator_key: str, api_engine: Engine, clock: FakeClock
+):
+    now = clock()
+    next_fetch = now.replace(microsecond=654321) + timedelta(minutes=5)
+    with unit_of_work(api_engine) as session:
+        search = factories.news(session, factories.org(session, "lagging"))
+        factories.schedule(
+            session, search, nextRun=now - timedelta(seconds=73, microseconds=845162)
+        )
+        create_manual_run(session, search.organizationId, search.id, now=now)
+        session.add(
+            Source(
+                url="https://slow.example/feed",
+                status="failing",
+                failureCount=1,
+                nextFetchAt=next_fetch,
+            )
+        )
+    login(client, operator_key)
+    page = client.get("/ops").text
+    assert "oldest overdue schedule 1 min 13 s" in page, page
+    assert not re.search(r"\d:\d\d:\d\d\.\d|\.\d{6}|\+00:00", page), page
+    assert next_fetch.strftime("%Y-%m-%d %H:%M:%S UTC") in page

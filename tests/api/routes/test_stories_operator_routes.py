@@ -57,6 +57,47 @@ def test_story_filters(client: TestClient, api_engine: Engine, org_a: Tenant) ->
     assert story["explanation"] == {"terms": ["ai"]}
 
 
+def test_stories_come_newest_first_in_a_stable_order_across_pages(
+    client: TestClient, api_engine: Engine, org_a: Tenant
+) -> None:
+    # Created in an order that is neither the list order nor its reverse, so that id
+    # order (creation time) cannot pass for it.
+    run_1, run_2 = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)
+    rows = [  # (name, foundAt, publishedAt)
+        ("r2-undated", run_2, None),
+        ("r1-late", run_1, datetime(2026, 2, 28, 12, tzinfo=UTC)),
+        ("r2-early", run_2, datetime(2026, 3, 1, 8, tzinfo=UTC)),
+        ("r1-early", run_1, datetime(2026, 2, 28, 9, tzinfo=UTC)),
+        ("r2-late", run_2, datetime(2026, 3, 1, 20, tzinfo=UTC)),
+        ("r1-twin-a", run_1, datetime(2026, 2, 28, 9, tzinfo=UTC)),
+    ]
+    with unit_of_work(api_engine) as session:
+        organization = session.get(Organization, org_a.id)
+        assert organization is not None
+        search = factories.news(session, organization)
+        ids = {
+            name: factories.story(
+                session, search, f"https://e.com/{name}", foundAt=found, publishedAt=published
+            ).id
+            for name, found, published in rows
+        }
+    twins = sorted((ids["r1-early"], ids["r1-twin-a"]), reverse=True)
+    expected = [ids["r2-undated"], ids["r2-late"], ids["r2-early"], ids["r1-late"], *twins]
+
+    listed: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/stories", params=params, headers=org_a.headers).json()
+        listed += [s["id"] for s in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert listed == expected
+    description = client.get("/openapi.json").json()["paths"]["/stories"]["get"]["description"]
+    assert "newest first" in description and "by id" in description
+
+
 def test_feedback_upserts_one_label(client: TestClient, api_engine: Engine, org_a: Tenant) -> None:
     ids = seed_stories(api_engine, org_a)
     url = f"/stories/{ids['new']}/feedback"
