@@ -34,6 +34,7 @@ from api.routes import (
     ops,
     runs,
     schedules,
+    search_feeds,
     stories,
     suggestions,
     teams,
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(news.router)
     app.include_router(suggestions.router)
+    app.include_router(search_feeds.router)
     app.include_router(schedules.router)
     app.include_router(stories.router)
     app.include_router(runs.router)

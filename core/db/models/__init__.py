@@ -14,6 +14,7 @@ from core.db.models.ingest import SOURCE_STATUSES, SOURCE_TYPES, Entry, Source
 from core.db.models.news import (
     CATCH_UP_POLICIES,
     FEEDBACK_LABELS,
+    FeedToken,
     News,
     NewsChannel,
     NewsSource,
@@ -60,6 +61,7 @@ __all__ = [
     "Digest",
     "DigestStory",
     "Entry",
+    "FeedToken",
     "Invitation",
     "Member",
     "News",
