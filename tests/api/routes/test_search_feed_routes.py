@@ -218,7 +218,12 @@ def test_bad_tokens_are_refused_alike(
     news_id = seed_search(api_engine, org_a)
     token = issue(client, org_a, news_id)["token"]
     assert client.get(f"/news/{news_id}/feed.xml").status_code == 422  # no token at all
-    for wrong in ("x", token[:-1] + ("a" if token[-1] != "a" else "b"), org_a.key, "nmf_" + "!" * 64):
+    for wrong in (
+        "x",
+        token[:-1] + ("a" if token[-1] != "a" else "b"),
+        org_a.key,
+        "nmf_" + "!" * 64,
+    ):
         response = client.get(f"/news/{news_id}/feed.xml", params={"token": wrong})
         assert response.status_code == 404
         assert response.json()["error"]["message"] == "no such feed"
