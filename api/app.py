@@ -31,6 +31,7 @@ from api.routes import (
     news,
     news_channels,
     operator,
+    opml,
     ops,
     runs,
     schedules,
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(news.router)
     app.include_router(suggestions.router)
     app.include_router(search_feeds.router)
+    app.include_router(opml.router)
     app.include_router(schedules.router)
     app.include_router(stories.router)
     app.include_router(runs.router)
