@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from pydantic import ConfigDict
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,8 +21,21 @@ from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, pagi
 from api.schemas import Out, StrictBody, UtcDateTime
 from core.db.models import Story, StoryFeedback
 from core.db.scoped import get_owned
+from core.errors import ValidationError
+from core.stories.export import EXPORT_CONTENT_TYPES, ExportFormat, export_stories
+from core.stories.filters import StoryFilter, story_conditions
+from core.stories.search import MAX_SEARCH_QUERY_LENGTH, search_stories
 
 router = APIRouter(prefix="/stories", tags=["stories"], responses=ERROR_RESPONSES)
+
+
+class StoryMatch(BaseModel):
+    """How a story matched ``q``: its rank (higher is better) and its title and snippet
+    as HTML, escaped, each match in ``<mark>``."""
+
+    rank: float
+    title: str
+    snippet: str | None
 
 
 class StoryOut(Out):
@@ -39,6 +53,7 @@ class StoryOut(Out):
     isFiltered: bool
     wasDelivered: bool
     foundAt: datetime
+    match: StoryMatch | None = Field(default=None, description="set when searching with q")
 
 
 class FeedbackIn(StrictBody):
@@ -59,35 +74,117 @@ Writer = Annotated[TenantContext, requires("stories:write")]
 IdFilter = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)]
 
 
+Since = Annotated[UtcDateTime | None, Query(description="found at or after")]
+Until = Annotated[UtcDateTime | None, Query(description="found before")]
+
+
 @router.get("")
 def list_stories(
     ctx: Reader,
     session: SessionDep,
     newsId: IdFilter = None,
-    since: Annotated[UtcDateTime | None, Query(description="found at or after")] = None,
+    since: Since = None,
+    until: Until = None,
     delivered: bool | None = None,
     minScore: float | None = None,
     filtered: bool | None = None,
     clusterId: IdFilter = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_SEARCH_QUERY_LENGTH,
+            description='full-text search: words, "phrases", OR, -word; ranked, with match',
+        ),
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[StoryOut]:
-    """The organization's stories, newest first, filtered by any of the parameters."""
-    query = select(Story).where(Story.organizationId == ctx.organization_id)
-    if newsId is not None:
-        query = query.where(Story.newsId == newsId)
-    if since is not None:
-        query = query.where(Story.foundAt >= since)
-    if delivered is not None:
-        query = query.where(Story.wasDelivered == delivered)
-    if minScore is not None:
-        query = query.where(Story.relevanceScore >= minScore)
-    if filtered is not None:
-        query = query.where(Story.isFiltered == filtered)
-    if clusterId is not None:
-        query = query.where(Story.clusterId == clusterId)
+    """The organization's stories, newest first, filtered by any of the parameters; with
+    ``q``, the stories matching it, best first, each with its highlighted ``match``."""
+    story_filter = StoryFilter(
+        news_id=newsId,
+        since=since,
+        until=until,
+        delivered=delivered,
+        min_score=minScore,
+        filtered=filtered,
+        cluster_id=clusterId,
+    )
+    if q is not None:
+        return _search(ctx, session, q, story_filter, limit, cursor)
+    query = select(Story).where(*story_conditions(ctx.organization_id, story_filter))
     rows = list(session.scalars(paginate(query, Story.id, cursor, limit)))
     return page_of([StoryOut.model_validate(r) for r in rows], [r.id for r in rows], limit)
+
+
+def _search(
+    ctx: TenantContext,
+    session: Session,
+    q: str,
+    story_filter: StoryFilter,
+    limit: int,
+    cursor: str | None,
+) -> Page[StoryOut]:
+    """A ranked page; its cursor is the offset of the next page."""
+    if cursor is not None and not cursor.isdigit():
+        raise ValidationError("not a cursor of this search", field="cursor")
+    offset = int(cursor or 0)
+    hits = search_stories(
+        session, ctx.organization_id, q, story_filter, limit=limit + 1, offset=offset
+    )
+    items = [
+        StoryOut.model_validate(hit.story).model_copy(
+            update={"match": StoryMatch(rank=hit.rank, title=hit.title, snippet=hit.snippet)}
+        )
+        for hit in hits[:limit]
+    ]
+    return Page(items=items, nextCursor=str(offset + limit) if len(hits) > limit else None)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "the stories, oldest first",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+def export(
+    request: Request,
+    ctx: Reader,
+    format: Literal["csv", "ndjson"] = "csv",
+    newsId: IdFilter = None,
+    since: Since = None,
+    until: Until = None,
+    delivered: bool | None = None,
+    minScore: float | None = None,
+    filtered: bool | None = None,
+    clusterId: IdFilter = None,
+) -> StreamingResponse:
+    """Every story matching the filters as CSV (a header row) or NDJSON (one object a
+    line), oldest first, streamed in constant memory whatever the count."""
+    story_filter = StoryFilter(
+        news_id=newsId,
+        since=since,
+        until=until,
+        delivered=delivered,
+        min_score=minScore,
+        filtered=filtered,
+        cluster_id=clusterId,
+    )
+    fmt: ExportFormat = format
+    chunks = export_stories(request.app.state.engine, ctx.organization_id, story_filter, fmt)
+    return StreamingResponse(
+        chunks,
+        media_type=EXPORT_CONTENT_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="stories.{fmt}"'},
+    )
 
 
 def _story(session: Session, organization_id: str, story_id: str) -> Story:
