@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from core.db.scoped import get_owned
 from core.errors import ValidationError
 from core.stories.export import EXPORT_CONTENT_TYPES, ExportFormat, export_stories
 from core.stories.filters import StoryFilter, story_conditions
-from core.stories.search import MAX_SEARCH_QUERY_LENGTH, search_stories
+from core.stories.search import MAX_SEARCH_OFFSET, MAX_SEARCH_QUERY_LENGTH, search_stories
 
 router = APIRouter(prefix="/stories", tags=["stories"], responses=ERROR_RESPONSES)
 
@@ -78,10 +78,7 @@ Since = Annotated[UtcDateTime | None, Query(description="found at or after")]
 Until = Annotated[UtcDateTime | None, Query(description="found before")]
 
 
-@router.get("")
-def list_stories(
-    ctx: Reader,
-    session: SessionDep,
+def story_filter(
     newsId: IdFilter = None,
     since: Since = None,
     until: Until = None,
@@ -89,6 +86,27 @@ def list_stories(
     minScore: float | None = None,
     filtered: bool | None = None,
     clusterId: IdFilter = None,
+) -> StoryFilter:
+    """The list filters of a story query, shared by the list, the search and the export."""
+    return StoryFilter(
+        news_id=newsId,
+        since=since,
+        until=until,
+        delivered=delivered,
+        min_score=minScore,
+        filtered=filtered,
+        cluster_id=clusterId,
+    )
+
+
+Filters = Annotated[StoryFilter, Depends(story_filter)]
+
+
+@router.get("")
+def list_stories(
+    ctx: Reader,
+    session: SessionDep,
+    story_filter: Filters,
     q: Annotated[
         str | None,
         Query(
@@ -102,15 +120,6 @@ def list_stories(
 ) -> Page[StoryOut]:
     """The organization's stories, newest first, filtered by any of the parameters; with
     ``q``, the stories matching it, best first, each with its highlighted ``match``."""
-    story_filter = StoryFilter(
-        news_id=newsId,
-        since=since,
-        until=until,
-        delivered=delivered,
-        min_score=minScore,
-        filtered=filtered,
-        cluster_id=clusterId,
-    )
     if q is not None:
         return _search(ctx, session, q, story_filter, limit, cursor)
     query = select(Story).where(*story_conditions(ctx.organization_id, story_filter))
@@ -126,10 +135,13 @@ def _search(
     limit: int,
     cursor: str | None,
 ) -> Page[StoryOut]:
-    """A ranked page; its cursor is the offset of the next page."""
-    if cursor is not None and not cursor.isdigit():
+    """A ranked page; its cursor is the offset of the next page (none past the deepest
+    page a search serves)."""
+    if cursor and not cursor.isdigit():
         raise ValidationError("not a cursor of this search", field="cursor")
     offset = int(cursor or 0)
+    if offset > MAX_SEARCH_OFFSET:
+        return Page(items=[])
     hits = search_stories(
         session, ctx.organization_id, q, story_filter, limit=limit + 1, offset=offset
     )
@@ -139,7 +151,8 @@ def _search(
         )
         for hit in hits[:limit]
     ]
-    return Page(items=items, nextCursor=str(offset + limit) if len(hits) > limit else None)
+    more = len(hits) > limit and offset + limit <= MAX_SEARCH_OFFSET
+    return Page(items=items, nextCursor=str(offset + limit) if more else None)
 
 
 @router.get(
@@ -158,26 +171,11 @@ def _search(
 def export(
     request: Request,
     ctx: Reader,
+    story_filter: Filters,
     format: Literal["csv", "ndjson"] = "csv",
-    newsId: IdFilter = None,
-    since: Since = None,
-    until: Until = None,
-    delivered: bool | None = None,
-    minScore: float | None = None,
-    filtered: bool | None = None,
-    clusterId: IdFilter = None,
 ) -> StreamingResponse:
     """Every story matching the filters as CSV (a header row) or NDJSON (one object a
     line), oldest first, streamed in constant memory whatever the count."""
-    story_filter = StoryFilter(
-        news_id=newsId,
-        since=since,
-        until=until,
-        delivered=delivered,
-        min_score=minScore,
-        filtered=filtered,
-        cluster_id=clusterId,
-    )
     fmt: ExportFormat = format
     chunks = export_stories(request.app.state.engine, ctx.organization_id, story_filter, fmt)
     return StreamingResponse(

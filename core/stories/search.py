@@ -17,7 +17,17 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, column, func, literal_column, select, table
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    and_,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+)
 from sqlalchemy.orm import Session
 
 from core.db.models import Story
@@ -99,10 +109,7 @@ def _search_postgresql(
         .limit(limit)
         .offset(offset)
     )
-    return [
-        StoryHit(story, float(score), _marked(title), _marked(snippet) if story.snippet else None)
-        for story, score, title, snippet in session.execute(statement)
-    ]
+    return _hits(session, statement)
 
 
 def _search_sqlite(
@@ -132,6 +139,11 @@ def _search_sqlite(
         .limit(limit)
         .offset(offset)
     )
+    return _hits(session, statement)
+
+
+def _hits(session: Session, statement: Select[Story, float, str, str]) -> list[StoryHit]:
+    """Run a search whose rows are (story, rank, marked title, marked snippet)."""
     return [
         StoryHit(story, float(score), _marked(title), _marked(snippet) if story.snippet else None)
         for story, score, title, snippet in session.execute(statement)

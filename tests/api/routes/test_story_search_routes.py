@@ -114,6 +114,8 @@ def test_search_takes_the_list_filters_and_pages_by_rank(
         headers=org_a.headers,
     ).json()
     assert [i["title"] for i in rest["items"]] == ["Solar 1"] and rest["nextCursor"] is None
+    past = client.get("/stories", params={"q": "solar", "cursor": "1001"}, headers=org_a.headers)
+    assert past.json() == {"items": [], "nextCursor": None}  # deeper than a search pages
     bad = client.get("/stories", params={"q": "solar", "cursor": "01ABC"}, headers=org_a.headers)
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "cursor"
     blank = client.get("/stories", params={"q": "   "}, headers=org_a.headers)
