@@ -33,9 +33,11 @@ from api.routes import (
     news,
     news_channels,
     operator,
+    opml,
     ops,
     runs,
     schedules,
+    search_feeds,
     stories,
     suggestions,
     teams,
@@ -89,6 +91,8 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(news.router)
     app.include_router(suggestions.router)
+    app.include_router(search_feeds.router)
+    app.include_router(opml.router)
     app.include_router(schedules.router)
     app.include_router(stories.router)
     app.include_router(runs.router)

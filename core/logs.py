@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -15,6 +16,10 @@ URL_LOGGING_LIBRARIES = ("httpx", "httpcore", "urllib3", "requests", "apprise")
 #: apprise quotes URLs and topics in its warnings too; while a channel sends, that
 #: channel's secrets are redacted from its records (:data:`core.masking.LOG_REDACTOR`).
 APPRISE_LOGGER = "apprise"
+#: uvicorn's access log: one line per request with its path and query string.
+ACCESS_LOGGER = "uvicorn.access"
+#: A search's feed token as it appears in a feed URL (``?token=nmf_...``).
+_FEED_TOKEN = re.compile(r"\bnmf_[A-Za-z0-9]+")
 #: Record attributes that are not ``extra=`` fields.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -58,3 +63,24 @@ def quiet_secret_loggers(level: int = logging.INFO) -> None:
     apprise_log = logging.getLogger(APPRISE_LOGGER)
     if LOG_REDACTOR not in apprise_log.filters:
         apprise_log.addFilter(LOG_REDACTOR)
+    access_log = logging.getLogger(ACCESS_LOGGER)
+    if FEED_TOKEN_MASK not in access_log.filters:
+        access_log.addFilter(FEED_TOKEN_MASK)
+
+
+class FeedTokenMask(logging.Filter):
+    """Masks feed tokens in access log lines: a feed URL carries its token (feed readers
+    send no header), and a token is as secret as an API key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _FEED_TOKEN.sub("nmf_***", a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _FEED_TOKEN.sub("nmf_***", record.msg)
+        return True
+
+
+#: The filter :func:`quiet_secret_loggers` attaches to uvicorn's access log.
+FEED_TOKEN_MASK = FeedTokenMask()

@@ -80,6 +80,7 @@ def _fuzz_app() -> tuple[Any, str, str]:
         resolver=lambda _host, _port: [PUBLIC_ADDRESS],
         file_root=directory / "digests",
     )
+    app.state.fetch_resolver = lambda _host, _port: [PUBLIC_ADDRESS]  # feeds of OPML imports
     return app, key.key, operator.key
 
 
@@ -117,7 +118,7 @@ def _cross_field_rules(_ctx: Any, case: Any) -> bool:
 
 
 #: Every tenant resource. ``POST /channels/{id}/test`` is left out: it really sends.
-TENANT_PATHS = "^/(news|stories|runs|keys|channels|deliveries|members|invitations|teams)"
+TENANT_PATHS = "^/(news|stories|runs|keys|channels|deliveries|members|invitations|teams|opml)"
 
 
 @schema.include(path_regex=TENANT_PATHS).exclude(path_regex="/test$").parametrize()

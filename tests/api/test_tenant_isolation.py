@@ -18,6 +18,7 @@ from core.clock import utcnow
 from core.db.base import Base
 from core.db.models import NewsChannel, Organization, Run
 from core.db.session import unit_of_work
+from core.news.feed_tokens import issue_feed_token
 from core.scheduling.runs import create_manual_run
 from core.tenancy.api_keys import create_api_key
 from core.tenancy.invitations import create_invitation
@@ -51,6 +52,7 @@ def seed(engine: Engine, tenant: Tenant) -> dict[str, str]:
         invitation = create_invitation(
             session, tenant.id, email="new@example.com", role="member", team_id=None, now=utcnow()
         ).invitation
+        feed_token = issue_feed_token(session, tenant.id, search.id).token
         return {
             "newsId": search.id,
             "scheduleId": schedule.id,
@@ -63,6 +65,7 @@ def seed(engine: Engine, tenant: Tenant) -> dict[str, str]:
             "userId": user.id,
             "teamId": team.id,
             "invitationId": invitation.id,
+            "feedToken": feed_token,
         }
 
 
@@ -86,6 +89,12 @@ def example_body(spec: dict[str, Any], operation: dict[str, Any]) -> Any:
         schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     assert schema.get("examples"), f"{operation['operationId']}: body schema needs an example"
     return schema["examples"][0]
+
+
+def token_params(operation: dict[str, Any], ids: dict[str, str]) -> dict[str, str]:
+    """The feed token of ``ids``' organization for routes opened by one (public feeds)."""
+    names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    return {"token": ids["feedToken"]} if "token" in names else {}
 
 
 def tenant_operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -113,7 +122,7 @@ def test_every_route_with_an_id_answers_404_for_another_orgs_object(
     org_b: Tenant,
     seeded: tuple[dict[str, str], dict[str, str]],
 ) -> None:
-    _, b_ids = seeded
+    a_ids, b_ids = seeded
     spec = client.app.openapi()  # type: ignore[attr-defined]
     before = snapshot(api_engine, org_b.id)
     checked = 0
@@ -125,7 +134,11 @@ def test_every_route_with_an_id_answers_404_for_another_orgs_object(
         assert not unknown, f"{path}: teach this test B's object for {unknown}"
         url = path.format(**b_ids)
         response = client.request(
-            method, url, headers=org_a.headers, json=example_body(spec, operation)
+            method,
+            url,
+            headers=org_a.headers,
+            params=token_params(operation, a_ids),  # A's feed token on B's search
+            json=example_body(spec, operation),
         )
         assert response.status_code == 404, f"{method.upper()} {path}: {response.text}"
         for b_id in b_ids.values():
@@ -134,9 +147,13 @@ def test_every_route_with_an_id_answers_404_for_another_orgs_object(
     assert checked >= 10
     assert snapshot(api_engine, org_b.id) == before
     # and the ids were real: B's own key reads them
-    for path, method, _ in tenant_operations(spec):
+    for path, method, operation in tenant_operations(spec):
         if method == "get" and "{" in path:
-            response = client.get(path.format(**b_ids), headers={"x-api-key": org_b.key})
+            response = client.get(
+                path.format(**b_ids),
+                headers={"x-api-key": org_b.key},
+                params=token_params(operation, b_ids),
+            )
             assert response.status_code == 200, f"GET {path} with B's key: {response.text}"
 
 

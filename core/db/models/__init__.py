@@ -15,6 +15,7 @@ from core.db.models.ingest import SOURCE_STATUSES, SOURCE_TYPES, Entry, Source
 from core.db.models.news import (
     CATCH_UP_POLICIES,
     FEEDBACK_LABELS,
+    FeedToken,
     News,
     NewsChannel,
     NewsSource,
@@ -62,6 +63,7 @@ __all__ = [
     "DigestLinkUse",
     "DigestStory",
     "Entry",
+    "FeedToken",
     "Invitation",
     "Member",
     "News",

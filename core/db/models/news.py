@@ -195,3 +195,20 @@ class RelevanceModel(Timestamps, Base):
     labelCount: Mapped[int] = mapped_column(default=0)
     metrics: Mapped[dict[str, Any] | None]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class FeedToken(Timestamps, Base):
+    """The secret of a search's public feed (``/news/{newsId}/feed.xml?token=``).
+
+    One per search: rotating replaces the hash, revoking deletes the row. Only the hash
+    is stored (as for API keys); ``start`` is kept to recognise it.
+    """
+
+    __tablename__ = "feedTokens"
+    __table_args__ = (news_fk(), UniqueConstraint("newsId"))
+
+    id: Mapped[str] = id_column()
+    organizationId: Mapped[str] = org_fk()
+    newsId: Mapped[str] = mapped_column()
+    tokenHash: Mapped[str] = mapped_column(String(64), unique=True)
+    start: Mapped[str] = mapped_column(String(16))

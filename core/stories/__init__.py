@@ -1,0 +1,1 @@
+"""An organization's stories: filtering, full-text search and streaming export."""
