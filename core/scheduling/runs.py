@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    Engine,
     Select,
     String,
     Table,
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.db.base import UTCDateTime
 from core.db.models import News, Run, Schedule
+from core.db.session import unit_of_work
 from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.errors import NewsmonError
 from core.ingest.source_clock import mark_due_now
@@ -110,16 +112,34 @@ def claim_run(
     lease: timedelta = RUN_LEASE,
     max_attempts: int = MAX_RUN_ATTEMPTS,
 ) -> ClaimedRun | None:
-    """Take a queued (or abandoned) run: running, lease, attempts+1. None = not ours."""
+    """Take a queued (or abandoned) run: running, lease, attempts+1. None = not ours.
+
+    On PostgreSQL, a claim that is its session's first statement is sent on its own in
+    autocommit: one round trip instead of ``BEGIN``, ``UPDATE``, ``COMMIT`` (a claim is
+    its own transaction anyway; the worker commits it before the step starts).
+    """
     params = {
         "run_id": run_id,
         "max_attempts": max_attempts,
         "now": now,
         "lease_until": now + lease,
     }
-    row = session.connection().execute(_CLAIM, params).one_or_none()
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else None
+    alone = (
+        engine is not None and engine.dialect.name == "postgresql" and not session.in_transaction()
+    )
+    conn = session.connection(
+        execution_options={"isolation_level": "AUTOCOMMIT"} if alone else None
+    )
+    row = conn.execute(_CLAIM, params).one_or_none()
     if row is None:
-        _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
+        if engine is not None and alone:
+            # The run, its schedule and its search change together, in a transaction.
+            with unit_of_work(engine) as own:
+                _give_up_if_exhausted(own, run_id, now=now, max_attempts=max_attempts)
+        else:
+            _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
         return None
     return ClaimedRun(*row)
 
