@@ -93,7 +93,11 @@ def _now(request: Request) -> datetime:
     return clock()
 
 
-def presented_key(
+# The dependencies that do no I/O are ``async def`` so FastAPI runs them on the event
+# loop: a plain ``def`` dependency costs a hop to the thread pool and back per request.
+
+
+async def presented_key(
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
@@ -208,7 +212,7 @@ def requires(permission: str) -> Any:
     """``Depends`` that authenticates the key and demands ``permission`` (403 naming it)."""
     split_permission(permission)  # a typo fails at import, not at request time
 
-    def check(ctx: CurrentKey) -> TenantContext:
+    async def check(ctx: CurrentKey) -> TenantContext:
         require_permission(ctx.permissions, permission)
         return ctx
 

@@ -3,28 +3,36 @@
 ``python -m bench.api`` creates a throwaway database, seeds an organization with searches
 and a key that has a quota and a rate limit (so every check runs), serves the app with
 uvicorn in a subprocess, and drives the three routes with the same httpx clients, one
-after the other, printing requests/s and the ratios. The unauthenticated route is a
-bench-only copy of ``GET /news`` with the organization fixed, using the same session
-dependency and query. Goal: authenticated >= 0.6x unauthenticated.
+after the other, ``--rounds`` times (alternating, so a load change on a shared machine
+hits both sides), printing the median requests/s and the ratio of each round. The
+unauthenticated route is a bench-only copy of ``GET /news`` with the organization fixed:
+the same session dependency, query parameters, query and response model. Goal:
+authenticated >= 0.6x unauthenticated.
+
+On Linux it also prints the CPU time each route costs per request, in the server process
+and its PostgreSQL backends (read from ``/proc``): on a shared machine the rates follow
+the load of others, while CPU per request barely moves.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.pool import NullPool
 
 from api.app import create_app
 from api.deps import SessionDep
-from api.pagination import page_of, paginate
+from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.routes.news import NewsOut
 from core.config import Settings
 from core.db.models import News
@@ -33,18 +41,20 @@ from core.tenancy.api_keys import create_api_key
 from core.tenancy.organizations import create_organization
 from tests.support.databases import fresh_pg_database
 
+#: Searches of the organization: every list answers all of them on one page.
 SEARCHES = 20
-PAGE = 20
 
 
 def serve(url: str, organization_id: str, port: int) -> None:
     app = create_app(Settings(), make_engine(url))
 
     @app.get("/bench/news-unauthenticated")
-    def unauthenticated(session: SessionDep) -> Any:
+    def unauthenticated(
+        session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[NewsOut]:
         query = select(News).where(News.organizationId == organization_id)
-        rows = list(session.scalars(paginate(query, News.id, None, PAGE)))
-        return page_of([NewsOut.model_validate(r) for r in rows], [r.id for r in rows], PAGE)
+        rows = list(session.scalars(paginate(query, News.id, cursor, limit)))
+        return page_of([NewsOut.model_validate(r) for r in rows], [r.id for r in rows], limit)
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -55,8 +65,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def drive(base: str, path: str, headers: dict[str, str], seconds: float, clients: int) -> float:
-    """Requests/s of ``path`` with ``clients`` keep-alive clients for ``seconds``."""
+def drive(
+    base: str, path: str, headers: dict[str, str], seconds: float, clients: int
+) -> tuple[int, float]:
+    """Requests of ``path`` made by ``clients`` keep-alive clients in ``seconds``, and the
+    seconds it took."""
     counts = [0] * clients
     stop = time.perf_counter() + seconds
 
@@ -74,13 +87,40 @@ def drive(base: str, path: str, headers: dict[str, str], seconds: float, clients
         t.start()
     for t in threads:
         t.join()
-    return sum(counts) / (time.perf_counter() - started)
+    return sum(counts), time.perf_counter() - started
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds so far of the processes ``pids`` (0 where /proc is absent)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                # Fields after the command name, which is parenthesized and may hold spaces.
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def server_pids(engine: Engine, server: int) -> list[int]:
+    """The web server process and the PostgreSQL backends serving the bench database."""
+    with engine.connect() as conn:
+        backends = conn.scalars(
+            text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).all()
+    return [server, *backends]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per route and round")
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--serve", nargs=3, metavar=("URL", "ORG", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -124,15 +164,37 @@ def main() -> None:
             ]
             for _, path, headers in targets:  # warm up pools and caches
                 drive(base, path, headers, 1.0, args.clients)
-            rates = {name: drive(base, p, h, args.seconds, args.clients) for name, p, h in targets}
+            watcher = create_engine(url, poolclass=NullPool)
+            rounds, cpu = [], [0.0] * len(targets)
+            for _ in range(args.rounds):
+                row = []
+                for i, (_, path, headers) in enumerate(targets):
+                    pids = server_pids(watcher, server.pid)
+                    before = cpu_seconds(pids)
+                    row.append(drive(base, path, headers, args.seconds, args.clients))
+                    cpu[i] += cpu_seconds(pids) - before
+                rounds.append(row)
+            watcher.dispose()
         finally:
             server.terminate()
             server.wait()
-    auth, plain, health = rates.values()
-    print(f"{args.clients} clients, {args.seconds:.0f} s each, uvicorn in a subprocess, PostgreSQL")
-    for name, rate in rates.items():
-        print(f"  {name:26} {rate:8.0f} req/s")
-    print(f"  authenticated / unauthenticated list: {auth / plain:.2f}x (goal >= 0.60x)")
+    print(
+        f"{args.clients} clients, {args.rounds} alternating rounds of {args.seconds:g} s per "
+        "route, uvicorn in a subprocess, PostgreSQL"
+    )
+    totals = [
+        sum(r[i][0] for r in rounds) / sum(r[i][1] for r in rounds) for i in range(len(targets))
+    ]
+    for i, ((name, _, _), rate) in enumerate(zip(targets, totals, strict=True)):
+        requests = sum(r[i][0] for r in rounds)
+        print(f"  {name:26} {rate:8.0f} req/s  {cpu[i] / requests * 1000:6.2f} ms CPU/request")
+    auth, plain, health = totals
+    per_round = sorted((a[0] / a[1]) / (p[0] / p[1]) for a, p, _ in rounds)
+    quartiles = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else per_round * 3
+    print(
+        f"  authenticated / unauthenticated list: {auth / plain:.2f}x (goal >= 0.60x; "
+        f"per round: quartiles {quartiles[0]:.2f} / {quartiles[1]:.2f} / {quartiles[2]:.2f})"
+    )
     print(f"  unauthenticated list / healthz:       {plain / health:.2f}x")
 
 

@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python -m bench.delivery [--deliveries 10000] [--threads 8]
 
-On a fresh PostgreSQL database and the real Redis (db 9, a namespace of its own), one
+On a fresh PostgreSQL database and the real Redis (db 3 or ``NEWSMON_BENCH_REDIS_URL``,
+a namespace of its own), one
 search with one webhook channel gets ``--deliveries`` one-story digests, each with a
 pending delivery. A local receiver (uvicorn, keep-alive, answers 200) runs in its own
 process. Measured, in deliveries/s:
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import secrets
 import socket
 import subprocess
@@ -55,8 +57,11 @@ from core.ids import new_id
 from core.secrets import generate_key_string, parse_keys
 from tests.support.databases import fresh_pg_database
 
-REDIS_URL = "redis://127.0.0.1:6379/9"
+#: Redis database of the benchmark (flushed after each measurement: keep it off the tests' one).
+REDIS_URL = os.environ.get("NEWSMON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
 SECRET = "whsec_" + "YmVuY2htYXJrLXNlY3JldC1rZXktMzItYnl0ZXMhIQ=="
+#: Seconds the receiver may take to start (a loaded machine is slow to import uvicorn).
+RECEIVER_START_S = 90
 #: Seconds to wait for all deliveries of one measurement.
 TIMEOUT_S = 600.0
 
@@ -98,7 +103,7 @@ def start_receiver(port: int) -> subprocess.Popen[bytes]:
             "--no-access-log",
         ],
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + RECEIVER_START_S
     while time.monotonic() < deadline:
         try:
             httpx.post(f"http://127.0.0.1:{port}/", content=b"{}")

@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import random
 import secrets
+import threading
 import time
 from datetime import datetime, timedelta
 from multiprocessing.synchronize import Event as MpEvent
@@ -25,6 +26,7 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.broker import MessageProxy
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 
 from core.config import Settings
@@ -180,6 +182,26 @@ def measure(
     }
 
 
+class Processed(dramatiq.Middleware):
+    """Counts messages whose actor returned: the same finish line for both actors, read
+    without a query (polling the database would load the worker it measures)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        with self._lock:
+            self.count += 1
+
+
 def pipeline_ratio(url: str) -> dict[str, float]:
     """Runs/s of the run actor (claim, no-op step, outcome) vs a dramatiq no-op actor."""
     from core.scheduling.fire import fire_due_schedules
@@ -189,28 +211,29 @@ def pipeline_ratio(url: str) -> dict[str, float]:
     settings = _settings(url)
     engine = make_engine(url)
 
-    def drain(broker: dramatiq.Broker, done: Any) -> float:
+    def drain(broker: dramatiq.Broker, expected: int) -> float:
+        processed = Processed()
+        broker.add_middleware(processed)
         broker.emit_after("process_boot")
         worker = dramatiq.Worker(broker, worker_threads=8, worker_timeout=100)
         start = time.perf_counter()
         worker.start()
-        while not done():
-            time.sleep(0.01)
+        while processed.count < expected:
+            time.sleep(0.001)
         elapsed = time.perf_counter() - start
         worker.stop()
         broker.close()
         return elapsed
 
     noop_broker = build_broker(settings, namespace=f"newsmon-bench-{secrets.token_hex(4)}")
-    count = {"n": 0}
 
     @dramatiq.actor(broker=noop_broker, queue_name=FETCH_QUEUE)
     def noop(_: str) -> None:
-        count["n"] += 1
+        pass
 
     for i in range(PIPELINE_RUNS):
         noop.send(str(i))
-    noop_s = drain(noop_broker, lambda: count["n"] >= PIPELINE_RUNS)
+    noop_s = drain(noop_broker, PIPELINE_RUNS)
 
     run_broker = build_broker(settings, namespace=f"newsmon-bench-{secrets.token_hex(4)}")
     build_pipeline(settings, engine, run_step=lambda session, run, now: {}, broker=run_broker)
@@ -226,16 +249,14 @@ def pipeline_ratio(url: str) -> dict[str, float]:
             break
     run_ids = run_ids[:PIPELINE_RUNS]
     enqueue_runs(run_broker, run_ids)
-
-    def all_done() -> bool:
-        with unit_of_work(engine) as session:
-            n = session.scalar(
-                select(func.count()).select_from(Run).where(Run.state == "succeeded")
-            )
-        return n == len(run_ids)
-
-    run_s = drain(run_broker, all_done)
+    run_s = drain(run_broker, len(run_ids))
+    with unit_of_work(engine) as session:
+        succeeded = session.scalar(
+            select(func.count()).select_from(Run).where(Run.state == "succeeded")
+        )
     engine.dispose()
+    if succeeded != len(run_ids):
+        raise RuntimeError(f"only {succeeded} of {len(run_ids)} runs succeeded")
     return {
         "noop_per_s": PIPELINE_RUNS / noop_s,
         "run_per_s": len(run_ids) / run_s,
@@ -255,7 +276,12 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=TICK_S, help="replica tick (s)")
     parser.add_argument("--batch", type=int, default=FIRE_BATCH_SIZE, help="claims per txn")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the actor ratio")
+    parser.add_argument(
+        "--pipeline-only", action="store_true", help="only the actor ratio (on as many schedules)"
+    )
     args = parser.parse_args()
+    if args.pipeline_only:
+        args.schedules, args.scenario = PIPELINE_RUNS, []
     random.seed(7)
     with fresh_pg_database() as url:
         engine = make_engine(url)
@@ -266,8 +292,8 @@ def main() -> None:
         print("lag = enqueuedAt - scheduledFor, seconds")
         header = f"{'scenario':<10}{'replicas':>9}{'runs':>9}{'msgs':>9}{'runs/s':>9}"
         print(header + f"{'min':>8}{'p50':>8}{'p99':>8}{'max':>8}")
-        scenarios = {"burst": random.sample(ids, args.burst), "backlog": ids}
-        for name in args.scenario or list(scenarios):
+        scenarios = {"burst": random.sample(ids, min(args.burst, len(ids))), "backlog": ids}
+        for name in list(scenarios) if args.scenario is None else args.scenario:
             chosen = scenarios[name]
             for replicas in args.replicas or (1, 3):
                 r = measure(engine, url, chosen, replicas, args.tick, args.batch)
@@ -281,8 +307,8 @@ def main() -> None:
         p = pipeline_ratio(url)
         print(
             f"pipeline: dramatiq no-op actor {p['noop_per_s']:,.0f} msg/s, run actor "
-            f"{p['run_per_s']:,.0f} runs/s: {p['ratio']:.1f}x the no-op time, "
-            f"+{p['overhead_ms']:.2f} ms per run"
+            f"{p['run_per_s']:,.0f} runs/s: {p['run_per_s'] / p['noop_per_s']:.2f}x the no-op "
+            f"rate (goal >= 0.30x), +{p['overhead_ms']:.2f} ms per run"
         )
         engine.dispose()
 

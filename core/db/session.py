@@ -91,4 +91,6 @@ def transaction(session: Session) -> Iterator[Session]:
 
 def unit_of_work(engine: Engine | None = None) -> AbstractContextManager[Session]:
     """One transaction on ``engine`` (default: the configured database)."""
-    return transaction(session_factory(engine)())
+    # A Session, not a sessionmaker per call: each sessionmaker makes a Session subclass
+    # and sets up its event dispatch (measured: ~1 ms of CPU per unit of work).
+    return transaction(Session(bind=engine or get_engine(), expire_on_commit=False))

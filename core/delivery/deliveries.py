@@ -31,15 +31,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, and_, or_, select, tuple_, update
+from sqlalchemy import Engine, Table, Update, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.clock import utcnow
+from core.db.base import UTCDateTime
 from core.db.models import Channel, Delivery, Digest, DigestStory, News, Story
 from core.db.session import unit_of_work
+from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.delivery import channels as ch
 from core.delivery.digest_links import DigestLinks
 from core.delivery.model import DigestView, load_digest, sample_digest
@@ -143,6 +147,45 @@ def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
     return ceiling / 2 + ceiling / 2 * jitter
 
 
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+_STORIES: Table = Story.__table__  # type: ignore[assignment]
+_NEWS: Table = News.__table__  # type: ignore[assignment]
+_NOW = bindparam("now", type_=UTCDateTime())
+
+
+def _claim_statement(condition: ColumnElement[bool]) -> Update:
+    return (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == bindparam("delivery_id"), condition)
+        .values(
+            state="sending",
+            attempts=_DELIVERIES.c.attempts + 1,
+            leaseUntil=bindparam("lease_until", type_=UTCDateTime()),
+            updatedAt=_NOW,
+        )
+        .returning(
+            _DELIVERIES.c.id,
+            _DELIVERIES.c.organizationId,
+            _DELIVERIES.c.channelId,
+            _DELIVERIES.c.digestId,
+            _DELIVERIES.c.attempts,
+        )
+    )
+
+
+# Built once (see core/db/statements.py): claim, fenced record and "sent" marks are short
+# statements whose construction per delivery cost more Python than their round trips.
+_CLAIM_DUE = _claim_statement(
+    and_(
+        _DELIVERIES.c.state == "pending",
+        or_(_DELIVERIES.c.nextAttemptAt.is_(None), _DELIVERIES.c.nextAttemptAt <= _NOW),
+    )
+)
+_CLAIM_ABANDONED = _claim_statement(
+    and_(_DELIVERIES.c.state == "sending", _DELIVERIES.c.leaseUntil < _NOW)
+)
+
+
 def claim_delivery(
     session: Session, delivery_id: str, *, now: datetime, lease: timedelta = DELIVERY_LEASE
 ) -> ClaimedDelivery | None:
@@ -152,29 +195,19 @@ def claim_delivery(
     nothing is an abandoned ``sending`` row (lease expired) tried.
     """
     until = now + lease
-    returning = (
-        Delivery.id,
-        Delivery.organizationId,
-        Delivery.channelId,
-        Delivery.digestId,
-        Delivery.attempts,
-    )
-    due = and_(
-        Delivery.state == "pending",
-        or_(Delivery.nextAttemptAt.is_(None), Delivery.nextAttemptAt <= now),
-    )
-    abandoned = and_(Delivery.state == "sending", Delivery.leaseUntil < now)
-    for condition, resumed in ((due, False), (abandoned, True)):
-        claimed = session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, condition)
-            .values(
-                state="sending", attempts=Delivery.attempts + 1, leaseUntil=until, updatedAt=now
+    params = {"delivery_id": delivery_id, "now": now, "lease_until": until}
+    for statement, resumed in ((_CLAIM_DUE, False), (_CLAIM_ABANDONED, True)):
+        row = session.connection().execute(statement, params).one_or_none()
+        if row is not None:
+            return ClaimedDelivery(
+                row.id,
+                row.organizationId,
+                row.channelId,
+                row.digestId,
+                row.attempts,
+                lease_until=until,
+                resumed=resumed,
             )
-            .returning(*returning)
-        ).one_or_none()
-        if claimed is not None:
-            return ClaimedDelivery(*claimed, lease_until=until, resumed=resumed)
     return None
 
 
@@ -239,23 +272,44 @@ def _channel_failed(session: Session, channel: Channel, outcome: Outcome, now: d
     )
 
 
+_MARK_STORIES_DELIVERED = (
+    update(_STORIES)
+    .where(
+        _STORIES.c.organizationId == bindparam("organization_id"),
+        _STORIES.c.id.in_(
+            select(DigestStory.storyId).where(DigestStory.digestId == bindparam("digest_id"))
+        ),
+    )
+    .values(wasDelivered=True, updatedAt=_NOW)
+)
+# Only a lastSent older than the resolution is moved: many deliveries of one search
+# finishing together then do not queue up on the search row's lock.
+_MARK_NEWS_SENT = (
+    update(_NEWS)
+    .where(
+        _NEWS.c.organizationId == bindparam("organization_id"),
+        _NEWS.c.id
+        == select(Digest.newsId).where(Digest.id == bindparam("digest_id")).scalar_subquery(),
+        or_(
+            _NEWS.c.lastSent.is_(None),
+            _NEWS.c.lastSent < bindparam("sent_before", type_=UTCDateTime()),
+        ),
+    )
+    .values(lastSent=_NOW)
+)
+
+
 def _mark_sent(session: Session, claim: ClaimedDelivery, channel: Channel, now: datetime) -> None:
     org = claim.organization_id
-    story_ids = select(DigestStory.storyId).where(DigestStory.digestId == claim.digest_id)
-    session.execute(
-        update(Story)
-        .where(Story.organizationId == org, Story.id.in_(story_ids))
-        .values(wasDelivered=True, updatedAt=now)
-    )
-    news_id = select(Digest.newsId).where(Digest.id == claim.digest_id).scalar_subquery()
-    # Only a lastSent older than the resolution is moved: many deliveries of one search
-    # finishing together then do not queue up on the search row's lock.
-    session.execute(
-        update(News)
-        .where(News.organizationId == org, News.id == news_id)
-        .where(or_(News.lastSent.is_(None), News.lastSent < now - LAST_SENT_RESOLUTION))
-        .values(lastSent=now)
-    )
+    params = {
+        "organization_id": org,
+        "digest_id": claim.digest_id,
+        "now": now,
+        "sent_before": now - LAST_SENT_RESOLUTION,
+    }
+    conn = session.connection()
+    conn.execute(_MARK_STORIES_DELIVERED, params)
+    conn.execute(_MARK_NEWS_SENT, params)
     if channel.consecutiveFailures or channel.status == "failing" or channel.lastError:
         session.execute(
             update(Channel)
@@ -267,6 +321,20 @@ def _mark_sent(session: Session, claim: ClaimedDelivery, channel: Channel, now: 
                 updatedAt=now,
             )
         )
+
+
+@cache
+def _fenced_record(shape: Shape) -> Update:
+    return (
+        update(_DELIVERIES)
+        .where(
+            _DELIVERIES.c.id == bindparam("delivery_id"),
+            _DELIVERIES.c.state == "sending",
+            _DELIVERIES.c.attempts == bindparam("attempt"),
+            _DELIVERIES.c.leaseUntil == bindparam("lease_until", type_=UTCDateTime()),
+        )
+        .values(**set_clause(_DELIVERIES, shape))
+    )
 
 
 def record_outcome(
@@ -302,17 +370,16 @@ def record_outcome(
         else:
             state = "unknown" if outcome.kind == "unknown" and not retryable else "failed"
             values.update(state=state, nextAttemptAt=None)
-    fenced = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == claim.id,
-            Delivery.state == "sending",
-            Delivery.attempts == claim.attempt,
-            Delivery.leaseUntil == claim.lease_until,
-        )
-        .values(**values)
+    fenced = session.connection().execute(
+        _fenced_record(shape_of(values)),
+        {
+            "delivery_id": claim.id,
+            "attempt": claim.attempt,
+            "lease_until": claim.lease_until,
+            **value_params(values),
+        },
     )
-    if fenced.rowcount != 1:  # type: ignore[attr-defined]
+    if fenced.rowcount != 1:
         return None  # taken over after our lease expired; the new holder records
     if outcome.kind == "sent":
         _mark_sent(session, claim, channel, now)

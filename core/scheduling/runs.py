@@ -10,15 +10,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    String,
+    Table,
+    Update,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.db.base import UTCDateTime
 from core.db.models import News, Run, Schedule
+from core.db.session import unit_of_work
+from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.errors import NewsmonError
 from core.ingest.source_clock import mark_due_now
 from core.news.searches import get_search
@@ -54,6 +73,41 @@ class ClaimedRun:
     scheduled_for: datetime
 
 
+_RUNS: Table = Run.__table__  # type: ignore[assignment]
+_SCHEDULES: Table = Schedule.__table__  # type: ignore[assignment]
+_NEWS: Table = News.__table__  # type: ignore[assignment]
+_NOW = bindparam("now", type_=UTCDateTime())
+
+# Built once (see core/db/statements.py): a run's claim and outcome are a few short
+# statements whose construction cost more Python than their round trips.
+_CLAIM = (
+    update(_RUNS)
+    .where(
+        _RUNS.c.id == bindparam("run_id"),
+        _RUNS.c.attempts < bindparam("max_attempts"),
+        or_(
+            _RUNS.c.state == "queued",
+            and_(_RUNS.c.state == "running", _RUNS.c.leaseUntil < _NOW),
+        ),
+    )
+    .values(
+        state="running",
+        attempts=_RUNS.c.attempts + 1,
+        leaseUntil=bindparam("lease_until", type_=UTCDateTime()),
+        startedAt=_NOW,
+        updatedAt=_NOW,
+    )
+    .returning(
+        _RUNS.c.id,
+        _RUNS.c.organizationId,
+        _RUNS.c.newsId,
+        _RUNS.c.scheduleId,
+        _RUNS.c.attempts,
+        _RUNS.c.scheduledFor,
+    )
+)
+
+
 def claim_run(
     session: Session,
     run_id: str,
@@ -62,27 +116,34 @@ def claim_run(
     lease: timedelta = RUN_LEASE,
     max_attempts: int = MAX_RUN_ATTEMPTS,
 ) -> ClaimedRun | None:
-    """Take a queued (or abandoned) run: running, lease, attempts+1. None = not ours."""
-    row = session.execute(
-        update(Run)
-        .where(
-            Run.id == run_id,
-            Run.attempts < max_attempts,
-            or_(Run.state == "queued", and_(Run.state == "running", Run.leaseUntil < now)),
-        )
-        .values(
-            state="running",
-            attempts=Run.attempts + 1,
-            leaseUntil=now + lease,
-            startedAt=now,
-            updatedAt=now,
-        )
-        .returning(
-            Run.id, Run.organizationId, Run.newsId, Run.scheduleId, Run.attempts, Run.scheduledFor
-        )
-    ).one_or_none()
+    """Take a queued (or abandoned) run: running, lease, attempts+1. None = not ours.
+
+    On PostgreSQL, a claim that is its session's first statement is sent on its own in
+    autocommit: one round trip instead of ``BEGIN``, ``UPDATE``, ``COMMIT`` (a claim is
+    its own transaction anyway; the worker commits it before the step starts).
+    """
+    params = {
+        "run_id": run_id,
+        "max_attempts": max_attempts,
+        "now": now,
+        "lease_until": now + lease,
+    }
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else None
+    alone = (
+        engine is not None and engine.dialect.name == "postgresql" and not session.in_transaction()
+    )
+    conn = session.connection(
+        execution_options={"isolation_level": "AUTOCOMMIT"} if alone else None
+    )
+    row = conn.execute(_CLAIM, params).one_or_none()
     if row is None:
-        _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
+        if engine is not None and alone:
+            # The run, its schedule and its search change together, in a transaction.
+            with unit_of_work(engine) as own:
+                _give_up_if_exhausted(own, run_id, now=now, max_attempts=max_attempts)
+        else:
+            _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
         return None
     return ClaimedRun(*row)
 
@@ -144,14 +205,73 @@ def _give_up_if_exhausted(
         )
 
 
-def _fenced(session: Session, run: ClaimedRun, values: dict[str, Any]) -> None:
-    done = session.execute(
-        update(Run)
-        .where(Run.id == run.id, Run.state == "running", Run.attempts == run.attempt)
-        .values(leaseUntil=None, **values)
+#: Parameter prefixes of the values set on the run and on its schedule.
+_RUN_VALUE = "r_"
+_SCHEDULE_VALUE = "s_"
+
+
+@cache
+def _fenced_update(shape: Shape) -> Update:
+    return (
+        update(_RUNS)
+        .where(
+            _RUNS.c.id == bindparam("run_id"),
+            _RUNS.c.state == "running",
+            _RUNS.c.attempts == bindparam("attempt"),
+        )
+        .values(leaseUntil=None, **set_clause(_RUNS, shape, _RUN_VALUE))
     )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        raise LeaseLost(run.id)
+
+
+@cache
+def _schedule_outcome_update(shape: Shape) -> Update:
+    return (
+        update(_SCHEDULES)
+        .where(
+            _SCHEDULES.c.organizationId == bindparam("organization_id"),
+            _SCHEDULES.c.id == bindparam("schedule_id"),
+        )
+        .values(updatedAt=_NOW, **set_clause(_SCHEDULES, shape, _SCHEDULE_VALUE))
+    )
+
+
+_NEWS_OUTCOME = (
+    update(_NEWS)
+    .where(
+        _NEWS.c.organizationId == bindparam("organization_id"), _NEWS.c.id == bindparam("news_id")
+    )
+    .values(
+        lastRun=_NOW,
+        updatedAt=_NOW,
+        nextRun=select(func.min(_SCHEDULES.c.nextRun))
+        .where(_SCHEDULES.c.newsId == bindparam("news_id"), _SCHEDULES.c.isActive)
+        .scalar_subquery(),
+    )
+)
+
+
+@cache
+def _finish_in_one(run_shape: Shape, schedule_shape: Shape | None) -> Select[int]:
+    """PostgreSQL: the fenced run update and the search's outcome as one statement.
+
+    Data-modifying CTEs run to completion whether or not they are read; the schedule and
+    search are only touched when the fence held, and the count of fenced runs tells the
+    caller whether it did (0: the lease was lost, and the caller rolls back anyway).
+    """
+    fenced = _fenced_update(run_shape).returning(_RUNS.c.id).cte("fenced")
+    held = exists(select(fenced.c.id))
+    outcomes = []
+    if schedule_shape is not None:
+        schedule = _schedule_outcome_update(schedule_shape).where(held)
+        outcomes.append(schedule.cte("schedule_outcome"))
+    outcomes.append(_NEWS_OUTCOME.where(held).cte("search_outcome"))
+    return select(func.count()).select_from(fenced).add_cte(*outcomes)
+
+
+def _outcome(now: datetime, error: dict[str, Any] | None, succeeded: bool) -> dict[str, Any]:
+    if succeeded:
+        return {"lastSuccess": now, "errorDetails": error}
+    return {"lastFailure": now, "errorDetails": error}
 
 
 def _record_search_outcome(
@@ -168,27 +288,71 @@ def _record_search_outcome(
     success whose details (e.g. failing sources) stay visible on the schedule."""
     if succeeded is None:
         succeeded = error is None
+    conn = session.connection()
     if schedule_id is not None:
-        outcome: dict[str, Any] = (
-            {"lastSuccess": now, "errorDetails": error}
-            if succeeded
-            else {"lastFailure": now, "errorDetails": error}
+        outcome = _outcome(now, error, succeeded)
+        conn.execute(
+            _schedule_outcome_update(shape_of(outcome)),
+            {
+                "organization_id": organization_id,
+                "schedule_id": schedule_id,
+                "now": now,
+                **value_params(outcome, _SCHEDULE_VALUE),
+            },
         )
-        session.execute(
-            update(Schedule)
-            .where(Schedule.organizationId == organization_id, Schedule.id == schedule_id)
-            .values(**outcome)
+    conn.execute(
+        _NEWS_OUTCOME, {"organization_id": organization_id, "news_id": news_id, "now": now}
+    )
+
+
+def _finish(
+    session: Session,
+    run: ClaimedRun,
+    values: dict[str, Any],
+    *,
+    now: datetime,
+    error: dict[str, Any] | None,
+    succeeded: bool,
+) -> None:
+    """Set ``values`` on the run if this claim still holds it (else :class:`LeaseLost`),
+    and record the outcome on its schedule and search: one round trip on PostgreSQL."""
+    # Core statements do not autoflush: the step's pending rows go first, as they did.
+    session.flush()
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        done = conn.execute(
+            _fenced_update(shape_of(values)),
+            {"run_id": run.id, "attempt": run.attempt, **value_params(values, _RUN_VALUE)},
         )
-    next_run = (
-        select(func.min(Schedule.nextRun))
-        .where(Schedule.newsId == news_id, Schedule.isActive)
-        .scalar_subquery()
+        if done.rowcount != 1:
+            raise LeaseLost(run.id)
+        _record_search_outcome(
+            session,
+            run.organization_id,
+            run.news_id,
+            run.schedule_id,
+            now=now,
+            error=error,
+            succeeded=succeeded,
+        )
+        return
+    outcome = _outcome(now, error, succeeded) if run.schedule_id is not None else None
+    statement = _finish_in_one(shape_of(values), shape_of(outcome) if outcome else None)
+    fenced = conn.scalar(
+        statement,
+        {
+            "run_id": run.id,
+            "attempt": run.attempt,
+            "organization_id": run.organization_id,
+            "news_id": run.news_id,
+            "schedule_id": run.schedule_id,
+            "now": now,
+            **value_params(values, _RUN_VALUE),
+            **value_params(outcome or {}, _SCHEDULE_VALUE),
+        },
     )
-    session.execute(
-        update(News)
-        .where(News.organizationId == organization_id, News.id == news_id)
-        .values(lastRun=now, nextRun=next_run)
-    )
+    if fenced != 1:
+        raise LeaseLost(run.id)
 
 
 def complete_run(
@@ -199,17 +363,11 @@ def complete_run(
     A step that succeeded with problems (some sources failing) returns them in
     ``stats["sourceErrors"]``; they become the schedule's ``errorDetails``.
     """
-    _fenced(
+    problems = stats.get("sourceErrors")
+    _finish(
         session,
         run,
         {"state": "succeeded", "finishedAt": now, "stats": stats, "error": None, "updatedAt": now},
-    )
-    problems = stats.get("sourceErrors")
-    _record_search_outcome(
-        session,
-        run.organization_id,
-        run.news_id,
-        run.schedule_id,
         now=now,
         error={"sources": problems} if problems else None,
         succeeded=True,
@@ -237,9 +395,13 @@ def fail_run(
         if will_retry
         else {"state": "failed", "finishedAt": now}
     )
-    _fenced(session, run, {**state, "error": error, "updatedAt": now})
-    _record_search_outcome(
-        session, run.organization_id, run.news_id, run.schedule_id, now=now, error=error
+    _finish(
+        session,
+        run,
+        {**state, "error": error, "updatedAt": now},
+        now=now,
+        error=error,
+        succeeded=False,
     )
     return will_retry
 

@@ -20,7 +20,9 @@ The fields mean what Better Auth's api-key plugin means by them:
   Refused requests write nothing.
 
 Times are compared as epoch milliseconds, computed per dialect (:class:`epoch_ms`), with
-``now`` passed in, so tests drive the clock.
+``now`` passed in, so tests drive the clock. Nothing is cached between requests: every
+request reads the key row, so a revoked, disabled or rotated key is refused by the very
+next request.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Float,
     and_,
+    bindparam,
     case,
     exists,
     func,
-    literal,
     not_,
     or_,
     select,
@@ -114,45 +117,99 @@ def _ms(now: datetime) -> int:
     return round(now.timestamp() * 1000)
 
 
-def _conditions(now: datetime) -> dict[str, Any]:
-    now_ms = _ms(now)
-    refill_due = and_(
-        ApiKey.refillInterval.is_not(None),
-        ApiKey.refillAmount.is_not(None),
-        epoch_ms(func.coalesce(ApiKey.lastRefillAt, ApiKey.createdAt)) + ApiKey.refillInterval
-        <= now_ms,
-    )
-    rate_limit_on = and_(
-        ApiKey.rateLimitEnabled,
-        ApiKey.rateLimitMax.is_not(None),
-        ApiKey.rateLimitTimeWindow.is_not(None),
-    )
-    # Without a window, requestCount simply counts every accepted request.
-    window_over = and_(
-        ApiKey.rateLimitTimeWindow.is_not(None),
-        or_(
-            ApiKey.lastRequest.is_(None),
-            epoch_ms(ApiKey.lastRequest) + ApiKey.rateLimitTimeWindow <= now_ms,
+# The statements are built once, with ``now``, its epoch milliseconds and the key hash as
+# bound parameters: SQLAlchemy then only looks up its compiled form per request. Building
+# the expression tree anew each time cost more than the database round trip (measured:
+# ~0.5 ms of Python per request on an idle machine, three times that under load).
+_NOW = bindparam("now", type_=UTCDateTime())
+_NOW_MS = bindparam("now_ms", type_=BigInteger())
+_KEY_HASH = bindparam("key_hash", type_=ApiKey.key.type)
+
+_REFILL_DUE = and_(
+    ApiKey.refillInterval.is_not(None),
+    ApiKey.refillAmount.is_not(None),
+    epoch_ms(func.coalesce(ApiKey.lastRefillAt, ApiKey.createdAt)) + ApiKey.refillInterval
+    <= _NOW_MS,
+)
+_RATE_LIMIT_ON = and_(
+    ApiKey.rateLimitEnabled,
+    ApiKey.rateLimitMax.is_not(None),
+    ApiKey.rateLimitTimeWindow.is_not(None),
+)
+# Without a window, requestCount simply counts every accepted request.
+_WINDOW_OVER = and_(
+    ApiKey.rateLimitTimeWindow.is_not(None),
+    or_(
+        ApiKey.lastRequest.is_(None),
+        epoch_ms(ApiKey.lastRequest) + ApiKey.rateLimitTimeWindow <= _NOW_MS,
+    ),
+)
+_VALID = and_(
+    ApiKey.enabled,
+    or_(ApiKey.expiresAt.is_(None), ApiKey.expiresAt > _NOW),
+    exists().where(Organization.id == ApiKey.organizationId, Organization.isActive),
+)
+_QUOTA_LEFT = or_(
+    ApiKey.remaining.is_(None),
+    ApiKey.remaining > 0,
+    and_(_REFILL_DUE, ApiKey.refillAmount > 0),
+)
+_RATE_ROOM = or_(not_(_RATE_LIMIT_ON), _WINDOW_OVER, ApiKey.requestCount < ApiKey.rateLimitMax)
+
+_USE_API_KEY = (
+    update(ApiKey)
+    .where(ApiKey.key == _KEY_HASH, _VALID, _QUOTA_LEFT, _RATE_ROOM)
+    .values(
+        remaining=case(
+            (ApiKey.remaining.is_(None), None),
+            (_REFILL_DUE, ApiKey.refillAmount - 1),
+            else_=ApiKey.remaining - 1,
         ),
+        lastRefillAt=case((_REFILL_DUE, _NOW), else_=ApiKey.lastRefillAt),
+        requestCount=case((_WINDOW_OVER, 1), else_=ApiKey.requestCount + 1),
+        lastRequest=_NOW,
+        updatedAt=_NOW,
     )
-    valid = and_(
-        ApiKey.enabled,
-        or_(ApiKey.expiresAt.is_(None), ApiKey.expiresAt > literal(now, UTCDateTime())),
-        exists().where(Organization.id == ApiKey.organizationId, Organization.isActive),
+    .returning(
+        ApiKey.id,
+        ApiKey.organizationId,
+        ApiKey.permissions,
+        ApiKey.remaining,
+        ApiKey.rateLimitEnabled,
+        ApiKey.rateLimitMax,
+        ApiKey.rateLimitTimeWindow,
+        ApiKey.requestCount,
+        ApiKey.key,
     )
-    quota_left = or_(
-        ApiKey.remaining.is_(None),
-        ApiKey.remaining > 0,
-        and_(refill_due, ApiKey.refillAmount > 0),
+)
+
+_EXPLAIN_REFUSAL = select(
+    ApiKey.key,
+    _VALID.label("valid"),
+    _QUOTA_LEFT.label("quota_left"),
+    _RATE_ROOM.label("rate_room"),
+    ApiKey.refillInterval,
+    ApiKey.refillAmount,
+    ApiKey.rateLimitMax,
+    ApiKey.rateLimitTimeWindow,
+    epoch_ms(func.coalesce(ApiKey.lastRefillAt, ApiKey.createdAt)).label("refilled_ms"),
+    epoch_ms(ApiKey.lastRequest).label("last_request_ms"),
+).where(ApiKey.key == _KEY_HASH)
+
+_USE_OPERATOR_KEY = (
+    update(OperatorKey)
+    .where(
+        OperatorKey.key == _KEY_HASH,
+        OperatorKey.enabled,
+        or_(OperatorKey.expiresAt.is_(None), OperatorKey.expiresAt > _NOW),
     )
-    rate_room = or_(not_(rate_limit_on), window_over, ApiKey.requestCount < ApiKey.rateLimitMax)
-    return {
-        "refill_due": refill_due,
-        "window_over": window_over,
-        "valid": valid,
-        "quota_left": quota_left,
-        "rate_room": rate_room,
-    }
+    .values(lastRequest=_NOW)
+    .returning(OperatorKey.id, OperatorKey.name, OperatorKey.key)
+)
+
+
+def _params(key_hash: str, now: datetime) -> dict[str, Any]:
+    return {"key_hash": key_hash, "now": now, "now_ms": _ms(now)}
 
 
 def use_api_key(conn: Connection, key_hash: str, *, now: datetime) -> KeyUse | None:
@@ -160,35 +217,7 @@ def use_api_key(conn: Connection, key_hash: str, *, now: datetime) -> KeyUse | N
 
     One statement: the caller runs it in autocommit so it costs one round trip.
     """
-    c = _conditions(now)
-    now_param = literal(now, UTCDateTime())
-    stmt = (
-        update(ApiKey)
-        .where(ApiKey.key == key_hash, c["valid"], c["quota_left"], c["rate_room"])
-        .values(
-            remaining=case(
-                (ApiKey.remaining.is_(None), None),
-                (c["refill_due"], ApiKey.refillAmount - 1),
-                else_=ApiKey.remaining - 1,
-            ),
-            lastRefillAt=case((c["refill_due"], now_param), else_=ApiKey.lastRefillAt),
-            requestCount=case((c["window_over"], 1), else_=ApiKey.requestCount + 1),
-            lastRequest=now_param,
-            updatedAt=now_param,
-        )
-        .returning(
-            ApiKey.id,
-            ApiKey.organizationId,
-            ApiKey.permissions,
-            ApiKey.remaining,
-            ApiKey.rateLimitEnabled,
-            ApiKey.rateLimitMax,
-            ApiKey.rateLimitTimeWindow,
-            ApiKey.requestCount,
-            ApiKey.key,
-        )
-    )
-    row = conn.execute(stmt).one_or_none()
+    row = conn.execute(_USE_API_KEY, _params(key_hash, now)).one_or_none()
     if row is None or not hashes_equal(row.key, key_hash):
         return None
     limited = row.rateLimitEnabled and row.rateLimitMax is not None
@@ -205,21 +234,7 @@ def use_api_key(conn: Connection, key_hash: str, *, now: datetime) -> KeyUse | N
 
 def explain_refusal(conn: Connection, key_hash: str, *, now: datetime) -> KeyRefusal:
     """After :func:`use_api_key` refused: say why, reading the row (never writing it)."""
-    c = _conditions(now)
-    row = conn.execute(
-        select(
-            ApiKey.key,
-            c["valid"].label("valid"),
-            c["quota_left"].label("quota_left"),
-            c["rate_room"].label("rate_room"),
-            ApiKey.refillInterval,
-            ApiKey.refillAmount,
-            ApiKey.rateLimitMax,
-            ApiKey.rateLimitTimeWindow,
-            epoch_ms(func.coalesce(ApiKey.lastRefillAt, ApiKey.createdAt)).label("refilled_ms"),
-            epoch_ms(ApiKey.lastRequest).label("last_request_ms"),
-        ).where(ApiKey.key == key_hash)
-    ).one_or_none()
+    row = conn.execute(_EXPLAIN_REFUSAL, _params(key_hash, now)).one_or_none()
     if row is None or not hashes_equal(row.key, key_hash) or not row.valid:
         return KeyRefusal("invalid")
     now_ms = _ms(now)
@@ -248,17 +263,7 @@ class OperatorUse:
 
 def use_operator_key(conn: Connection, key_hash: str, *, now: datetime) -> OperatorUse | None:
     """Accept an enabled, unexpired operator key and stamp ``lastRequest`` (one statement)."""
-    now_param = literal(now, UTCDateTime())
-    row = conn.execute(
-        update(OperatorKey)
-        .where(
-            OperatorKey.key == key_hash,
-            OperatorKey.enabled,
-            or_(OperatorKey.expiresAt.is_(None), OperatorKey.expiresAt > now_param),
-        )
-        .values(lastRequest=now_param)
-        .returning(OperatorKey.id, OperatorKey.name, OperatorKey.key)
-    ).one_or_none()
+    row = conn.execute(_USE_OPERATOR_KEY, {"key_hash": key_hash, "now": now}).one_or_none()
     if row is None or not hashes_equal(row.key, key_hash):
         return None
     return OperatorUse(key_id=row.id, name=row.name)

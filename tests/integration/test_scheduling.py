@@ -222,6 +222,26 @@ def test_transient_failure_requeues_and_permanent_failure_ends(db_engine: Engine
     assert (run.state, run.error) == ("failed", {"error": "bad"})
 
 
+def test_success_after_a_failed_attempt_clears_the_errors_to_sql_null(db_engine: Engine) -> None:
+    """The run's ``error`` and the schedule's ``errorDetails`` become SQL NULL, not the
+    JSON ``null`` a bound None would store (queries test them with IS NULL)."""
+    run_id, now = one_queued_run(db_engine)
+    with unit_of_work(db_engine) as session:
+        claimed = claim_run(session, run_id, now=now)
+    assert claimed is not None
+    with unit_of_work(db_engine) as session:
+        fail_run(session, claimed, now=now, error={"error": "timeout"}, retry=True)
+    with unit_of_work(db_engine) as session:
+        again = claim_run(session, run_id, now=now)
+    assert again is not None
+    with unit_of_work(db_engine) as session:
+        complete_run(session, again, now=now, stats={"stories": 0})
+    with unit_of_work(db_engine) as session:
+        assert session.scalar(select(func.count()).where(Run.error.is_(None))) == 1
+        assert session.scalar(select(func.count()).where(Schedule.errorDetails.is_(None))) == 1
+        assert session.scalar(select(Schedule.lastSuccess)) == now
+
+
 def failed_run(engine: Engine) -> tuple[Run, datetime]:
     run_id, now = one_queued_run(engine)
     with unit_of_work(engine) as session:
