@@ -148,13 +148,16 @@ def _resolution(letter: DeadLetter, states: dict[str, dict[str, str]]) -> str | 
     return f"{kind} {state}" if state in done else None
 
 
-def purge_resolved(broker: dramatiq.Broker, queue: str, session: Session) -> int:
-    """Drop the dead letters of ``queue`` whose run or delivery completed; returns how many."""
+def purge_resolved(
+    broker: dramatiq.Broker, queue: str, session: Session, message_id: str | None = None
+) -> int:
+    """Drop the dead letters of ``queue`` whose run or delivery completed (only
+    ``message_id`` if given, and only if it is resolved); returns how many."""
     letters = resolve_dead_letters(session, list_dead_letters(broker, queue))
     return sum(
         purge_dead_letters(broker, queue, letter.message_id)
         for letter in letters
-        if letter.resolved is not None
+        if letter.resolved is not None and message_id in (None, letter.message_id)
     )
 
 

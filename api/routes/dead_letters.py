@@ -131,14 +131,12 @@ def purge_letters(
         bool, Query(description="Only the dead letters whose run or delivery completed.")
     ] = False,
 ) -> Purged:
-    """Drop the dead letters of ``queue`` (one, with ``messageId``; the settled ones,
-    with ``resolved``)."""
+    """Drop the dead letters of ``queue`` (one, with ``messageId``; only settled ones,
+    with ``resolved``: both together drop that one if it is settled)."""
     broker = _queue(request, queue)
-    if resolved and messageId is not None:
-        raise ValidationError("give messageId or resolved, not both", field="resolved")
     try:
         if resolved:
-            purged = purge_resolved(broker, queue, session)
+            purged = purge_resolved(broker, queue, session, messageId)
         else:
             purged = purge_dead_letters(broker, queue, messageId)
     except BROKER_ERRORS:

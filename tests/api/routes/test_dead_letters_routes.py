@@ -114,6 +114,9 @@ def test_a_dead_letter_whose_run_completed_since_is_listed_resolved_and_purged(
             run_id: "run succeeded",
             "other": None,
         }
+        # Both filters: that one letter, only if it is settled.
+        kept = "/operator/dead-letters/fetch?resolved=true&messageId=other"
+        assert client.delete(kept, headers=ops).json() == {"purged": 0}
         purged = client.delete("/operator/dead-letters/fetch?resolved=true", headers=ops)
         assert purged.json() == {"purged": 1}
         left = client.get("/operator/dead-letters/fetch", headers=ops).json()
