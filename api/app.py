@@ -38,6 +38,7 @@ from api.routes import (
     runs,
     schedules,
     search_feeds,
+    slack_interactions,
     stories,
     suggestions,
     teams,
@@ -108,6 +109,7 @@ def create_app(
     app.mount("/ops/static", ops.static_files, name="ops-static")
     app.include_router(ops.router)
     app.include_router(digest_links.router)
+    app.include_router(slack_interactions.router)
     _document_input_rules(app)
     return app
 

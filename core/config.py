@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import pydantic
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     #: Behind a TLS proxy the app sees http, so this decides the operator page's own
     #: origin (form posts from any other are refused) and its cookie's ``Secure`` flag.
     public_url: str = ""
+    #: Signing secret of the Slack app whose Interactivity Request URL is
+    #: ``{public_url}/slack/interactions``; with ``public_url`` set, Slack digests carry
+    #: feedback buttons instead of links. A ``SecretStr``: masked in any display.
+    slack_signing_secret: SecretStr = SecretStr("")
     #: JSON object overriding news-search providers' base URLs, by source type
     #: (``google_news``, ``bing_news``, ``hackernews``, ``reddit``, ``gdelt``).
     provider_base_urls: dict[str, str] = Field(default_factory=dict)

@@ -138,4 +138,6 @@ def delivery_context(settings: Settings) -> SendContext:
         policy=policy,
         file_root=settings.file_channel_folder,
         links=links,
+        # buttons need both: the signed token and Slack's way back to this process
+        slack_buttons=links is not None and bool(settings.slack_signing_secret.get_secret_value()),
     )

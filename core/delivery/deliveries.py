@@ -108,6 +108,8 @@ class SendContext:
       file_root: the folder ``file`` channels write below (``None``: file channels off).
       links: signs digests' feedback and unsubscribe links (``None``: no public
         address, ``NEWSMON_PUBLIC_URL``, so digests carry no such links).
+      slack_buttons: Slack digests offer feedback as buttons (a Slack app's
+        interactivity endpoint is configured, ``NEWSMON_SLACK_SIGNING_SECRET``).
     """
 
     keyring: Keyring
@@ -118,6 +120,7 @@ class SendContext:
     smtp_ssl_context: ssl.SSLContext | None = None
     file_root: Path | None = None
     links: DigestLinks | None = None
+    slack_buttons: bool = False
 
 
 @dataclass(frozen=True)
@@ -435,7 +438,7 @@ def _send(
         present, digest, now=now, zone=config.timezone, links=ctx.links, channel_id=channel.id
     )
     if isinstance(config, ch.SlackConfig):
-        return send_slack(config, show, client=ctx.client, now=now)
+        return send_slack(config, show, client=ctx.client, now=now, buttons=ctx.slack_buttons)
     if isinstance(config, ch.EmailConfig):
         return send_email(
             config,

@@ -96,10 +96,26 @@ class DigestLinks:
             for purpose in ("feedback", "unsubscribe")
         }
 
-    def _url(self, path: str, purpose: Purpose, fields: Sequence[str], expires: datetime) -> str:
+    def _token(self, purpose: Purpose, fields: Sequence[str], expires: datetime) -> str:
         payload = ".".join([*fields, format(int(expires.timestamp()), "x")])
-        token = self._signers[purpose].sign(payload).decode("ascii")
+        return self._signers[purpose].sign(payload).decode("ascii")
+
+    def _url(self, path: str, token: str) -> str:
         return f"{self.base_url}{path}?{urlencode({'t': token})}"
+
+    def feedback_token(
+        self,
+        organization_id: str,
+        channel_id: str,
+        story_id: str,
+        label: Label,
+        *,
+        now: datetime,
+    ) -> str:
+        """The token recording ``label`` for the story, from this channel's digest (what
+        a feedback link and a Slack feedback button carry)."""
+        fields = [organization_id, channel_id, story_id, LABEL_CODES[label]]
+        return self._token("feedback", fields, now + FEEDBACK_LINK_TTL)
 
     def feedback_url(
         self,
@@ -111,15 +127,20 @@ class DigestLinks:
         now: datetime,
     ) -> str:
         """The link recording ``label`` for the story, from this channel's digest."""
-        fields = [organization_id, channel_id, story_id, LABEL_CODES[label]]
-        return self._url(FEEDBACK_PATH, "feedback", fields, now + FEEDBACK_LINK_TTL)
+        token = self.feedback_token(organization_id, channel_id, story_id, label, now=now)
+        return self.link_of(token)
+
+    def link_of(self, feedback_token: str) -> str:
+        """The feedback link carrying a :meth:`feedback_token`."""
+        return self._url(FEEDBACK_PATH, feedback_token)
 
     def unsubscribe_url(
         self, organization_id: str, channel_id: str, recipient: str, *, now: datetime
     ) -> str:
         """The link removing ``recipient`` from the channel's list."""
         fields = [organization_id, channel_id, _b64(recipient)]
-        return self._url(UNSUBSCRIBE_PATH, "unsubscribe", fields, now + UNSUBSCRIBE_LINK_TTL)
+        token = self._token("unsubscribe", fields, now + UNSUBSCRIBE_LINK_TTL)
+        return self._url(UNSUBSCRIBE_PATH, token)
 
     def verify(self, token: str, purpose: Purpose, *, now: datetime) -> LinkClaim:
         """The claim of a genuine, unexpired token of ``purpose``; else :class:`LinkError`."""

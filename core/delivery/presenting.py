@@ -47,8 +47,13 @@ class Piece:
 
 @dataclass(frozen=True)
 class FeedbackLinks:
+    """The story's two signed feedback links and the tokens they carry (what a Slack
+    button sends back instead)."""
+
     relevant: str
     not_relevant: str
+    relevant_token: str = ""
+    not_relevant_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -268,13 +273,14 @@ def present(
         for story in group:
             feedback = None
             if links is not None and channel_id and digest.organization_id:
+                org = digest.organization_id
+                yes = links.feedback_token(org, channel_id, story.id, "relevant", now=now)
+                no = links.feedback_token(org, channel_id, story.id, "not_relevant", now=now)
                 feedback = FeedbackLinks(
-                    relevant=links.feedback_url(
-                        digest.organization_id, channel_id, story.id, "relevant", now=now
-                    ),
-                    not_relevant=links.feedback_url(
-                        digest.organization_id, channel_id, story.id, "not_relevant", now=now
-                    ),
+                    relevant=links.link_of(yes),
+                    not_relevant=links.link_of(no),
+                    relevant_token=yes,
+                    not_relevant_token=no,
                 )
             shown.append(
                 ShownStory(

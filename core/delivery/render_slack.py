@@ -4,8 +4,10 @@ the query's terms in bold, reason, and "Relevant" / "Not relevant" links when th
 process has a public address) and a context line "also reported by"; a footer context
 with the digest key and "manage this alert".
 
-Feedback is offered as links, not buttons: buttons need a Slack app with an
-interactivity endpoint, which an incoming webhook does not have. Story text is escaped
+Feedback is offered as links, or, with ``buttons`` (a Slack app's interactivity endpoint
+is configured: ``NEWSMON_SLACK_SIGNING_SECRET``), as an ``actions`` block of two buttons
+after the story's section, each carrying the link's signed token as its ``value``
+(:mod:`api.routes.slack_interactions` records it). Story text is escaped
 for mrkdwn (``&``, ``<``, ``>``: Slack's only escapes) and sent with ``verbatim`` so
 titles cannot mention ``@channel`` or auto-link. Every text stays within Slack's
 limits (3,000 characters per section or context text, 150 per header, 50 blocks per
@@ -33,6 +35,10 @@ MAX_LINK_CHARS = 1000
 MAX_FALLBACK_CHARS = 3000
 #: Blocks every message carries besides the stories: header, summary context, footer.
 FIXED_BLOCKS = 3
+#: ``action_id`` prefix of the feedback buttons (Slack wants them unique per block).
+FEEDBACK_ACTION = "newsmon_feedback"
+#: Slack's limit on a button's ``value``.
+MAX_BUTTON_VALUE_CHARS = 2000
 
 Block = dict[str, Any]
 
@@ -57,7 +63,7 @@ def _snippet(pieces: tuple[Piece, ...]) -> str:
     return "".join(f"*{escape_mrkdwn(p.text)}*" if p.hit else escape_mrkdwn(p.text) for p in pieces)
 
 
-def story_text(story: ShownStory) -> str:
+def story_text(story: ShownStory, *, buttons: bool = False) -> str:
     """The mrkdwn of one story's section (within ``MAX_SECTION_CHARS``)."""
     title = _link(story.url, cut(story.title, MAX_PART_CHARS))
     lines = [f":rotating_light: *Urgent* · *{title}*" if story.urgent else f"*{title}*"]
@@ -68,7 +74,7 @@ def story_text(story: ShownStory) -> str:
         lines.append(_snippet(story.snippet))
     if story.reason:
         lines.append(f"_Why:_ {escape_mrkdwn(cut(story.reason, MAX_PART_CHARS))}")
-    if story.feedback:
+    if story.feedback and not (buttons and _buttons(story)):
         lines.append(
             f"{_link(story.feedback.relevant, 'Relevant')} · "
             f"{_link(story.feedback.not_relevant, 'Not relevant')}"
@@ -84,45 +90,85 @@ def cut_mrkdwn(text: str, limit: int) -> str:
     return kept[: kept.rfind("\n")] + "…" if "\n" in kept else cut(text, limit)
 
 
-def _cluster_blocks(cluster: ShownCluster) -> list[Block]:
-    blocks: list[Block] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": story_text(s), "verbatim": True}}
-        for s in cluster.stories
-    ]
+def _buttons(story: ShownStory) -> Block | None:
+    """The story's feedback buttons, or ``None`` if it has no token fit for a button."""
+    feedback = story.feedback
+    tokens = (feedback.relevant_token, feedback.not_relevant_token) if feedback else ("", "")
+    if not all(0 < len(token) <= MAX_BUTTON_VALUE_CHARS for token in tokens):
+        return None
+    relevant = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Relevant"},
+        "style": "primary",
+        "action_id": f"{FEEDBACK_ACTION}_relevant",
+        "value": tokens[0],
+    }
+    not_relevant = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Not relevant"},
+        "action_id": f"{FEEDBACK_ACTION}_not_relevant",
+        "value": tokens[1],
+    }
+    return {"type": "actions", "elements": [relevant, not_relevant]}
+
+
+#: Blocks that stay in one message (a story's section and its buttons), and the story.
+Unit = tuple[list[Block], ShownStory | None]
+
+
+def _cluster_units(cluster: ShownCluster, buttons: bool) -> list[Unit]:
+    units: list[Unit] = []
+    for story in cluster.stories:
+        text = story_text(story, buttons=buttons)
+        blocks: list[Block] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
+        ]
+        actions = _buttons(story) if buttons else None
+        if actions is not None:
+            blocks.append(actions)
+        units.append((blocks, story))
     if cluster.also:
         others = ", ".join(_link(a.url, cut(a.name, MAX_PART_CHARS)) for a in cluster.also)
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [
+        units.append(
+            (
+                [
                     {
-                        "type": "mrkdwn",
-                        "text": cut_mrkdwn(f"Also reported by: {others}", MAX_SECTION_CHARS),
-                        "verbatim": True,
+                        "type": "context",
+                        "elements": [
+                            {
+                                "type": "mrkdwn",
+                                "text": cut_mrkdwn(
+                                    f"Also reported by: {others}", MAX_SECTION_CHARS
+                                ),
+                                "verbatim": True,
+                            }
+                        ],
                     }
                 ],
-            }
+                None,
+            )
         )
-    return blocks
+    return units
 
 
 def _pack(
-    clusters: tuple[ShownCluster, ...], room: int
+    clusters: tuple[ShownCluster, ...], room: int, buttons: bool
 ) -> list[tuple[list[Block], list[ShownStory]]]:
     """Clusters' blocks (and their stories) packed into messages of at most ``room``
-    story blocks, a cluster kept whole unless it alone exceeds a message."""
+    story blocks, a cluster kept whole unless it alone exceeds a message, a story's
+    section and buttons always together."""
     messages: list[tuple[list[Block], list[ShownStory]]] = [([], [])]
     for cluster in clusters:
-        blocks = _cluster_blocks(cluster)
-        if messages[-1][0] and len(messages[-1][0]) + len(blocks) > room:
+        units = _cluster_units(cluster, buttons)
+        size = sum(len(blocks) for blocks, _ in units)
+        if messages[-1][0] and len(messages[-1][0]) + size > room:
             messages.append(([], []))
-        stories = list(cluster.stories)
-        for block in blocks:
-            if len(messages[-1][0]) >= room:
+        for blocks, story in units:
+            if messages[-1][0] and len(messages[-1][0]) + len(blocks) > room:
                 messages.append(([], []))
-            messages[-1][0].append(block)
-            if block["type"] == "section":
-                messages[-1][1].append(stories.pop(0))
+            messages[-1][0].extend(blocks)
+            if story is not None:
+                messages[-1][1].append(story)
     return messages
 
 
@@ -135,9 +181,10 @@ def _fallback(title: str, stories: list[ShownStory]) -> str:
     return cut_mrkdwn(escape_mrkdwn("\n".join(lines)), MAX_FALLBACK_CHARS)
 
 
-def render_slack(shown: ShownDigest) -> list[dict[str, Any]]:
-    """The messages (incoming-webhook JSON bodies) of the digest, in sending order."""
-    chunks = _pack(shown.clusters, MAX_BLOCKS - FIXED_BLOCKS)
+def render_slack(shown: ShownDigest, *, buttons: bool = False) -> list[dict[str, Any]]:
+    """The messages (incoming-webhook JSON bodies) of the digest, in sending order;
+    ``buttons``: feedback as buttons (an interactivity endpoint receives them)."""
+    chunks = _pack(shown.clusters, MAX_BLOCKS - FIXED_BLOCKS, buttons)
     count = f"{shown.count} new {'story' if shown.count == 1 else 'stories'}"
     summary = escape_mrkdwn(count + (f" · {shown.period}" if shown.period else ""))
     footer = f"newsmon digest {escape_mrkdwn(shown.key)}"

@@ -36,9 +36,12 @@ BROKEN_ERRORS = frozenset(
 )
 
 
-def send_slack(config: SlackConfig, show: Show, *, client: GuardedClient, now: datetime) -> Outcome:
-    """Post every message of the digest; the first failure ends the attempt."""
-    messages = render_slack(show())
+def send_slack(
+    config: SlackConfig, show: Show, *, client: GuardedClient, now: datetime, buttons: bool = False
+) -> Outcome:
+    """Post every message of the digest (feedback as ``buttons`` or links); the first
+    failure ends the attempt."""
+    messages = render_slack(show(), buttons=buttons)
     last = Outcome.sent()
     for number, message in enumerate(messages, start=1):
         body = json.dumps(message, ensure_ascii=False).encode("utf-8")

@@ -5,6 +5,7 @@ address in ``To``); outlets are named by their feed, times shown in the channel'
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default
@@ -24,6 +25,7 @@ from tests.support.delivery import (  # noqa: F401  (the fixtures provide `world
     smtp_fixture,
     world_fixture,
 )
+from tests.support.http_server import LocalHTTPServer, Response
 
 
 def with_links(world: World) -> DigestLinks:
@@ -94,3 +96,24 @@ def test_outlet_is_the_feeds_title_and_times_are_in_the_channels_zone(world: Wor
     text = Path(result.outcome.response).read_text(encoding="utf-8")
     assert "Daily Planet · 2 h ago (" in text and " JST)" in text
     assert "127.0.0.1" not in text and "127\\.0" not in text
+
+
+def test_slack_digests_carry_feedback_buttons_when_clicks_can_come_back(world: World) -> None:
+    links = with_links(world)
+    with LocalHTTPServer(routes={"/services/T1/B1/x": Response(body=b"ok")}) as server:
+        world.channel("slack", {"url": server.url_for("/services/T1/B1/x")})
+        world.stories(2)
+        [linked_id] = world.plan()
+        assert world.deliver(linked_id).outcome.kind == "sent"  # type: ignore[union-attr]
+        world.ctx = dataclasses.replace(world.ctx, slack_buttons=True)
+        world.stories(2)
+        [buttons_id] = world.plan()
+        assert world.deliver(buttons_id).outcome.kind == "sent"  # type: ignore[union-attr]
+        linked, buttons = (json.loads(r.body) for r in server.requests)
+    assert "|Relevant>" in json.dumps(linked) and '"actions"' not in json.dumps(linked)
+    actions = [b for b in buttons["blocks"] if b["type"] == "actions"]
+    assert len(actions) == 2 and "/d/feedback" not in json.dumps(buttons)
+    for block in actions:
+        for button in block["elements"]:
+            claim = links.verify(button["value"], "feedback", now=world.clock())
+            assert claim.organization_id == world.org_id

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -21,7 +22,9 @@ from core.delivery.render_email import render_email, render_text
 from core.delivery.render_html import render_email_html, render_html, render_markdown
 from core.delivery.render_json import PAYLOAD_VERSION, render_json
 from core.delivery.render_slack import (
+    FEEDBACK_ACTION,
     MAX_BLOCKS,
+    MAX_BUTTON_VALUE_CHARS,
     MAX_HEADER_CHARS,
     MAX_SECTION_CHARS,
     render_slack,
@@ -332,3 +335,41 @@ def test_a_channels_time_zone_must_be_a_real_one() -> None:
     with pytest.raises(ValidationError) as refused:
         validate_config("file", {"directory": "d", "timezone": "Mars/Olympus_Mons"})
     assert refused.value.field == "config.timezone"
+
+
+def test_slack_buttons_carry_the_signed_tokens_and_stay_within_block_kit_limits() -> None:
+    view = fixtures()["forty stories"]
+    show = present(view, now=FIXTURE_NOW, links=LINKS, channel_id="ch")
+    messages = render_slack(show, buttons=True)
+    assert len(messages) > 1  # 40 sections and 40 actions blocks need more than one message
+    voted: list[tuple[str, str]] = []
+    for message in messages:
+        blocks = message["blocks"]
+        assert len(blocks) <= MAX_BLOCKS
+        for before, block in pairwise(blocks):
+            if block["type"] == "actions":  # a story's buttons follow its section, same message
+                assert before["type"] == "section"
+                assert "/d/feedback" not in before["text"]["text"]
+                yes, no = block["elements"]
+                assert (yes["text"]["text"], yes["style"]) == ("Relevant", "primary")
+                assert no["text"]["text"] == "Not relevant" and "style" not in no
+                assert yes["action_id"] != no["action_id"]
+                for button in (yes, no):
+                    assert button["action_id"].startswith(FEEDBACK_ACTION)
+                    assert len(button["value"]) <= MAX_BUTTON_VALUE_CHARS
+                    claim = LINKS.verify(button["value"], "feedback", now=FIXTURE_NOW)
+                    assert (claim.organization_id, claim.channel_id) == ("org_demo", "ch")
+                    voted.append((claim.story_id, claim.label))
+    ids = [s.id for s in view.stories]
+    assert sorted(voted) == sorted((i, lab) for i in ids for lab in ("relevant", "not_relevant"))
+    sections = sum(b["type"] == "section" for m in messages for b in m["blocks"])
+    assert sections == len(ids)
+
+
+def test_slack_without_buttons_or_without_links_keeps_feedback_links() -> None:
+    view = fixtures()["forty stories"]
+    linked = present(view, now=FIXTURE_NOW, links=LINKS, channel_id="ch")
+    plain = json.dumps(render_slack(linked))
+    assert '"actions"' not in plain and plain.count("|Relevant>") == 40
+    unlinked = json.dumps(render_slack(present(view, now=FIXTURE_NOW), buttons=True))
+    assert '"actions"' not in unlinked and "Relevant" not in unlinked
