@@ -30,7 +30,11 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
 def test_a_webhook_channel_set_up_listed_and_tested_from_the_shell(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    search = newsmon("search", "add", "--org", "acme", "--name", "AI", cwd=tmp_path, env=env)
+    feed = "https://news.example/feed.xml"  # a search needs a feed; never fetched here
+    search = newsmon(
+        "search", "add", "--org", "acme", "--name", "AI", "--feed", feed, cwd=tmp_path, env=env
+    )
+    assert search.returncode == 0, search.stderr
     news_id = json.loads(search.stdout)["id"]
     with LocalHTTPServer(routes={"/hook": Response(status=204)}) as receiver:
         added = newsmon(
