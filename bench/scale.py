@@ -46,14 +46,13 @@ from typing import Any
 
 import httpx
 import redis
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from bench import scale_farm as farm
 from bench.scale_seed import Seeded, seed
-from core.db.migrate import upgrade
 from core.db.session import make_engine
 from core.secrets import generate_key_string
+from tests.support.databases import fresh_pg_database
 
 #: PostgreSQL server (trust auth) the bench creates its database on.
 PG_ADMIN_URL = os.environ.get(
@@ -244,25 +243,6 @@ def newsmon_processes(
             log.close()
 
 
-@contextmanager
-def dedicated_database(name: str) -> Iterator[str]:
-    """A new, migrated database ``name`` (an old one of that name is dropped first)."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def wait_for_workers(redis_db: int, namespace: str, workers: int) -> None:
     """Until every worker process consumes (dramatiq's heartbeats in Redis)."""
     client = redis.Redis(host="127.0.0.1", port=6379, db=redis_db)
@@ -442,7 +422,7 @@ def measure(size: Size, log_dir: Path) -> Result:
     namespace = f"newsmon-scale-{secrets.token_hex(4)}"
     with (
         local_internet(size.sources, epoch, size.farm_processes) as (ports, receiver, farm_pids),
-        dedicated_database(size.database) as url,
+        fresh_pg_database(name=size.database, admin_url=PG_ADMIN_URL) as url,
     ):
         engine = make_engine(url, pool_size=2)
         t0 = time.monotonic()

@@ -18,13 +18,19 @@ from tests.support.services import PG_ADMIN_URL
 
 
 @contextmanager
-def fresh_pg_database(migrate: bool = True) -> Iterator[str]:
-    """Create a new PostgreSQL database (migrated unless told not to); drop it after."""
-    name = f"newsmon_test_{secrets.token_hex(6)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+def fresh_pg_database(
+    migrate: bool = True, name: str | None = None, admin_url: str = PG_ADMIN_URL
+) -> Iterator[str]:
+    """Create a new PostgreSQL database on ``admin_url``'s server (migrated unless told
+    not to); drop it after. A given ``name`` replaces a database of that name left by an
+    earlier run."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        if name is not None:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        name = name or f"newsmon_test_{secrets.token_hex(6)}"
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
         if migrate:
             engine = make_engine(url)
