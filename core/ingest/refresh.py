@@ -77,8 +77,18 @@ def refresh(
     follow_up: Iterable[str] = (),
 ) -> Refreshed:
     """Refresh the source if due (:func:`core.ingest.sources.refresh_source`), then start
-    the runs owed to its new entries, in a short transaction of their own."""
-    outcome = refresh_source(engine, source_id, client, now, limiter=limiter, policy=policy)
+    the runs owed to its new entries, in a short transaction of their own. A refresh with
+    a follow-up that its host deferred is sent again by the caller (``retry_in``)."""
+    follow_up = tuple(follow_up)
+    outcome = refresh_source(
+        engine,
+        source_id,
+        client,
+        now,
+        limiter=limiter,
+        policy=policy,
+        resent_when_busy=bool(follow_up),
+    )
     if not outcome.new_entries:
         return Refreshed(outcome)
     with unit_of_work(engine) as session:

@@ -30,6 +30,7 @@ from core.fetch import FetchResult, GuardedClient
 from core.fetch.politeness import Busy, Limiter, take_slot
 from core.ingest.entries import store_entries
 from core.ingest.source_clock import (
+    REFRESH_QUEUE_GRACE,
     ClockPolicy,
     follower_period,
     next_interval,
@@ -242,15 +243,20 @@ def record_fetch(
     fetched: Fetched,
     now: datetime,
     policy: ClockPolicy = DEFAULT_CLOCK,
+    *,
+    resent_when_busy: bool = False,
 ) -> SourceOutcome:
     """Store a fetch's new entries and its outcome (state, error, backoff, validators,
-    the next fetch on the source's own clock)."""
+    the next fetch on the source's own clock). ``resent_when_busy``: the caller sends a
+    deferred refresh again itself, so the clock must not send one of its own meanwhile."""
     source = session.get(Source, source_id)
     if source is None:  # deleted while it was fetched: nothing to record on
         return SourceOutcome("failed" if fetched.error else "fetched", error=fetched.error)
     if fetched.busy is not None:  # its host had no slot: due again when one may be free
         source.nextFetchAt = now + fetched.busy
-        source.queuedUntil = None
+        # A refresh the caller sends again carries a follow-up run; had the clock's own
+        # refresh claimed the source first, that run would never start.
+        source.queuedUntil = now + fetched.busy + REFRESH_QUEUE_GRACE if resent_when_busy else None
         return SourceOutcome("deferred", retry_in=fetched.busy)
     if fetched.error is not None:
         return _record_failure(source, now, fetched.error, fetched.status, fetched.retry_after)
@@ -276,6 +282,7 @@ def refresh_source(
     *,
     limiter: Limiter | None = None,
     policy: ClockPolicy = DEFAULT_CLOCK,
+    resent_when_busy: bool = False,
 ) -> SourceOutcome:
     """Fetch the source if due and store what it gave, each step committed on its own:
     claim (short transaction), fetch (no transaction open), store entries and outcome
@@ -286,4 +293,6 @@ def refresh_source(
         return SourceOutcome("fresh")
     fetched = fetch_source(claimed, client, now, limiter)
     with unit_of_work(engine) as session:
-        return record_fetch(session, claimed.id, fetched, now, policy)
+        return record_fetch(
+            session, claimed.id, fetched, now, policy, resent_when_busy=resent_when_busy
+        )

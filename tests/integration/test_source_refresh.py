@@ -250,6 +250,25 @@ def test_run_now_refreshes_stale_sources_and_leaves_fresh_and_backing_off_ones(
         assert session.get_one(Source, ids[urls[0]]).nextFetchAt == T0
 
 
+def test_a_deferred_run_now_refresh_keeps_the_clock_from_sending_its_own(db_engine: Engine):
+    # The run-now refresh is sent again when its host is free; a clock refresh claiming
+    # the source first would fetch the news without the run-now search's follow-up run.
+    now = datetime.now(UTC).replace(microsecond=0)
+    with LocalHTTPServer(routes={"/f.xml": Response(body=rss(0, now=now))}) as server:
+        url = server.url_for("/f.xml")
+        news_id = search(db_engine, [url], "q")
+        source_id = source_ids(db_engine)[url]
+        limiter = HostLimiter(concurrency=1, interval_s=60)
+        limiter.try_acquire("127.0.0.1")
+        done = refresh_now(db_engine, source_id, now, limiter=limiter, follow_up=[news_id])
+        assert done.outcome.state == "deferred" and done.outcome.retry_in is not None
+        due = now + done.outcome.retry_in
+        with unit_of_work(db_engine) as session:
+            assert sources_to_refresh(session, now=due) == []
+        with unit_of_work(db_engine) as session:  # unless the resent refresh was lost
+            assert sources_to_refresh(session, now=due + REFRESH_QUEUE_GRACE) == [source_id]
+
+
 # --- politeness across processes ----------------------------------------------------------
 
 
