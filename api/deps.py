@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError
 from core.config import Settings
 from core.db.session import transaction
+from core.fetch import GuardPolicy, Resolver
 from core.keys import Permissions, hash_key, looks_like_key, require_permission, split_permission
 from core.tenancy.api_keys import API_KEY_PREFIX, OPERATOR_KEY_PREFIX
 from core.tenancy.audit import record_audit
@@ -323,3 +324,11 @@ def request_broker(request: Request) -> dramatiq.Broker:
 
         broker = request.app.state.broker = build_broker(request.app.state.settings)
     return broker
+
+
+def fetch_guard(request: Request) -> tuple[GuardPolicy, Resolver | None]:
+    """The fetcher's address policy (its allowlist from settings) and name resolver
+    (the system's unless the app was given one: tests)."""
+    settings = request.app.state.settings
+    policy = GuardPolicy.from_allowlist(settings.fetch_allowlist_entries)
+    return policy, getattr(request.app.state, "fetch_resolver", None)

@@ -17,6 +17,7 @@ from api.deps import (
     BROKER_ERRORS,
     SessionDep,
     TenantContext,
+    fetch_guard,
     request_broker,
     requires,
     throttled,
@@ -28,7 +29,8 @@ from core.clock import utcnow
 from core.db.models import News, Run
 from core.delivery.wait_settings import WaitSettings
 from core.news.editing import delete_search, update_search
-from core.news.search_query import SearchQuery
+from core.news.feed_targets import check_feed_urls
+from core.news.search_query import FeedSource, SearchQuery
 from core.news.searches import MAX_SEARCH_NAME_LENGTH, create_search, get_search
 from core.relevance.preview import PreviewItem, preview_search
 from core.relevance.settings import RelevanceSettings
@@ -138,8 +140,10 @@ Runner = Annotated[
 
 
 @router.post("", status_code=201)
-def create_news(body: NewsCreate, ctx: Writer, session: SessionDep) -> NewsOut:
-    """Create a search; its sources are linked (shared between organizations)."""
+def create_news(body: NewsCreate, ctx: Writer, session: SessionDep, request: Request) -> NewsOut:
+    """Create a search; its sources are linked (shared between organizations). A feed on
+    a loopback, private or metadata address is refused unless the fetch allowlist has it."""
+    _check_feeds(request, body.searchQuery)
     news = create_search(
         session,
         ctx.organization_id,
@@ -168,9 +172,13 @@ def read_news(newsId: str, ctx: Reader, session: SessionDep) -> NewsOut:
 
 
 @router.patch("/{newsId}")
-def patch_news(newsId: str, body: NewsUpdate, ctx: Writer, session: SessionDep) -> NewsOut:
+def patch_news(
+    newsId: str, body: NewsUpdate, ctx: Writer, session: SessionDep, request: Request
+) -> NewsOut:
     """Change some fields of a search (absent fields stay as they are)."""
     changes = body.model_dump(exclude_unset=True)
+    if body.searchQuery is not None:
+        _check_feeds(request, body.searchQuery)
     news = update_search(session, ctx.organization_id, newsId, changes)
     ctx.audit(session, "news.update", "news", news.id, {"fields": sorted(changes)})
     return NewsOut.model_validate(news)
@@ -182,6 +190,14 @@ def remove_news(newsId: str, ctx: Writer, session: SessionDep) -> Response:
     delete_search(session, ctx.organization_id, newsId)
     ctx.audit(session, "news.delete", "news", newsId)
     return Response(status_code=204)
+
+
+def _check_feeds(request: Request, search_query: dict[str, Any]) -> None:
+    """Refuse a feed the fetcher would refuse, before anything is stored."""
+    query = SearchQuery.model_validate(search_query)
+    policy, resolver = fetch_guard(request)
+    urls = [source.url if isinstance(source, FeedSource) else "" for source in query.sources]
+    check_feed_urls(policy, urls, resolver)
 
 
 def _item(item: PreviewItem) -> PreviewItemOut:

@@ -11,11 +11,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import ConfigDict, Field
 
-from api.deps import SessionDep, TenantContext, requires
+from api.deps import SessionDep, TenantContext, fetch_guard, requires
 from api.errors import ERROR_RESPONSES
 from api.schemas import Out, StrictBody
 from core.clock import utcnow
-from core.fetch import GuardPolicy, Resolver
 from core.news.opml_sources import export_opml, import_opml
 
 router = APIRouter(tags=["opml"], responses=ERROR_RESPONSES)
@@ -63,14 +62,6 @@ class OpmlReportOut(Out):
 
 Reader = Annotated[TenantContext, requires("news:read")]
 Writer = Annotated[TenantContext, requires("news:write")]
-
-
-def fetch_guard(request: Request) -> tuple[GuardPolicy, Resolver | None]:
-    """The fetcher's address policy (its allowlist from settings) and name resolver
-    (the system's unless the app was given one: tests)."""
-    settings = request.app.state.settings
-    policy = GuardPolicy.from_allowlist(settings.fetch_allowlist_entries)
-    return policy, getattr(request.app.state, "fetch_resolver", None)
 
 
 @router.post("/news/{newsId}/sources/opml")

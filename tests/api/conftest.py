@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -102,8 +103,23 @@ def client(
         policy=LOOPBACK_POLICY,
         file_root=tmp_path / "digests",
     )
+    # feeds checked at create: names resolve to a public address (DNS is the outside
+    # edge), address literals to themselves
+    app.state.fetch_resolver = public_dns
     with TestClient(app) as test_client:
         yield test_client
+
+
+#: Where :func:`public_dns` points every name (a public address, TEST-NET excluded).
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+def public_dns(host: str, _port: int) -> list[str]:
+    """A resolver for the API's feed checks: an address literal is itself, a name public."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        return [PUBLIC_ADDRESS]
 
 
 @pytest.fixture

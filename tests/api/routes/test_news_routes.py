@@ -67,6 +67,34 @@ def test_bad_search_query_is_422_naming_the_field(
     assert error["fields"][0]["field"].startswith(field)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/feed.xml",
+        "http://10.1.2.3/feed.xml",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/feed.xml",
+    ],
+)
+def test_a_feed_on_a_private_address_is_refused_at_create_and_update(
+    client: TestClient, org_a: Tenant, url: str
+) -> None:
+    query = {"query": "ai", "sources": [FEED, {"url": url}]}
+    response = client.post("/news", json={"name": "x", "searchQuery": query}, headers=org_a.headers)
+    assert response.status_code == 422, response.text
+    (field,) = response.json()["error"]["fields"]
+    assert field["field"] == "searchQuery.sources.1.url"
+    assert client.get("/news", headers=org_a.headers).json()["items"] == []
+
+    news = new_search(client, org_a)
+    patched = client.patch(
+        f"/news/{news['id']}", json={"searchQuery": query}, headers=org_a.headers
+    )
+    assert patched.status_code == 422, patched.text
+    stored = client.get(f"/news/{news['id']}", headers=org_a.headers).json()
+    assert stored["searchQuery"]["sources"] == [{"type": "feed", **FEED}]
+
+
 def test_schedule_crud_with_next_fires(client: TestClient, org_a: Tenant) -> None:
     news = new_search(client, org_a)
     base = f"/news/{news['id']}/schedules"
