@@ -67,3 +67,20 @@ def test_an_index_named_by_override_is_avoided_by_runs_that_choose(
         assert chosen != held
     finally:
         holder.communicate(timeout=10)
+
+
+def test_each_xdist_worker_claims_its_own_index_not_its_controllers(
+    env_without_override: dict[str, str],
+):
+    controller, held = _claimant(env_without_override)
+    inherited = {**env_without_override, "NEWSMON_TEST_REDIS_DB": str(held)}
+    try:
+        workers = [_claimant({**inherited, "PYTEST_XDIST_WORKER": name}) for name in ("gw0", "gw1")]
+        try:
+            indexes = {held, *(index for _, index in workers)}
+            assert len(indexes) == 3
+        finally:
+            for process, _ in workers:
+                process.communicate(timeout=10)
+    finally:
+        controller.communicate(timeout=10)

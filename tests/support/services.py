@@ -10,7 +10,8 @@ under the client name ``newsmon-test-db-<index>`` (``CLIENT SETNAME``): it survi
 ever left behind. When two runs name themselves for the same index at once, the older
 connection (lower client id) keeps it and the other moves on. The chosen index is put in
 ``NEWSMON_TEST_REDIS_DB``, so processes the tests start use the same one (the end-to-end
-tests also pass it in ``NEWSMON_BROKER_URL``).
+tests also pass it in ``NEWSMON_BROKER_URL``). Under pytest-xdist each worker process is a
+run of its own (its own index and PostgreSQL database).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
 #: Environment variable naming the run's Redis database index (set when one is claimed).
 REDIS_DB_ENV = "NEWSMON_TEST_REDIS_DB"
+#: Set by pytest-xdist in each of its worker processes.
+XDIST_WORKER_ENV = "PYTEST_XDIST_WORKER"
 #: Index used when Redis is unreachable (the Redis tests then skip, or fail in CI).
 FALLBACK_REDIS_DB = 9
 #: Client name prefix of the connection that holds a run's index.
@@ -40,9 +43,10 @@ _claim: redis.Redis | None = None
 
 def claim_redis_db(host: str = REDIS_HOST, port: int = REDIS_PORT) -> int:
     """The run's Redis database index: ``NEWSMON_TEST_REDIS_DB`` (registered, so runs
-    that choose their own avoid it) or the lowest index no live run holds."""
+    that choose their own avoid it) or the lowest index no live run holds. Each
+    pytest-xdist worker claims one of its own: the index it inherits is its controller's."""
     global _claim  # noqa: PLW0603 (one claim per process)
-    override = os.environ.get(REDIS_DB_ENV)
+    override = None if os.environ.get(XDIST_WORKER_ENV) else os.environ.get(REDIS_DB_ENV)
     try:
         client = redis.Redis(host=host, port=port, single_connection_client=True)
         my_id = int(client.client_id())
