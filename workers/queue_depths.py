@@ -1,12 +1,15 @@
 """How many messages wait in each queue: ready, delayed and dead (operator views, metrics).
 
-On Redis this reads dramatiq's own keys (``<namespace>:<queue>`` list of ready ids,
-``<queue>.DQ`` the delayed list, ``<queue>.XQ`` the dead-letter sorted set, per its
-``dispatch.lua``) in one pipelined round trip; on the in-process stub broker (embedded
-mode) the queues' sizes, where a delayed message (a run waiting to retry) counts until it
-is due: a worker takes delayed messages off their queue at once and holds them until
-their time, acknowledging them only then, so the delay queue's unfinished count is what
-waits. Ready messages a worker has prefetched are not counted.
+A worker takes delayed messages (a run waiting to retry, a refresh waiting for its host)
+off their queue at once and holds them until their time, acknowledging them only then,
+so a delayed message counts until it is due wherever it waits.
+
+On Redis this reads dramatiq's own keys (per its ``dispatch.lua``): ``<namespace>:<queue>``
+the list of ready ids, ``<queue>.DQ`` the delayed list, ``<queue>.XQ`` the dead-letter
+sorted set, and, for each live worker in ``__heartbeats__``, ``__acks__.<worker>.<queue>.DQ``
+the delayed messages it holds: two pipelined round trips. On the in-process stub broker
+(embedded mode) the queues' sizes, the delay queue's unfinished count being what waits.
+Ready messages a worker has prefetched are not counted.
 """
 
 from __future__ import annotations
@@ -32,16 +35,7 @@ class QueueDepth:
 def queue_depths(broker: dramatiq.Broker) -> list[QueueDepth]:
     """Depth of every newsmon queue on ``broker`` (raises the broker's errors if down)."""
     if isinstance(broker, RedisBroker):
-        pipe = broker.client.pipeline(transaction=False)
-        for queue in QUEUES:
-            pipe.llen(f"{broker.namespace}:{queue}")
-            pipe.llen(f"{broker.namespace}:{dq_name(queue)}")
-            pipe.zcard(f"{broker.namespace}:{xq_name(queue)}")
-        counts = pipe.execute()
-        return [
-            QueueDepth(queue, *(int(c) for c in counts[i * 3 : i * 3 + 3]))
-            for i, queue in enumerate(QUEUES)
-        ]
+        return _redis_depths(broker)
     if isinstance(broker, StubBroker):
 
         def size(name: str) -> int:
@@ -62,3 +56,33 @@ def queue_depths(broker: dramatiq.Broker) -> list[QueueDepth]:
             for queue in QUEUES
         ]
     raise TypeError(f"queue depths of {type(broker).__name__} are not supported")
+
+
+def _redis_depths(broker: RedisBroker) -> list[QueueDepth]:
+    namespace = broker.namespace
+    pipe = broker.client.pipeline(transaction=False)
+    pipe.zrange(f"{namespace}:__heartbeats__", 0, -1)
+    for queue in QUEUES:
+        pipe.llen(f"{namespace}:{queue}")
+        pipe.llen(f"{namespace}:{dq_name(queue)}")
+        pipe.zcard(f"{namespace}:{xq_name(queue)}")
+    workers, *counts = pipe.execute()
+    held = [0] * len(QUEUES)
+    if workers:
+        pipe = broker.client.pipeline(transaction=False)
+        for worker in workers:
+            worker_id = worker.decode() if isinstance(worker, bytes) else str(worker)
+            for queue in QUEUES:
+                pipe.scard(f"{namespace}:__acks__.{worker_id}.{dq_name(queue)}")
+        sizes = pipe.execute()
+        for i, size in enumerate(sizes):
+            held[i % len(QUEUES)] += int(size)
+    return [
+        QueueDepth(
+            queue,
+            int(counts[i * 3]),
+            int(counts[i * 3 + 1]) + held[i],
+            int(counts[i * 3 + 2]),
+        )
+        for i, queue in enumerate(QUEUES)
+    ]
