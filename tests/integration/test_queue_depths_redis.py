@@ -19,7 +19,7 @@ def _depth(broker: RedisBroker) -> QueueDepth:
 
 
 def test_a_delayed_message_a_worker_holds_counts_until_it_runs(redis_url: str) -> None:
-    broker = RedisBroker(url=redis_url)
+    broker = RedisBroker(url=redis_url)  # type: ignore[no-untyped-call]
     broker.emit_after("process_boot")
     ran = threading.Event()
 
