@@ -18,8 +18,9 @@ What is kept, and why:
   entries' retention (their entries with them).
 - finished ``runs``; ``digests`` with their deliveries once none of them is still pending
   or sending, the deliveries' ``deliveryAttempts`` first (up to a budget of rows each,
-  more after replays: too many for a cascade inside one digest batch); the ``auditLogs``; expired ``verifications`` (operator-page sessions) and
-  ``invitations``; ``relevanceModels`` beyond the newest :data:`MODEL_VERSIONS_KEPT`;
+  more after replays: too many for a cascade inside one digest batch); the
+  ``auditLogs``; expired ``verifications`` (operator-page sessions) and ``invitations``;
+  ``relevanceModels`` beyond the newest :data:`MODEL_VERSIONS_KEPT`;
   ``digestLinkUses`` of links past their expiry.
 """
 
@@ -174,9 +175,7 @@ def prune_rules(policy: RetentionPolicy) -> list[PruneRule]:
         # A digest's deliveries and digestStories go with it (ON DELETE CASCADE) but are
         # a handful of rows per digest, so batches stay small.
         rules.append(
-            PruneRule(
-                "deliveryAttempts", DeliveryAttempt, _attempts_of_digests(policy.deliveries)
-            )
+            PruneRule("deliveryAttempts", DeliveryAttempt, _attempts_of_digests(policy.deliveries))
         )
         rules.append(PruneRule("digests", Digest, _digests(policy.deliveries)))
     if policy.stories is not None:
