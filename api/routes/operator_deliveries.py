@@ -17,7 +17,7 @@ from api.routes.deliveries import AttemptOut, ReplayStarted, commit_and_enqueue
 from api.schemas import Out
 from core.clock import utcnow
 from core.delivery.attempts import delivery_attempts
-from core.delivery.replay import delivery_organization, failed_deliveries, replay_delivery
+from core.delivery.replay import delivery_organization, failed_deliveries, replay_for_operator
 
 router = APIRouter(prefix="/operator/deliveries", tags=["operator"], responses=ERROR_RESPONSES)
 
@@ -81,14 +81,8 @@ def replay(
 ) -> ReplayStarted:
     """Send a failed (or unknown) delivery again with a fresh attempt budget (same id, so
     the same ``webhook-id``); 409 for one that was sent or is still under way."""
-    organization_id = delivery_organization(session, deliveryId)
-    replay_delivery(session, organization_id, deliveryId, now=utcnow())
-    op.audit(
-        session,
-        organization_id,
-        action="delivery.replay",
-        target_type="delivery",
-        target_id=deliveryId,
+    replay_for_operator(
+        session, deliveryId, operator_id=op.key_id, request_id=op.request_id, now=utcnow()
     )
     enqueued = commit_and_enqueue(request, session, deliveryId)
     return ReplayStarted(id=deliveryId, state="pending", enqueued=enqueued)

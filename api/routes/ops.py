@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from api.deps import BROKER_ERRORS, SessionDep, request_broker
 from api.errors import ApiError
 from api.routes.deliveries import commit_and_enqueue
-from core.delivery.replay import delivery_organization, failed_deliveries, replay_delivery
+from core.delivery.replay import failed_deliveries, replay_for_operator
 from core.errors import Conflict, NotFound
 from core.keys import hash_key, looks_like_key
 from core.ops.display import duration, moment
@@ -261,21 +261,16 @@ async def ops_replay_delivery(request: Request, session: SessionDep) -> Response
         return RedirectResponse("/ops", status_code=303)
     delivery_id = (await _form(request)).get("delivery_id", "")
     try:
-        organization_id = delivery_organization(session, delivery_id)
-        replay_delivery(session, organization_id, delivery_id, now=now)
+        replay_for_operator(
+            session,
+            delivery_id,
+            operator_id=operator.id,
+            request_id=request.state.request_id,
+            now=now,
+        )
     except (NotFound, Conflict) as exc:
         notice = f"Not replayed: {exc}."
     else:
-        record_audit(
-            session,
-            organization_id,
-            actor_type="operator",
-            actor_id=operator.id,
-            action="delivery.replay",
-            target_type="delivery",
-            target_id=delivery_id,
-            request_id=request.state.request_id,
-        )
         enqueued = commit_and_enqueue(request, session, delivery_id)
         notice = f"Replayed delivery {delivery_id}." + (
             "" if enqueued else " The queue is unreachable: the sweeper will send it."

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import Channel, Delivery, Organization
 from core.errors import Conflict, NotFound
+from core.tenancy.audit import record_audit
 
 #: States a replay starts again from.
 REPLAYABLE_STATES = ("failed", "unknown")
@@ -59,6 +60,26 @@ def delivery_organization(session: Session, delivery_id: str) -> str:
     )
     if organization_id is None:
         raise NotFound("no such delivery")
+    return organization_id
+
+
+def replay_for_operator(
+    session: Session, delivery_id: str, *, operator_id: str, request_id: str, now: datetime
+) -> str:
+    """An operator's replay of any tenant's delivery (as :func:`replay_delivery`),
+    audited in that organization's log as the operator's act; returns the organization."""
+    organization_id = delivery_organization(session, delivery_id)
+    replay_delivery(session, organization_id, delivery_id, now=now)
+    record_audit(
+        session,
+        organization_id,
+        actor_type="operator",
+        actor_id=operator_id,
+        action="delivery.replay",
+        target_type="delivery",
+        target_id=delivery_id,
+        request_id=request_id,
+    )
     return organization_id
 
 
