@@ -15,9 +15,11 @@ from core.db.session import unit_of_work
 from core.delivery.attempts import delivery_attempts
 from core.delivery.outcome import MAX_RESPONSE_EXCERPT
 from core.delivery.replay import replay_delivery
-from tests.support.delivery import (  # noqa: F401  (world is a fixture)
+from tests.support.delivery import (  # noqa: F401  (world and smtp are fixtures)
     SECRET,
+    SMTPHandler,
     World,
+    smtp_fixture,
     world_fixture,
 )
 from tests.support.http_server import LocalHTTPServer, Request, Response
@@ -119,3 +121,30 @@ def test_a_duplicate_message_records_no_attempt(world: World) -> None:
     with unit_of_work(world.engine) as session:
         rows = session.scalars(select(DeliveryAttempt.deliveryId)).all()
     assert rows == [delivery_id]
+
+
+def test_an_email_attempt_records_the_smtp_reply_code(
+    world: World, smtp: tuple[SMTPHandler, int]
+) -> None:
+    handler, port = smtp
+    handler.rcpt_reply = "451 4.3.0 try again later"
+    config = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "from": "newsmon@example.com",
+        "to": ["reader@example.com"],
+    }
+    world.channel("email", config)
+    world.stories(1)
+    [delivery_id] = world.plan()
+    result = world.deliver(delivery_id)
+    assert result.retry_at is not None
+    handler.rcpt_reply = None
+    world.clock.now = result.retry_at
+    world.deliver(delivery_id)
+    refused, accepted = attempts_of(world, delivery_id)
+    assert (refused.outcome, refused.statusCode) == ("failed", 451)
+    assert "try again later" in (refused.error or "")
+    assert (accepted.outcome, accepted.statusCode) == ("sent", 250)
+    assert accepted.durationMs is not None and handler.messages
