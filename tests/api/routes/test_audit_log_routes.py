@@ -82,6 +82,7 @@ def test_filters_by_key_action_target_and_time(
     assert ids(until="2026-11-20T10:00:00Z") == [early]  # until is exclusive
     assert ids(since="2026-11-20T09:30:00+00:00", until="2026-11-20T10:30:00Z") == [rotated]
     assert ids(actorId="k1", action="key.*") == [early]
+    assert ids(since="2026-11-20T10:00:00Z", until="2026-11-20T10:00:00Z") == []  # empty window
 
 
 def test_cursor_pages_hold_still_while_entries_are_added(
@@ -147,7 +148,6 @@ def test_reading_the_log_needs_audit_read(
 
 def test_bad_filters_are_named(client: TestClient, org_a: Tenant) -> None:
     for params, field in (
-        ({"since": "2026-11-20T10:00:00Z", "until": "2026-11-20T10:00:00Z"}, "until"),
         ({"actorType": "robot"}, "actorType"),
         ({"action": "x" * 65}, "action"),
         ({"since": "yesterday"}, "since"),
