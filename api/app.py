@@ -20,6 +20,7 @@ from api.middleware import (
     ServerErrorMiddleware,
 )
 from api.routes import (
+    audit_log,
     channels,
     dead_letters,
     deliveries,
@@ -33,6 +34,7 @@ from api.routes import (
     news,
     news_channels,
     operator,
+    operator_deliveries,
     opml,
     ops,
     runs,
@@ -104,8 +106,10 @@ def create_app(
     app.include_router(invitations.router)
     app.include_router(teams.router)
     app.include_router(keys.router)
+    app.include_router(audit_log.router)
     app.include_router(operator.router)
     app.include_router(dead_letters.router)
+    app.include_router(operator_deliveries.router)
     app.mount("/ops/static", ops.static_files, name="ops-static")
     app.include_router(ops.router)
     app.include_router(digest_links.router)

@@ -56,6 +56,8 @@ RESOURCES = (
     "invitations",
     "teams",
 )
+#: The audit log (``GET /audit-log``): ``audit:read`` only.
+AUDIT_RESOURCE = "audit"
 #: Read objects of the resource.
 ACTION_READ = "read"
 #: Create, update and delete objects of the resource.
@@ -66,6 +68,10 @@ ACTION_RUN = "run"
 RESOURCE_ACTIONS: Mapping[str, frozenset[str]] = {
     **{resource: frozenset({ACTION_READ, ACTION_WRITE}) for resource in RESOURCES},
     "news": frozenset({ACTION_READ, ACTION_WRITE, ACTION_RUN}),
+    # The audit log is written by every mutation, never by a client: read only. A key
+    # made before this permission existed lacks it (no key reads who did what unless
+    # granted; an operator, or a key holding it, grants it).
+    AUDIT_RESOURCE: frozenset({ACTION_READ}),
 }
 
 #: Parsed permissions: resource -> granted actions.
@@ -163,7 +169,7 @@ def parse_permissions(text: str | None) -> Permissions:
 def serialize_permissions(perms: Mapping[str, Collection[str]]) -> str:
     """Serialize permissions for the ``permissions`` column (validated, stable order)."""
     checked = validate_permissions({resource: list(acts) for resource, acts in perms.items()})
-    ordered = {r: sorted(checked[r]) for r in RESOURCES if checked.get(r)}
+    ordered = {r: sorted(checked[r]) for r in RESOURCE_ACTIONS if checked.get(r)}
     return json.dumps(ordered, separators=(",", ":"))
 
 

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -18,7 +19,8 @@ from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, pagi
 from api.schemas import Out
 from core.clock import utcnow
 from core.db.models import DELIVERY_STATES, Delivery, Digest
-from core.delivery.deliveries import replay_delivery
+from core.delivery.attempts import delivery_attempts
+from core.delivery.replay import replay_delivery
 from core.errors import NotFound, ValidationError
 from workers.deliver import enqueue_deliveries
 
@@ -41,6 +43,20 @@ class DeliveryOut(Out):
     sentAt: datetime | None
     createdAt: datetime
     updatedAt: datetime
+
+
+class AttemptOut(Out):
+    """One attempt: when it started, what it achieved, the target's answer."""
+
+    id: str
+    attempt: int = Field(description="number within the delivery's budget (1 after a replay)")
+    outcome: Literal["sent", "failed", "unknown"]
+    statusCode: int | None = Field(description="HTTP status, or the SMTP reply code")
+    durationMs: int | None = Field(description="the send's duration; null when nothing was sent")
+    error: str | None
+    response: str | None = Field(description="start of the target's answer, secrets removed")
+    startedAt: datetime
+    createdAt: datetime
 
 
 class ReplayStarted(Out):
@@ -107,20 +123,36 @@ def read_delivery(deliveryId: str, ctx: Reader, session: SessionDep) -> Delivery
     return _delivery(session, ctx.organization_id, deliveryId)
 
 
+@router.get("/{deliveryId}/attempts")
+def list_attempts(deliveryId: str, ctx: Reader, session: SessionDep) -> list[AttemptOut]:
+    """Every attempt of the delivery, oldest first (at most the newest 200)."""
+    return [
+        AttemptOut.model_validate(a)
+        for a in delivery_attempts(session, ctx.organization_id, deliveryId)
+    ]
+
+
 @router.post("/{deliveryId}/replay", status_code=202)
 def replay(deliveryId: str, request: Request, ctx: Writer, session: SessionDep) -> ReplayStarted:
     """Send a failed (or unknown) delivery again with a fresh attempt budget; it keeps its
-    id, so a webhook receiver sees the same ``webhook-id``. 404 unless failed/unknown.
+    id, so a webhook receiver sees the same ``webhook-id``; 409 for one that was sent or is
+    still pending or sending.
 
     The row is committed as pending first; if the queue is unreachable the sweeper sends
     it later (``enqueued: false``)."""
-    _delivery(session, ctx.organization_id, deliveryId)
     replay_delivery(session, ctx.organization_id, deliveryId, now=utcnow())
     ctx.audit(session, "delivery.replay", "delivery", deliveryId)
+    return ReplayStarted(
+        id=deliveryId, state="pending", enqueued=commit_and_enqueue(request, session, deliveryId)
+    )
+
+
+def commit_and_enqueue(request: Request, session: Session, delivery_id: str) -> bool:
+    """Commit the replayed row, then enqueue its delivery; False when the queue is
+    unreachable (the sweeper sends it later)."""
     session.commit()
     try:
-        enqueue_deliveries(request_broker(request), [deliveryId])
-        enqueued = True
+        enqueue_deliveries(request_broker(request), [delivery_id])
     except BROKER_ERRORS:
-        enqueued = False
-    return ReplayStarted(id=deliveryId, state="pending", enqueued=enqueued)
+        return False
+    return True

@@ -109,7 +109,8 @@ def feedback(request: Request, links: LinksDep, session: SessionDep, t: Token = 
     claim = _verify(request, links, t, "feedback")
     if isinstance(claim, HTMLResponse):
         return claim
-    return _done(use_feedback_link(session, claim), "Feedback")
+    outcome = use_feedback_link(session, claim, request_id=request.state.request_id)
+    return _done(outcome, "Feedback")
 
 
 @router.get("/unsubscribe")
@@ -134,4 +135,5 @@ def unsubscribe(
     claim = _verify(request, links, t, "unsubscribe")
     if isinstance(claim, HTMLResponse):
         return claim
-    return _done(use_unsubscribe_link(session, claim), "Unsubscribe")
+    outcome = use_unsubscribe_link(session, claim, request_id=request.state.request_id)
+    return _done(outcome, "Unsubscribe")

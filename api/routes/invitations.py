@@ -183,7 +183,7 @@ def _view(session: Session, invitation: Invitation, now: datetime) -> Invitation
 
 
 @router.post("/accept")
-def accept(body: TokenIn, session: SessionDep) -> Accepted:
+def accept(body: TokenIn, request: Request, session: SessionDep) -> Accepted:
     """The invitee joins with the mailed token (no API key; it works once)."""
     now = utcnow()
     invitation, member = accept_invitation(session, body.token, name=body.name, now=now)
@@ -195,6 +195,7 @@ def accept(body: TokenIn, session: SessionDep) -> Accepted:
         action="invitation.accept",
         target_type="invitation",
         target_id=invitation.id,
+        request_id=request.state.request_id,
     )
     return Accepted(
         invitation=_view(session, invitation, now),
@@ -203,7 +204,7 @@ def accept(body: TokenIn, session: SessionDep) -> Accepted:
 
 
 @router.post("/reject")
-def reject(body: TokenIn, session: SessionDep) -> InvitationView:
+def reject(body: TokenIn, request: Request, session: SessionDep) -> InvitationView:
     """The invitee declines with the mailed token."""
     now = utcnow()
     invitation = reject_invitation(session, body.token, now=now)
@@ -215,5 +216,6 @@ def reject(body: TokenIn, session: SessionDep) -> InvitationView:
         action="invitation.reject",
         target_type="invitation",
         target_id=invitation.id,
+        request_id=request.state.request_id,
     )
     return _view(session, invitation, now)

@@ -21,6 +21,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.deps import BROKER_ERRORS, SessionDep, request_broker
 from api.errors import ApiError
+from api.routes.deliveries import commit_and_enqueue
+from core.delivery.replay import failed_deliveries, replay_for_operator
+from core.errors import Conflict, NotFound
 from core.keys import hash_key, looks_like_key
 from core.ops.display import duration, moment
 from core.ops.overview import failing_channels, failing_sources, recent_runs, scheduler_lag
@@ -44,6 +47,9 @@ from workers.queue_depths import QueueDepth, queue_depths
 
 #: Dead letters listed per queue on the page (the API lists more).
 DEAD_LETTERS_SHOWN = 20
+#: Failed deliveries listed on the page, newest first (``/operator/deliveries/failed``
+#: pages through all of them).
+FAILED_DELIVERIES_SHOWN = 50
 #: Name of the operator page's session cookie.
 COOKIE = "newsmon_ops"
 #: Request methods that change nothing; any other must come from the page's own origin.
@@ -165,6 +171,7 @@ def ops_page(request: Request, session: SessionDep) -> Response:
         lag=scheduler_lag(session, now=now),
         sources=failing_sources(session),
         channels=failing_channels(session),
+        failed_deliveries=failed_deliveries(session, limit=FAILED_DELIVERIES_SHOWN),
         runs=recent_runs(session),
     )
 
@@ -241,4 +248,31 @@ async def ops_replay_dead_letter(request: Request, session: SessionDep) -> Respo
             details={"queue": queue},
         )
     notice = f"Replayed {message_id}." if replayed else f"{message_id} is no longer a dead letter."
+    return RedirectResponse(f"/ops?{urlencode({'notice': notice})}", status_code=303)
+
+
+@router.post("/deliveries/replay")
+async def ops_replay_delivery(request: Request, session: SessionDep) -> Response:
+    """The page's Replay button of a failed delivery: back to pending with a fresh
+    attempt budget, audited in its organization's log, enqueued after the commit."""
+    now = _now(request)
+    operator = ops_session_operator(session, request.cookies.get(COOKIE, ""), now=now)
+    if operator is None:
+        return RedirectResponse("/ops", status_code=303)
+    delivery_id = (await _form(request)).get("delivery_id", "")
+    try:
+        replay_for_operator(
+            session,
+            delivery_id,
+            operator_id=operator.id,
+            request_id=request.state.request_id,
+            now=now,
+        )
+    except (NotFound, Conflict) as exc:
+        notice = f"Not replayed: {exc}."
+    else:
+        enqueued = commit_and_enqueue(request, session, delivery_id)
+        notice = f"Replayed delivery {delivery_id}." + (
+            "" if enqueued else " The queue is unreachable: the sweeper will send it."
+        )
     return RedirectResponse(f"/ops?{urlencode({'notice': notice})}", status_code=303)

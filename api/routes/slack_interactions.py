@@ -99,5 +99,6 @@ def interactions(
         except LinkError as exc:
             said.append(f"Nothing changed: {exc}.")
             continue
-        said.append(use_feedback_link(session, claim).message)
+        used = use_feedback_link(session, claim, request_id=request.state.request_id)
+        said.append(used.message)
     return {"response_type": "ephemeral", "replace_original": False, "text": " ".join(said)}

@@ -1,4 +1,5 @@
-"""A delivery's life: claim, send, record; retries with backoff, replay and test sends.
+"""A delivery's life: claim, send, record; retries with backoff, and test sends
+(replay: :mod:`core.delivery.replay`; attempt history: :mod:`core.delivery.attempts`).
 
 As with runs, the queue only carries delivery ids and these conditional updates decide:
 a claim moves ``pending`` (due) -> ``sending`` with a lease and ``attempts + 1``; the
@@ -45,6 +46,7 @@ from core.db.models import Channel, Delivery, Digest, DigestStory, News, Story
 from core.db.session import unit_of_work
 from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.delivery import channels as ch
+from core.delivery.attempts import INSERT_ATTEMPT, attempt_params
 from core.delivery.digest_links import DigestLinks
 from core.delivery.model import DigestView, load_digest, sample_digest
 from core.delivery.outcome import Outcome
@@ -349,8 +351,12 @@ def record_outcome(
     now: datetime,
     rng: random.Random | None = None,
     max_attempts: int = MAX_DELIVERY_ATTEMPTS,
+    started_at: datetime | None = None,
+    duration_ms: int | None = None,
 ) -> datetime | None:
-    """Record one attempt's outcome under the claim's fence; returns when to retry."""
+    """Record one attempt's outcome under the claim's fence, with its ``deliveryAttempts``
+    row (``started_at``/``duration_ms``: the send's; None when nothing was sent); returns
+    when to retry. A stale holder (fence lost) records neither."""
     values: dict[str, object] = {
         "leaseUntil": None,
         "updatedAt": now,
@@ -384,6 +390,18 @@ def record_outcome(
     )
     if fenced.rowcount != 1:
         return None  # taken over after our lease expired; the new holder records
+    session.connection().execute(
+        INSERT_ATTEMPT,
+        attempt_params(
+            organization_id=claim.organization_id,
+            delivery_id=claim.id,
+            attempt=claim.attempt,
+            outcome=outcome,
+            started_at=started_at or now,
+            duration_ms=duration_ms,
+            now=now,
+        ),
+    )
     if outcome.kind == "sent":
         _mark_sent(session, claim, channel, now)
     else:
@@ -507,6 +525,8 @@ def deliver(
         digest = load_digest(session, claim.organization_id, claim.digest_id)
     if keeper is not None:
         keeper.hold_delivery(claim.id, claim.attempt, claim.lease_until)
+    started_at = clock()
+    duration_ms: int | None = None
     try:
         if claim.resumed and channel.type not in IDEMPOTENT_TYPES:
             outcome = Outcome.unknown("worker lost while sending; it may have been sent")
@@ -516,32 +536,25 @@ def deliver(
                 permanent=True,
             )
         else:
-            outcome = send_or_fail(channel, digest, delivery_id=claim.id, ctx=ctx, now=clock())
+            began = time.monotonic()
+            outcome = send_or_fail(channel, digest, delivery_id=claim.id, ctx=ctx, now=started_at)
+            duration_ms = round((time.monotonic() - began) * 1000)
     finally:
         if keeper is not None:
             # Renewals moved the fence: record under the lease as it stands now.
             claim = replace(claim, lease_until=keeper.release_delivery(claim.id))
     with unit_of_work(engine) as session:
-        retry_at = record_outcome(session, claim, channel, outcome, now=clock(), rng=rng)
-    return DeliverResult(outcome, retry_at)
-
-
-def replay_delivery(
-    session: Session, organization_id: str, delivery_id: str, *, now: datetime
-) -> None:
-    """Put a failed or unknown delivery back to pending with a new attempt budget; it
-    keeps its id, so a webhook receiver sees the same ``webhook-id``."""
-    done = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.organizationId == organization_id,
-            Delivery.id == delivery_id,
-            Delivery.state.in_(("failed", "unknown")),
+        retry_at = record_outcome(
+            session,
+            claim,
+            channel,
+            outcome,
+            now=clock(),
+            rng=rng,
+            started_at=started_at,
+            duration_ms=duration_ms,
         )
-        .values(state="pending", attempts=0, nextAttemptAt=now, leaseUntil=None, updatedAt=now)
-    )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        raise NotFound(f"no failed or unknown delivery {delivery_id}")
+    return DeliverResult(outcome, retry_at)
 
 
 def deliveries_to_enqueue(

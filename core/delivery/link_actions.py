@@ -65,7 +65,9 @@ def _channel(session: Session, claim: LinkClaim) -> Channel | None:
     )
 
 
-def use_feedback_link(session: Session, claim: LinkClaim) -> LinkOutcome:
+def use_feedback_link(
+    session: Session, claim: LinkClaim, *, request_id: str | None = None
+) -> LinkOutcome:
     """Record the claim's label on its story, once."""
     story = session.scalar(
         select(Story).where(
@@ -85,6 +87,7 @@ def use_feedback_link(session: Session, claim: LinkClaim) -> LinkOutcome:
         action="story.feedback",
         target_type="story",
         target_id=story.id,
+        request_id=request_id,
         details={"label": claim.label, "via": "digest link"},
     )
     shown = "relevant" if claim.label == "relevant" else "not relevant"
@@ -95,7 +98,9 @@ def _same_address(a: str, b: str) -> bool:
     return a.strip().casefold() == b.strip().casefold()
 
 
-def use_unsubscribe_link(session: Session, claim: LinkClaim) -> LinkOutcome:
+def use_unsubscribe_link(
+    session: Session, claim: LinkClaim, *, request_id: str | None = None
+) -> LinkOutcome:
     """Remove the claim's recipient from its email channel, once."""
     channel = _channel(session, claim)
     if channel is None or channel.type != "email":
@@ -121,6 +126,7 @@ def use_unsubscribe_link(session: Session, claim: LinkClaim) -> LinkOutcome:
         action="channel.unsubscribe",
         target_type="channel",
         target_id=channel.id,
+        request_id=request_id,
         details={"recipient": claim.recipient, "deactivated": not remaining},
     )
     session.flush()

@@ -17,8 +17,10 @@ What is kept, and why:
 - ``sources`` no search follows any more go once they have not been fetched for the
   entries' retention (their entries with them).
 - finished ``runs``; ``digests`` with their deliveries once none of them is still pending
-  or sending; the ``auditLogs``; expired ``verifications`` (operator-page sessions) and
-  ``invitations``; ``relevanceModels`` beyond the newest :data:`MODEL_VERSIONS_KEPT`;
+  or sending, the deliveries' ``deliveryAttempts`` first (up to a budget of rows each,
+  more after replays: too many for a cascade inside one digest batch); the
+  ``auditLogs``; expired ``verifications`` (operator-page sessions) and ``invitations``;
+  ``relevanceModels`` beyond the newest :data:`MODEL_VERSIONS_KEPT`;
   ``digestLinkUses`` of links past their expiry.
 """
 
@@ -32,13 +34,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, exists, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from core.config import Settings
 from core.db.base import UTCDateTime
 from core.db.models import (
     AuditLog,
     Delivery,
+    DeliveryAttempt,
     Digest,
     DigestLinkUse,
     Entry,
@@ -134,6 +137,20 @@ def _digests(age: timedelta) -> Condition:
     return lambda now: and_(Digest.createdAt < _at(now - age), ~busy)
 
 
+def _attempts_of_digests(age: timedelta) -> Condition:
+    digest_prunable = _digests(age)
+    # Its own alias: the digest condition's EXISTS over deliveries must not correlate
+    # with this one.
+    of_attempt = aliased(Delivery)
+
+    def where(now: datetime) -> ColumnElement[bool]:
+        digests = select(Digest.id).where(digest_prunable(now))
+        deliveries = select(of_attempt.id).where(of_attempt.digestId.in_(digests))
+        return DeliveryAttempt.deliveryId.in_(deliveries)
+
+    return where
+
+
 def _unfollowed_sources(age: timedelta) -> Condition:
     followed = exists().where(NewsSource.sourceId == Source.id)
     last_used = func.coalesce(Source.lastFetchedAt, Source.createdAt)
@@ -157,6 +174,9 @@ def prune_rules(policy: RetentionPolicy) -> list[PruneRule]:
     if policy.deliveries is not None:
         # A digest's deliveries and digestStories go with it (ON DELETE CASCADE) but are
         # a handful of rows per digest, so batches stay small.
+        rules.append(
+            PruneRule("deliveryAttempts", DeliveryAttempt, _attempts_of_digests(policy.deliveries))
+        )
         rules.append(PruneRule("digests", Digest, _digests(policy.deliveries)))
     if policy.stories is not None:
         rules.append(PruneRule("stories", Story, _stories(policy.stories)))

@@ -25,10 +25,10 @@ from core.delivery.deliveries import (
     SendContext,
     claim_delivery,
     deliveries_to_enqueue,
-    replay_delivery,
     send_test_digest,
 )
 from core.delivery.digests import held_stories
+from core.delivery.replay import replay_delivery
 from core.delivery.send_webhook import webhook_headers
 from core.fetch import GuardPolicy, build_client
 from tests.support import factories

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from core.db.models import (
     AuditLog,
     Delivery,
+    DeliveryAttempt,
     Digest,
     DigestLinkUse,
     Entry,
@@ -74,14 +75,24 @@ def _digest(
     )
     session.add(digest)
     session.flush()
-    session.add(
-        Delivery(
-            organizationId=search.organizationId,
-            channelId=channel.id,
-            digestId=digest.id,
-            state=state,
-        )
+    delivery = Delivery(
+        organizationId=search.organizationId,
+        channelId=channel.id,
+        digestId=digest.id,
+        state=state,
     )
+    session.add(delivery)
+    session.flush()
+    for number, outcome in ((1, "failed"), (2, "sent")):  # its history: two attempts
+        session.add(
+            DeliveryAttempt(
+                organizationId=search.organizationId,
+                deliveryId=delivery.id,
+                attempt=number,
+                outcome=outcome,
+                startedAt=when,
+            )
+        )
     return digest
 
 
@@ -165,6 +176,7 @@ def test_prune_deletes_only_what_the_policy_lets_go(db_engine: Engine):
     assert report.complete
     assert report.deleted == expected
     assert expected == {
+        "deliveryAttempts": 2,
         "digests": 1,
         "stories": 1,
         "entries": 1,
@@ -205,8 +217,9 @@ def test_prune_deletes_only_what_the_policy_lets_go(db_engine: Engine):
         assert [name for model, name in kept if not _exists(session, model, ids[name])] == []
         versions = session.scalars(select(RelevanceModel.version).order_by(RelevanceModel.version))
         assert list(versions) == [3, 4, 5]
-        # The old digest's delivery went with it; the others' stayed.
+        # The old digest's delivery and its attempts went with it; the others' stayed.
         assert _count(session, Delivery) == 2
+        assert _count(session, DeliveryAttempt) == 4
     assert prune(db_engine, POLICY, now=NOW).total == 0
 
 

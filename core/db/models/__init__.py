@@ -2,11 +2,13 @@
 
 from core.db.models.auth import Account, Passkey, Session, User, Verification
 from core.db.models.delivery import (
+    ATTEMPT_OUTCOMES,
     CHANNEL_STATUSES,
     CHANNEL_TYPES,
     DELIVERY_STATES,
     Channel,
     Delivery,
+    DeliveryAttempt,
     Digest,
     DigestLinkUse,
     DigestStory,
@@ -43,6 +45,7 @@ from core.db.models.throttle import ThrottleWindow
 
 __all__ = [
     "ACTOR_TYPES",
+    "ATTEMPT_OUTCOMES",
     "CATCH_UP_POLICIES",
     "CHANNEL_STATUSES",
     "CHANNEL_TYPES",
@@ -59,6 +62,7 @@ __all__ = [
     "AuditLog",
     "Channel",
     "Delivery",
+    "DeliveryAttempt",
     "Digest",
     "DigestLinkUse",
     "DigestStory",

@@ -26,6 +26,8 @@ CHANNEL_TYPES = ("slack", "email", "webhook", "apprise", "file")
 CHANNEL_STATUSES = ("ok", "failing", "broken")
 #: pending -> sending -> sent | failed | unknown (timed out mid-send).
 DELIVERY_STATES = ("pending", "sending", "sent", "failed", "unknown")
+#: What one attempt achieved (:class:`core.delivery.outcome.Outcome` kinds).
+ATTEMPT_OUTCOMES = ("sent", "failed", "unknown")
 
 
 class Channel(Timestamps, Base):
@@ -115,6 +117,33 @@ class Delivery(Timestamps, Base):
     lastStatusCode: Mapped[int | None]
     response: Mapped[str | None] = mapped_column(Text)
     sentAt: Mapped[datetime | None]
+
+
+class DeliveryAttempt(Timestamps, Base):
+    """One recorded attempt of a delivery, written with its outcome (same transaction).
+
+    ``attempt`` is the claim's number within the delivery's budget (a replay starts it at
+    1 again; ids keep the order). ``statusCode`` is the HTTP status or SMTP reply code;
+    ``response`` and ``error`` are the outcome's texts, bounded and with the channel's
+    secrets already removed; ``durationMs`` is None when nothing was sent (a broken
+    channel, a worker lost mid-send).
+    """
+
+    __tablename__ = "deliveryAttempts"
+    __table_args__ = (one_of("outcome", ATTEMPT_OUTCOMES),)
+
+    id: Mapped[str] = id_column()
+    organizationId: Mapped[str] = org_fk()
+    deliveryId: Mapped[str] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(16))
+    statusCode: Mapped[int | None]
+    durationMs: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)
+    startedAt: Mapped[datetime]
 
 
 class DigestLinkUse(Timestamps, Base):

@@ -149,7 +149,11 @@ class AuditLog(Timestamps, Base):
     """Who changed what. Operator actions across tenants have no ``organizationId``."""
 
     __tablename__ = "auditLogs"
-    __table_args__ = (one_of("actorType", ACTOR_TYPES), Index(None, "createdAt"))
+    __table_args__ = (
+        one_of("actorType", ACTOR_TYPES),
+        Index(None, "createdAt"),
+        Index(None, "organizationId", "id"),  # an organization's log, newest first, by pages
+    )
 
     id: Mapped[str] = id_column()
     organizationId: Mapped[str | None] = mapped_column(

@@ -3,12 +3,14 @@ the dry-run preview of a search over delivered entries (it writes nothing)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from core.db.models import AuditLog, Delivery, News, Organization
+from core.db.models import AuditLog, Delivery, DeliveryAttempt, News, Organization
 from core.db.session import unit_of_work
-from tests.api.conftest import Tenant
+from tests.api.conftest import Tenant, another_key
 from tests.support import factories
 
 
@@ -62,9 +64,14 @@ def test_replay_of_a_failed_delivery_keeps_its_id_and_is_audited(
     response = client.post(f"/deliveries/{ids['failed']}/replay", headers=org_a.headers)
     assert response.status_code == 202, response.text
     assert response.json()["id"] == ids["failed"]  # the webhook-id a receiver sees again
-    # only failed or unknown deliveries can be replayed
+    # only failed or unknown deliveries can be replayed: a delivered one is a conflict
+    # that says so, as is one already under way again
     again = client.post(f"/deliveries/{ids['sent']}/replay", headers=org_a.headers)
-    assert again.status_code == 404
+    assert again.status_code == 409
+    assert "was delivered; there is nothing to replay" in again.json()["error"]["message"]
+    twice = client.post(f"/deliveries/{ids['failed']}/replay", headers=org_a.headers)
+    assert twice.status_code == 409 and "is pending" in twice.json()["error"]["message"]
+    assert client.post("/deliveries/nope/replay", headers=org_a.headers).status_code == 404
     with api_engine.connect() as conn:
         row = conn.execute(select(Delivery).where(Delivery.id == ids["failed"])).one()
         audit = conn.execute(select(AuditLog.action, AuditLog.targetId)).all()
@@ -127,3 +134,39 @@ def _rows(engine: Engine) -> list[object]:
             if table.name != "apikeys":
                 rows.extend(tuple(r) for r in conn.execute(select(table)))
     return sorted(rows, key=repr)
+
+
+def test_attempts_of_a_delivery_oldest_first_and_only_the_organizations(
+    client: TestClient, org_a: Tenant, org_b: Tenant, api_engine: Engine
+) -> None:
+    _, ids = seed(api_engine, org_a)
+    started = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    with unit_of_work(api_engine) as session:
+        for number, outcome, status in ((1, "failed", 500), (2, "sent", 200)):
+            session.add(
+                DeliveryAttempt(
+                    organizationId=org_a.id,
+                    deliveryId=ids["failed"],
+                    attempt=number,
+                    outcome=outcome,
+                    statusCode=status,
+                    durationMs=40 * number,
+                    response="ok" if status == 200 else "boom",
+                    startedAt=started + timedelta(minutes=number),
+                )
+            )
+            session.flush()
+    response = client.get(f"/deliveries/{ids['failed']}/attempts", headers=org_a.headers)
+    assert response.status_code == 200, response.text
+    shown = [
+        (a["attempt"], a["outcome"], a["statusCode"], a["durationMs"], a["response"])
+        for a in response.json()
+    ]
+    assert shown == [(1, "failed", 500, 40, "boom"), (2, "sent", 200, 80, "ok")]
+    assert response.json()[0]["startedAt"] == "2026-11-30T08:01:00Z"
+    assert client.get(f"/deliveries/{ids['sent']}/attempts", headers=org_a.headers).json() == []
+    other = client.get(f"/deliveries/{ids['failed']}/attempts", headers=org_b.headers)
+    assert other.status_code == 404 and "boom" not in other.text
+    reader = another_key(api_engine, org_a, permissions={"news": ["read"]})
+    refused = client.get(f"/deliveries/{ids['failed']}/attempts", headers=reader.headers)
+    assert refused.status_code == 403

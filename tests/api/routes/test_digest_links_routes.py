@@ -123,7 +123,7 @@ def test_feedback_link_asks_then_records_once_in_the_apis_feedback_row(
     assert page.status_code == 200 and '<form method="post"' in page.text
     assert page.headers["referrer-policy"] == "no-referrer"
     assert label(api_engine, sent.story_id) is None  # a GET (a mail scanner) decides nothing
-    done = linked.post(path(sent.relevant))
+    done = linked.post(path(sent.relevant), headers={"x-request-id": "click-1"})
     assert done.status_code == 200 and "marked relevant" in done.text
     assert label(api_engine, sent.story_id) == ("relevant", f"digest:{sent.channel_id}")
     # the API's own feedback route overwrites the same row: one label per story
@@ -138,12 +138,16 @@ def test_feedback_link_asks_then_records_once_in_the_apis_feedback_row(
     assert replayed.status_code == 200 and "already used" in replayed.text
     assert label(api_engine, sent.story_id) == ("not_relevant", org_a.key_id)
     with unit_of_work(api_engine) as session:
-        actions = session.scalars(
-            select(AuditLog.actorId).where(
+        actions = session.execute(
+            select(AuditLog.actorId, AuditLog.requestId).where(
                 AuditLog.organizationId == org_a.id, AuditLog.action == "story.feedback"
             )
         ).all()
-    assert sorted(a or "" for a in actions) == sorted([f"digest:{sent.channel_id}", org_a.key_id])
+    assert sorted(a or "" for a, _ in actions) == sorted(
+        [f"digest:{sent.channel_id}", org_a.key_id]
+    )
+    # the click's entry names its request, as every audited request does
+    assert (f"digest:{sent.channel_id}", "click-1") in [tuple(a) for a in actions]
 
 
 def test_forged_expired_and_misused_links_change_nothing(

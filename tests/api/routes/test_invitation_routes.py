@@ -100,9 +100,20 @@ def test_the_token_goes_only_to_the_invitees_mailbox(
     assert stored.tokenHash == hash_key(token) and token not in str(audit)
     ours = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.log")]
     assert ours and not any(token in line for line in ours)  # aiosmtpd's own log aside
-    accepted = client.post("/invitations/accept", json={"token": token, "name": "Ada"})
+    accepted = client.post(
+        "/invitations/accept",
+        json={"token": token, "name": "Ada"},
+        headers={"x-request-id": "accept-1"},
+    )
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["member"]["role"] == "member"
+    with api_engine.connect() as conn:
+        joined = conn.execute(
+            select(AuditLog.actorType, AuditLog.requestId).where(
+                AuditLog.action == "invitation.accept"
+            )
+        ).one()
+    assert tuple(joined) == ("user", "accept-1")
     assert client.post("/invitations/accept", json={"token": token}).status_code == 404
     members = client.get("/members", headers=org_a.headers).json()["items"]
     assert {(m["email"], m["name"]) for m in members} == {

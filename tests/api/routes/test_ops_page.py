@@ -92,7 +92,7 @@ def test_state_changing_requests_from_anywhere_but_the_page_are_403(
     assert answer.status_code == 403, answer.text
     assert "newsmon_ops" not in answer.cookies
     login(client, operator_key)  # a real session, which the forged posts must not touch
-    for path in ("/ops/logout", "/ops/dead-letters/replay"):
+    for path in ("/ops/logout", "/ops/dead-letters/replay", "/ops/deliveries/replay"):
         forged = client.post(path, content="queue=fetch&message_id=x", headers={**FORM, **headers})
         assert forged.status_code == 403, (path, forged.text)
     assert "Failing sources" in client.get("/ops").text  # still logged in
