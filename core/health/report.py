@@ -201,20 +201,23 @@ def _sources(session: Session, organization_id: str) -> tuple[list[SourceHealth]
 
 
 def _channels(session: Session, organization_id: str) -> tuple[list[ChannelHealth], bool]:
-    sent = dict(
-        session.execute(
+    # (a Result has ``keys()``, so ``dict(result)`` would take it for a mapping)
+    sent = {
+        channel_id: at
+        for channel_id, at in session.execute(
             select(Delivery.channelId, func.max(Delivery.sentAt))
             .where(Delivery.organizationId == organization_id, Delivery.state == "sent")
             .group_by(Delivery.channelId)
-        ).tuples()
-    )
-    due = dict(
-        session.execute(
+        )
+    }
+    due = {
+        channel_id: at
+        for channel_id, at in session.execute(
             select(Delivery.channelId, func.min(Delivery.nextAttemptAt))
             .where(Delivery.organizationId == organization_id, Delivery.state == "pending")
             .group_by(Delivery.channelId)
-        ).tuples()
-    )
+        )
+    }
     rows = list(
         session.scalars(
             select(Channel)
