@@ -73,7 +73,8 @@ class StoryView:
 @dataclass(frozen=True)
 class HealthChange:
     """One change a health alert tells (:mod:`core.health`): ``subject`` is ``source``,
-    ``channel`` or ``news``; ``state`` ``failing`` or ``ok`` (recovered)."""
+    ``channel`` or ``news``; ``state`` ``failing`` or ``ok`` (recovered); ``error`` its
+    last error, or for ``ok`` why it is no longer watched (``""``: it works again)."""
 
     subject: str
     subject_id: str

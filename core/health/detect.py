@@ -21,10 +21,10 @@ told at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -36,6 +36,10 @@ from core.ids import new_id
 MAX_ORGS_PER_CHECK = 1000
 #: Characters of an error kept in an alert's detail.
 MAX_DETAIL_ERROR_CHARS = 500
+#: A row whose recovery was told (or whose failure never was) is deleted this long after.
+SETTLED_KEPT = timedelta(days=30)
+#: What a recovery says of a subject that was deleted, deactivated or unfollowed meanwhile.
+NO_LONGER_WATCHED = "no longer monitored: deleted, deactivated or no longer followed"
 
 
 @dataclass(frozen=True)
@@ -257,16 +261,53 @@ def record_transitions(session: Session, problems: list[Problem], *, now: dateti
             where=table.c.state != "failing",
         )
         changed += session.execute(upsert).rowcount  # type: ignore[attr-defined]
-    gone = [row_id for key, row_id in failing.items() if key not in current]
-    if gone:
+    for key, row_id in failing.items():
+        if key in current:
+            continue
+        values: dict[str, Any] = {"state": "ok", "changedAt": now, "updatedAt": now}
+        if not _watched(session, *key):
+            detail = session.scalar(select(HealthAlert.detail).where(HealthAlert.id == row_id))
+            values["detail"] = {**(detail or {}), "gone": NO_LONGER_WATCHED}
         result = session.execute(
             update(HealthAlert)
-            .where(HealthAlert.id.in_(gone), HealthAlert.state == "failing")
-            .values(state="ok", changedAt=now, updatedAt=now),
+            .where(HealthAlert.id == row_id, HealthAlert.state == "failing")
+            .values(**values),
             execution_options={"synchronize_session": False},
         )
         changed += result.rowcount  # type: ignore[attr-defined]
+    session.execute(
+        delete(HealthAlert).where(
+            HealthAlert.state == "ok",
+            func.coalesce(HealthAlert.notifiedState, "ok") == "ok",
+            HealthAlert.sendingUntil.is_(None),
+            HealthAlert.changedAt < now - SETTLED_KEPT,
+        )
+    )
     return changed
+
+
+def _watched(session: Session, organization_id: str, kind: str, subject_id: str) -> bool:
+    """Whether a subject that stopped failing is still one the check looks at (a deleted
+    channel or unfollowed source did not recover: it left)."""
+    if kind == "channel":
+        found = exists().where(
+            Channel.organizationId == organization_id,
+            Channel.id == subject_id,
+            Channel.isActive.is_(True),
+        )
+    elif kind == "news":
+        found = exists().where(
+            News.organizationId == organization_id, News.id == subject_id, News.isActive.is_(True)
+        )
+    else:
+        found = exists().where(
+            NewsSource.organizationId == organization_id,
+            NewsSource.sourceId == subject_id,
+            News.organizationId == NewsSource.organizationId,
+            News.id == NewsSource.newsId,
+            News.isActive.is_(True),
+        )
+    return bool(session.scalar(select(found)))
 
 
 def pending_filter(now: datetime) -> Any:

@@ -22,7 +22,7 @@ _WHAT = {"source": "Source", "channel": "Channel", "news": "Search"}
 def _says(change: HealthChange) -> str:
     what = f"{_WHAT.get(change.subject, change.subject)} \u201c{change.name}\u201d"
     if change.state == "ok":
-        return f"{what} works again"
+        return f"{what} is {change.error}" if change.error else f"{what} works again"
     if change.subject == "channel":
         return f"{what} is failing: alerts and digests do not reach it"
     if change.subject == "news":
@@ -67,7 +67,7 @@ def alert_view(
             id=f"{c.subject}:{c.subject_id}",
             title=_says(c),
             url=c.url,
-            snippet=c.error if c.state != "ok" else "",
+            snippet=c.error,
             source=ALERT_SENDER,
             outlet=ALERT_SENDER,
             published_at=c.since,

@@ -157,7 +157,8 @@ def claim_alerts(
                 subject_id=row.subjectId,
                 name=str(detail[row.id].get("name") or row.subjectId),
                 state=row.state,
-                error=str(detail[row.id].get("error") or ""),
+                # a recovery's "error": why it is no longer watched, if it left
+                error=str(detail[row.id].get("gone" if row.state == "ok" else "error") or ""),
                 since=row.changedAt,
                 url=str(detail[row.id].get("url") or ""),
             )

@@ -8,11 +8,16 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
 from typing import Any
 
+import dramatiq
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
+from standardwebhooks.webhooks import Webhook
 
+from core.config import Settings
 from core.db.models import Channel, HealthAlert, NewsSource, Organization, Run, Source
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
@@ -25,6 +30,9 @@ from scheduler.loop import Scheduler
 from tests.support import factories
 from tests.support.delivery import POLICY, SECRET
 from tests.support.http_server import LocalHTTPServer, Response
+from workers.broker import DELIVER_QUEUE, build_broker
+from workers.health_alerts import enqueue_health_alerts
+from workers.pipeline import build_pipeline
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 POLICY_DEFAULTS = HealthPolicy(source_failures=5, run_failures=3, alerts_per_hour=6)
@@ -36,6 +44,7 @@ class Tenant:
     ``receiver`` (each channel on a path of its own: ``/hook/<name>``)."""
 
     engine: Engine
+    key: str
     keyring: Keyring
     receiver: LocalHTTPServer
     ctx: SendContext
@@ -87,7 +96,8 @@ class Tenant:
 
 @pytest.fixture
 def tenant(pg_engine: Engine) -> Iterator[Tenant]:
-    keyring = Keyring([generate_key_string()])
+    key = generate_key_string()
+    keyring = Keyring([key])
     client = build_client(POLICY)
     with LocalHTTPServer() as receiver:
         receiver.routes["/hook/team"] = Response(status=204)
@@ -96,6 +106,7 @@ def tenant(pg_engine: Engine) -> Iterator[Tenant]:
             org_id = factories.org(session, "acme").id
         yield Tenant(
             pg_engine,
+            key,
             keyring,
             receiver,
             SendContext(keyring=keyring, client=client, policy=POLICY),
@@ -317,3 +328,76 @@ def test_another_organizations_failures_are_not_told_to_this_one(
     assert tenant.check() == [other_id]
     assert tenant.notify().skipped == "nothing to tell"
     assert tenant.receiver.requests == []
+
+
+def test_the_scheduler_and_the_alert_actor_send_a_signed_alert_once(
+    tenant: Tenant, tmp_path: Path
+) -> None:
+    tenant.webhook("team")
+    tenant.searches_following(50, "https://feeds.example/dead.xml", **FAILING)
+    settings = Settings(data_dir=tmp_path, fetch_allowlist="127.0.0.1", encryption_keys=tenant.key)
+    broker = build_pipeline(settings, tenant.engine, broker=build_broker(settings))
+    scheduler = Scheduler(
+        tenant.engine,
+        lambda _ids: None,
+        health=POLICY_DEFAULTS,
+        health_every=timedelta(0),
+        enqueue_health_alerts=partial(enqueue_health_alerts, broker),
+    )
+    worker = dramatiq.Worker(broker, worker_threads=2)
+    worker.start()
+    try:
+        assert scheduler.check_health_if_due() == 1
+        broker.join(DELIVER_QUEUE)
+        worker.join()
+        assert scheduler.check_health_if_due() == 0  # told: nothing left to send
+        enqueue_health_alerts(broker, [tenant.org_id])  # a stray duplicate sends nothing
+        broker.join(DELIVER_QUEUE)
+        worker.join()
+    finally:
+        worker.stop()
+
+    [request] = [r for r in tenant.receiver.requests if r.path == "/hook/team"]
+    Webhook(SECRET).verify(request.body, request.headers)
+    assert request.headers["webhook-id"].startswith("health_")
+    assert json.loads(request.body)["alert"]["changes"][0]["subject"] == "source"
+
+
+def test_a_broken_channel_deleted_is_told_as_no_longer_monitored_not_as_working(
+    tenant: Tenant,
+) -> None:
+    broken = tenant.webhook("team", status="broken")
+    tenant.webhook("ops")
+    tenant.check()
+    assert tenant.notify().sent
+
+    with unit_of_work(tenant.engine) as session:
+        session.execute(delete(Channel).where(Channel.id == broken))
+    tenant.now += timedelta(minutes=1)
+    tenant.check()
+    assert tenant.notify().sent
+
+    [change] = tenant.posts("ops")[1]["alert"]["changes"]
+    assert (change["id"], change["state"]) == (broken, "ok")
+    assert change["error"].startswith("no longer monitored")
+    assert "no longer monitored" in tenant.posts("ops")[1]["alert"]["title"]
+
+
+def test_settled_rows_are_deleted_after_a_month(tenant: Tenant) -> None:
+    tenant.webhook("team")
+    source_id = tenant.searches_following(1, "https://feeds.example/dead.xml", **FAILING)
+    tenant.check()
+    tenant.notify()
+    tenant.set_source(source_id, **RECOVERED)
+    tenant.now += timedelta(minutes=1)
+    tenant.check()
+    tenant.notify()
+    with unit_of_work(tenant.engine) as session:
+        row = session.scalars(select(HealthAlert)).one()
+        assert (row.state, row.notifiedState) == ("ok", "ok")
+
+    tenant.now += timedelta(days=31)
+    tenant.check()
+
+    with unit_of_work(tenant.engine) as session:
+        assert session.scalars(select(HealthAlert)).all() == []

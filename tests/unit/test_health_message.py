@@ -29,7 +29,9 @@ RUNS = HealthChange("news", "n1", "Rail", "failing", "query broke", NOW)
 
 
 def test_one_change_is_the_title_itself() -> None:
-    assert heading([DEAD_FEED]) == "newsmon: Source \u201cDaily <Planet>\u201d keeps failing to fetch"
+    assert heading([DEAD_FEED]) == (
+        "newsmon: Source \u201cDaily <Planet>\u201d keeps failing to fetch"
+    )
     assert heading([BACK]) == "newsmon: Channel \u201cteam hook\u201d works again"
     assert heading([RUNS]) == "newsmon: Search \u201cRail\u201d: its runs keep failing"
 
