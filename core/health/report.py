@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from core.db.models import Channel, Delivery, HealthAlert, News, NewsSource, Run, Schedule, Source
+from core.db.models import Channel, Delivery, HealthAlert, News, NewsSource, Schedule, Source
 from core.health.alert_channels import alert_channel_setting, alert_targets
-from core.health.detect import HealthPolicy
+from core.health.detect import HealthPolicy, failed_streaks
 
 #: Most rows of each kind one report lists (most troubled first); ``truncated`` says so.
 MAX_REPORT_ROWS = 1000
@@ -89,35 +89,12 @@ def _text(error: Any) -> str | None:
     return str(error)
 
 
-def _failed_streaks(session: Session, organization_id: str) -> dict[str, int]:
-    """Failed runs since each search's last successful one."""
-    succeeded = aliased(Run)
-    last_success = (
-        select(func.max(succeeded.finishedAt))
-        .where(
-            succeeded.organizationId == Run.organizationId,
-            succeeded.newsId == Run.newsId,
-            succeeded.state == "succeeded",
-        )
-        .correlate(Run)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        select(Run.newsId, func.count())
-        .where(
-            Run.organizationId == organization_id,
-            Run.state == "failed",
-            or_(last_success.is_(None), Run.finishedAt > last_success),
-        )
-        .group_by(Run.newsId)
-    )
-    return {news_id: count for news_id, count in rows}
-
-
 def _searches(
     session: Session, organization_id: str, policy: HealthPolicy
 ) -> tuple[list[SearchHealth], bool]:
-    streaks = _failed_streaks(session, organization_id)
+    streaks = {
+        news_id: count for _org, news_id, count in session.execute(failed_streaks(organization_id))
+    }
     outcomes: dict[str, tuple[datetime | None, datetime | None, Any]] = {}
     for news_id, success, failure, error in session.execute(
         select(Schedule.newsId, Schedule.lastSuccess, Schedule.lastFailure, Schedule.errorDetails)
