@@ -37,6 +37,7 @@ from api.routes import (
     operator_deliveries,
     opml,
     ops,
+    org_health,
     runs,
     schedules,
     search_feeds,
@@ -100,6 +101,7 @@ def create_app(
     app.include_router(stories.router)
     app.include_router(runs.router)
     app.include_router(channels.router)
+    app.include_router(org_health.router)
     app.include_router(news_channels.router)
     app.include_router(deliveries.router)
     app.include_router(members.router)

@@ -101,10 +101,12 @@ def _crash_after_commit(_run_ids: list[str]) -> None:
 
 
 def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) -> Scheduler:
+    from core.health.detect import HealthPolicy
     from core.ops.retention import RetentionPolicy
     from scheduler.loop import Scheduler
     from workers.broker import broker_lost_data
     from workers.deliver import enqueue_deliveries
+    from workers.health_alerts import enqueue_health_alerts
     from workers.refresh import enqueue_refreshes
     from workers.runs import enqueue_runs
 
@@ -124,6 +126,13 @@ def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) 
         ),
         broker_lost=partial(broker_lost_data, broker),
         enqueue_refreshes=partial(enqueue_refreshes, broker),
+        health=HealthPolicy.from_settings(settings),
+        health_every=(
+            timedelta(seconds=settings.health_check_interval_seconds)
+            if settings.health_check_interval_seconds
+            else None
+        ),
+        enqueue_health_alerts=partial(enqueue_health_alerts, broker),
     )
 
 

@@ -122,6 +122,16 @@ class Settings(BaseSettings):
     run_now_per_minute: int = Field(default=5, ge=1, le=10_000)
     #: Channel test sends per minute and organization, across every web process.
     channel_test_per_minute: int = Field(default=5, ge=1, le=10_000)
+    #: Seconds between the scheduler's health checks, which compare sources, channels and
+    #: searches with what each organization was last told (0: no health alerts).
+    health_check_interval_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    #: Failed fetches in a row after which a source a search follows is alerted as failing.
+    health_source_failures: int = Field(default=5, ge=1, le=1000)
+    #: Failed runs in a row after which a search is alerted as failing.
+    health_run_failures: int = Field(default=3, ge=1, le=1000)
+    #: Health alert messages per organization and hour (each may tell several changes);
+    #: past it, changes wait for the next hour and go out together.
+    health_alerts_per_hour: int = Field(default=6, ge=1, le=1000)
     #: The operator's mail relay for system mail (invitations), e.g.
     #: ``smtp://user:pass@mail.example.com:587`` (``?security=starttls|tls|none``);
     #: empty: no system mail, so invitations cannot be sent.

@@ -20,6 +20,7 @@ from core.clock import utcnow
 from core.db.outage import OUTAGE_ERRORS, Outage
 from core.db.session import unit_of_work
 from core.delivery.deliveries import SWEEP_GRACE, deliveries_to_enqueue
+from core.health.detect import HealthPolicy, check_health
 from core.ingest.source_clock import REFRESH_BATCH_SIZE, sources_to_refresh
 from core.ops.retention import PRUNE_BUDGET_S, RetentionPolicy, exclusive_pruner, prune
 from core.scheduling.fire import (
@@ -65,6 +66,11 @@ class Scheduler:
         also sends the refreshes of the sources due on their own clock.
       prune_every: pause between two retention passes (a pass that runs out of its time
         budget goes on at the next tick instead).
+      health: when sources, searches and channels count as failing; None: no health
+        checks.
+      health_every: pause between two health checks.
+      enqueue_health_alerts: sends one alert message per organization with something
+        to tell.
     """
 
     def __init__(
@@ -81,6 +87,9 @@ class Scheduler:
         prune_every: timedelta | None = None,
         broker_lost: Callable[[], bool] | None = None,
         enqueue_refreshes: Enqueue | None = None,
+        health: HealthPolicy | None = None,
+        health_every: timedelta | None = None,
+        enqueue_health_alerts: Enqueue | None = None,
     ) -> None:
         self.engine = engine
         self.enqueue = enqueue
@@ -94,6 +103,10 @@ class Scheduler:
         self.broker_lost = broker_lost
         self.enqueue_refreshes = enqueue_refreshes
         self._next_prune = time.monotonic()
+        self.health = health
+        self.health_every = health_every
+        self.enqueue_health_alerts = enqueue_health_alerts
+        self._next_health_check = time.monotonic()
 
     def _enqueue(self, run_ids: list[str], *, mark: bool) -> None:
         if not run_ids:
@@ -189,6 +202,23 @@ class Scheduler:
             log.info("retention pruned %s%s", done, "" if report.complete else " (continuing)")
         return report.total
 
+    def check_health_if_due(self) -> int:
+        """One health check when one is due (database only: compare states, record
+        transitions), then one alert message per organization with something to tell;
+        returns how many organizations were sent one. Replicas may check at once: the
+        transitions are conditional writes and the alert's claim decides who sends."""
+        if self.health is None or self.health_every is None or self.enqueue_health_alerts is None:
+            return 0
+        if time.monotonic() < self._next_health_check:
+            return 0
+        self._next_health_check = time.monotonic() + self.health_every.total_seconds()
+        with unit_of_work(self.engine) as session:
+            org_ids = check_health(session, self.health, now=database_now(session))
+        if org_ids:
+            self.enqueue_health_alerts(org_ids)
+            log.info("health check: alerts to send for %d organizations", len(org_ids))
+        return len(org_ids)
+
     def recover(self) -> int:
         """Embedded start-up: the in-process queue is empty and no other worker exists,
         so every unfinished run is enqueued again."""
@@ -207,7 +237,7 @@ class Scheduler:
 
     def step(self, *, sweep: bool) -> None:
         """One pass of the loop: fire what is due, sweep (at once, if the broker lost its
-        data since the last look), prune when due."""
+        data since the last look), prune and check health when due."""
         lost_since = None
         if self.broker_lost is not None and self.broker_lost():
             with unit_of_work(self.engine) as session:
@@ -222,6 +252,7 @@ class Scheduler:
         if sweep or lost_since is not None:
             self.sweep(lost_since=lost_since)
         self.prune_if_due()
+        self.check_health_if_due()
 
     def run_forever(
         self,

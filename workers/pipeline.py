@@ -17,11 +17,13 @@ from core.errors import ConfigError
 from core.fetch import build_client
 from core.fetch.address_policy import GuardPolicy
 from core.fetch.politeness import HostLimiter, Limiter, RedisHostLimiter
+from core.health.detect import HealthPolicy
 from core.ingest.source_clock import ClockPolicy
 from core.scheduling.leases import LeaseKeeper
 from core.scheduling.steps import RunPhases, RunStep
 from workers.broker import build_broker
 from workers.deliver import DELIVER_TIME_LIMIT, declare_deliver_actor, enqueue_deliveries
+from workers.health_alerts import declare_health_alert_actor
 from workers.refresh import declare_refresh_actor
 from workers.runs import declare_run_actor, enqueue_runs
 
@@ -89,6 +91,12 @@ def build_pipeline(
         partial(delivery_context, settings),
         lease=delivery_lease,
         keeper=keeper,
+    )
+    declare_health_alert_actor(
+        broker,
+        engine,
+        partial(delivery_context, settings),
+        policy=HealthPolicy.from_settings(settings),
     )
     declare_refresh_actor(
         broker,

@@ -71,8 +71,28 @@ class StoryView:
 
 
 @dataclass(frozen=True)
+class HealthChange:
+    """One change a health alert tells (:mod:`core.health`): ``subject`` is ``source``,
+    ``channel`` or ``news``; ``state`` ``failing`` or ``ok`` (recovered); ``error`` its
+    last error, or for ``ok`` why it is no longer watched (``""``: it works again)."""
+
+    subject: str
+    subject_id: str
+    name: str
+    state: str
+    error: str
+    since: datetime
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class DigestView:
-    """A digest of one search: who, what period, which stories in order."""
+    """A digest of one search: who, what period, which stories in order.
+
+    A health alert travels as a digest too (every sender and renderer reads this one
+    model): its ``health`` lists the changes, its stories say them in words and
+    ``heading`` replaces the story-count title.
+    """
 
     id: str
     organization_id: str
@@ -87,9 +107,15 @@ class DigestView:
     query_terms: tuple[str, ...] = ()
     #: IANA zone of the search's wait settings (a channel's own zone overrides it).
     timezone: str = "UTC"
+    #: The changes of a health alert (empty: a digest of stories).
+    health: tuple[HealthChange, ...] = ()
+    #: Title shown instead of "<search>: N new stories" (health alerts).
+    heading: str = ""
 
     @property
     def title(self) -> str:
+        if self.heading:
+            return self.heading
         count = len(self.stories)
         return f"{self.search_name}: {count} new stor{'y' if count == 1 else 'ies'}"
 

@@ -17,6 +17,14 @@ Schema (version 1); times are ISO 8601 UTC or null::
       }
     }
 
+A health alert (:mod:`core.health`) has ``"type": "health"`` and, instead of
+``digest``::
+
+    "alert": {"id": str, "createdAt": str, "title": str,
+              "changes": [{"subject": "source"|"channel"|"news", "id": str, "name": str,
+                           "state": "failing"|"ok", "error": str, "since": str,
+                           "url": str}]}
+
 The body is the same on every attempt (the ``webhook-id`` header names the delivery);
 fields are only ever added within a version. ``source`` is the story's host, ``outlet``
 the name readers know it by (its feed's title; the host when there is none).
@@ -38,8 +46,35 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
+def health_payload(digest: DigestView) -> dict[str, Any]:
+    """The payload of a health alert."""
+    return {
+        "version": PAYLOAD_VERSION,
+        "type": "health",
+        "alert": {
+            "id": digest.id,
+            "createdAt": _iso(digest.created_at),
+            "title": digest.title,
+            "changes": [
+                {
+                    "subject": c.subject,
+                    "id": c.subject_id,
+                    "name": c.name,
+                    "state": c.state,
+                    "error": c.error,
+                    "since": _iso(c.since),
+                    "url": c.url,
+                }
+                for c in digest.health
+            ],
+        },
+    }
+
+
 def digest_payload(digest: DigestView) -> dict[str, Any]:
     """The payload as a dict (JSON serialization escapes everything)."""
+    if digest.health:
+        return health_payload(digest)
     return {
         "version": PAYLOAD_VERSION,
         "type": "digest",

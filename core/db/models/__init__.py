@@ -13,6 +13,7 @@ from core.db.models.delivery import (
     DigestLinkUse,
     DigestStory,
 )
+from core.db.models.health import HEALTH_STATES, HEALTH_SUBJECT_KINDS, HealthAlert
 from core.db.models.ingest import SOURCE_STATUSES, SOURCE_TYPES, Entry, Source
 from core.db.models.news import (
     CATCH_UP_POLICIES,
@@ -51,6 +52,8 @@ __all__ = [
     "CHANNEL_TYPES",
     "DELIVERY_STATES",
     "FEEDBACK_LABELS",
+    "HEALTH_STATES",
+    "HEALTH_SUBJECT_KINDS",
     "INVITATION_STATUSES",
     "MEMBER_ROLES",
     "RUN_STATES",
@@ -68,6 +71,7 @@ __all__ = [
     "DigestStory",
     "Entry",
     "FeedToken",
+    "HealthAlert",
     "Invitation",
     "Member",
     "News",

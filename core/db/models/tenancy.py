@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.base import Base, Timestamps, id_column, one_of
+from core.db.base import Base, JSONDoc, Timestamps, id_column, one_of
 
 #: Roles of a member in an organization (Better Auth organization plugin).
 MEMBER_ROLES = ("owner", "admin", "member")
@@ -29,6 +29,8 @@ class Organization(Timestamps, Base):
     logo: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[str | None] = mapped_column("metadata", Text)
     isActive: Mapped[bool] = mapped_column(default=True)
+    #: Channel ids health alerts go to (``None``: every active channel that works).
+    alertChannels: Mapped[list[str] | None] = mapped_column(JSONDoc)
 
 
 def org_fk() -> Mapped[str]:
