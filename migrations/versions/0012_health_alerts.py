@@ -1,8 +1,8 @@
 """healthAlerts (what each organization was told about its broken sources, channels and
 searches); organizations.alertChannels (where those alerts go)
 
-Revision ID: 0011_health_alerts
-Revises: 0010_tenant
+Revision ID: 0012_health_alerts
+Revises: 0011_audit
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0011_health_alerts"
-down_revision: str | None = "0010_tenant"
+revision: str = "0012_health_alerts"
+down_revision: str | None = "0011_audit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
