@@ -100,6 +100,14 @@ class ShownDigest:
     preferences_url: str | None
     news_id: str
     key: str
+    #: A health alert (:mod:`core.health`): its items are changes, not stories.
+    health: bool = False
+
+    @property
+    def counted(self) -> str:
+        """The count in words: 3 new stories, or 2 changes in a health alert."""
+        one, many = ("change", "changes") if self.health else ("new story", "new stories")
+        return f"{self.count} {one if self.count == 1 else many}"
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -320,6 +328,7 @@ def present(
         preferences_url=configured if own else None,
         news_id=digest.news_id,
         key=digest.key,
+        health=bool(digest.health),
     )
 
 

@@ -185,9 +185,10 @@ def render_slack(shown: ShownDigest, *, buttons: bool = False) -> list[dict[str,
     """The messages (incoming-webhook JSON bodies) of the digest, in sending order;
     ``buttons``: feedback as buttons (an interactivity endpoint receives them)."""
     chunks = _pack(shown.clusters, MAX_BLOCKS - FIXED_BLOCKS, buttons)
-    count = f"{shown.count} new {'story' if shown.count == 1 else 'stories'}"
+    count = shown.counted
     summary = escape_mrkdwn(count + (f" · {shown.period}" if shown.period else ""))
-    footer = f"newsmon digest {escape_mrkdwn(shown.key)}"
+    kind = "health alert" if shown.health else "digest"
+    footer = f"newsmon {kind} {escape_mrkdwn(shown.key)}"
     if shown.manage_url:
         footer += f" · {_link(shown.manage_url, 'Manage this alert')}"
     messages = []

@@ -61,3 +61,23 @@ def test_every_format_carries_the_alert() -> None:
     assert "team hook" in markdown and "works again" in markdown
     mail = render_email(shown, date=NOW, sender="newsmon@example.com", to=["ops@example.com"])
     assert mail["Subject"] == "newsmon health: 1 failing, 1 recovered"
+
+
+def test_an_alert_never_calls_itself_a_digest_of_a_search() -> None:
+    view = alert_view("a1", "o1", [DEAD_FEED, BACK], now=NOW, failures={"s1": 7})
+    shown = present(view, now=NOW)
+    mail = render_email(shown, date=NOW, sender="newsmon@example.com", to=["ops@example.com"])
+    texts = {
+        "markdown": render_markdown(shown),
+        "slack": json.dumps(render_slack(shown)),
+        **{
+            part.get_content_type(): part.get_content()
+            for part in mail.walk()
+            if not part.is_multipart()
+        },
+    }
+    for name, text in texts.items():
+        assert "digest" not in text.lower(), name
+        assert "new stor" not in text.lower(), name
+    assert "when its monitoring breaks" in texts["markdown"]
+    assert "2 changes" in texts["slack"]
