@@ -19,11 +19,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from core.db.models import Channel, Delivery, News, Story
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
+from core.delivery.claims import DELIVERY_LEASE, MAX_DELIVERY_ATTEMPTS, claim_delivery
 from core.delivery.deliveries import (
-    DELIVERY_LEASE,
-    MAX_DELIVERY_ATTEMPTS,
     SendContext,
-    claim_delivery,
     deliveries_to_enqueue,
     replay_delivery,
     send_test_digest,
