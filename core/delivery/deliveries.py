@@ -6,6 +6,8 @@ lease and ``attempts + 1``; the outcome is recorded only while that claim still 
 (``attempts`` and ``leaseUntil`` are the fencing token), so a duplicate message after a
 success finds nothing to claim and sends nothing.
 
+Outcomes (recorded by ``core/delivery/record.py``):
+
 - ``sent``: the digest's stories get ``wasDelivered``, the search ``lastSent``, the
   channel's failure count resets.
 - ``failed`` (transient): back to ``pending`` at ``now + backoff`` (exponential from
@@ -40,17 +42,12 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.db.models import Channel, Delivery
 from core.delivery import channels as ch
-from core.delivery.claims import (
-    DELIVERY_LEASE,
-    IDEMPOTENT_TYPES,
-    ChannelTarget,
-    claim_and_load,
-    record_outcome,
-)
+from core.delivery.claims import DELIVERY_LEASE, IDEMPOTENT_TYPES, ChannelTarget, claim_and_load
 from core.delivery.digest_links import DigestLinks
 from core.delivery.model import DigestView, sample_digest
 from core.delivery.outcome import Outcome
 from core.delivery.presenting import present
+from core.delivery.record import record_outcome
 from core.delivery.send_apprise import send_apprise
 from core.delivery.send_email import SMTP_TIMEOUT_S, send_email
 from core.delivery.send_file import send_file

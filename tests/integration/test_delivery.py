@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from core.db.models import Channel, Delivery, News, Story
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
-from core.delivery.claims import DELIVERY_LEASE, MAX_DELIVERY_ATTEMPTS, claim_delivery
+from core.delivery.claims import DELIVERY_LEASE, claim_delivery
 from core.delivery.deliveries import (
     SendContext,
     deliveries_to_enqueue,
@@ -27,6 +27,7 @@ from core.delivery.deliveries import (
     send_test_digest,
 )
 from core.delivery.digests import held_stories
+from core.delivery.record import MAX_DELIVERY_ATTEMPTS
 from core.delivery.send_webhook import webhook_headers
 from core.fetch import GuardPolicy, build_client
 from tests.support import factories
