@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 
 from core.clock import utcnow
 from core.db.outage import OUTAGE_ERRORS
-from core.delivery.deliveries import DELIVERY_LEASE, SendContext, deliver
+from core.delivery.claims import DELIVERY_LEASE
+from core.delivery.deliveries import SendContext, deliver
 from core.scheduling.leases import LeaseKeeper
 from workers.broker import DELIVER_QUEUE
 

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
 import dramatiq
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.db.outage import OUTAGE_ERRORS
-from core.db.session import unit_of_work
+from core.db.session import transaction, unit_of_work
 from core.scheduling.leases import LeaseKeeper
 from core.scheduling.runs import (
     RUN_LEASE,
     ClaimedRun,
     LeaseLost,
-    claim_run,
+    claim_run_on,
     complete_run,
     fail_run,
 )
@@ -59,35 +61,38 @@ def declare_run_actor(
     phases = as_phases(step)
 
     def run_search(run_id: str) -> None:
-        try:
-            with unit_of_work(engine) as session:
-                claimed = claim_run(session, run_id, now=utcnow(), lease=lease)
-        except OUTAGE_ERRORS as exc:
-            log.warning("run %s not claimed, the database is unavailable; will retry", run_id)
-            raise RetryRun(f"database unavailable at claim: {type(exc).__name__}") from exc
-        if claimed is None:
-            log.info("run %s not claimable (done, running elsewhere or exhausted)", run_id)
-            return
-        log.info("run %s attempt %d started", run_id, claimed.attempt)
-        if keeper is not None:
-            keeper.hold_run(claimed.id, claimed.attempt)
-        try:
-            stats = _work(claimed)
-        finally:
+        with ExitStack() as held:
+            conn, claimed = _claim(held, engine, run_id, lease)
+            if claimed is None:
+                log.info("run %s not claimable (done, running elsewhere or exhausted)", run_id)
+                return
+            log.info("run %s attempt %d started", run_id, claimed.attempt)
+            # One pooled connection for the claim, the step and the outcome, unless a
+            # fetch phase comes first: network I/O, so the connection goes back first.
+            step_on: Connection | None = conn
+            if phases.fetch is not None:
+                held.close()
+                step_on = None
             if keeper is not None:
-                keeper.release_run(claimed.id)
+                keeper.hold_run(claimed.id, claimed.attempt)
+            try:
+                stats = _work(claimed, step_on)
+            finally:
+                if keeper is not None:
+                    keeper.release_run(claimed.id)
         if stats is None:
             return
         log.info("run %s succeeded: %s", run_id, stats)
         if after_success is not None:
             after_success(stats)
 
-    def _work(claimed: ClaimedRun) -> dict[str, Any] | None:
-        """The step and its outcome; None when there is nothing more to do."""
+    def _work(claimed: ClaimedRun, conn: Connection | None) -> dict[str, Any] | None:
+        """The step and its outcome (on ``conn``, else a pooled connection); None when
+        there is nothing more to do."""
         run_id = claimed.id
         try:
             fetched = phases.fetch(engine, claimed, utcnow()) if phases.fetch else {}
-            with unit_of_work(engine) as session:
+            with transaction(Session(bind=conn or engine, expire_on_commit=False)) as session:
                 stats = {**fetched, **phases.step(session, claimed, utcnow())}
                 complete_run(session, claimed, now=utcnow(), stats=stats)
         except LeaseLost:
@@ -129,6 +134,19 @@ def declare_run_actor(
         retry_when=lambda retries, exc: isinstance(exc, RetryRun),
     )
     return decorate(run_search)
+
+
+def _claim(
+    held: ExitStack, engine: Engine, run_id: str, lease: timedelta
+) -> tuple[Connection, ClaimedRun | None]:
+    """A pooled connection (open until ``held`` closes) and the run's claim on it; an
+    unreachable database is a :class:`RetryRun`."""
+    try:
+        conn = held.enter_context(engine.connect())
+        return conn, claim_run_on(conn, run_id, now=utcnow(), lease=lease)
+    except OUTAGE_ERRORS as exc:
+        log.warning("run %s not claimed, the database is unavailable; will retry", run_id)
+        raise RetryRun(f"database unavailable at claim: {type(exc).__name__}") from exc
 
 
 def run_message(run_id: str) -> dramatiq.Message[None]:

@@ -1,6 +1,6 @@
 """Attempt history of deliveries: one ``deliveryAttempts`` row per recorded outcome.
 
-The row is written by :func:`core.delivery.deliveries.record_outcome` in the same short
+The row is written by :func:`core.delivery.record.record_outcome` in the same short
 transaction as the fenced outcome (never across the send), with :data:`INSERT_ATTEMPT`,
 a statement built once with bound parameters as the other per-delivery statements are
 (:mod:`core.db.statements`): an ORM ``add`` and flush per delivery cost more Python than
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, insert, select
+from sqlalchemy import BindParameter, Insert, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from core.db.base import UTCDateTime
 from core.db.models import Delivery, DeliveryAttempt
 from core.delivery.outcome import MAX_RESPONSE_EXCERPT, Outcome
 from core.errors import NotFound
@@ -28,21 +28,29 @@ MAX_ATTEMPTS_LISTED = 200
 
 _ATTEMPTS: Table = DeliveryAttempt.__table__  # type: ignore[assignment]
 
-#: One attempt; every column is a parameter, ``None`` binds SQL NULL (no JSON columns).
-INSERT_ATTEMPT: Insert = insert(_ATTEMPTS).values(
-    id=bindparam("a_id"),
-    organizationId=bindparam("a_organization_id"),
-    deliveryId=bindparam("a_delivery_id"),
-    attempt=bindparam("a_attempt"),
-    outcome=bindparam("a_outcome"),
-    statusCode=bindparam("a_status"),
-    durationMs=bindparam("a_duration_ms"),
-    error=bindparam("a_error"),
-    response=bindparam("a_response"),
-    startedAt=bindparam("a_started_at", type_=UTCDateTime()),
-    createdAt=bindparam("a_now", type_=UTCDateTime()),
-    updatedAt=bindparam("a_now", type_=UTCDateTime()),
+#: Each column of an attempt row and the parameter that binds it (no JSON columns, so
+#: ``None`` binds SQL NULL).
+ATTEMPT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "a_id"),
+    ("organizationId", "a_organization_id"),
+    ("deliveryId", "a_delivery_id"),
+    ("attempt", "a_attempt"),
+    ("outcome", "a_outcome"),
+    ("statusCode", "a_status"),
+    ("durationMs", "a_duration_ms"),
+    ("error", "a_error"),
+    ("response", "a_response"),
+    ("startedAt", "a_started_at"),
+    ("createdAt", "a_now"),
+    ("updatedAt", "a_now"),
 )
+#: The bound values of one attempt, typed as their columns (an ``INSERT ... SELECT`` of
+#: them needs the types; see :mod:`core.delivery.record`).
+ATTEMPT_VALUES: dict[str, BindParameter[Any]] = {
+    column: bindparam(param, type_=_ATTEMPTS.c[column].type) for column, param in ATTEMPT_COLUMNS
+}
+#: One attempt, every column a parameter.
+INSERT_ATTEMPT: Insert = insert(_ATTEMPTS).values(**ATTEMPT_VALUES)
 
 
 def attempt_params(

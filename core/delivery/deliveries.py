@@ -1,11 +1,13 @@
 """A delivery's life: claim, send, record; retries with backoff, and test sends
 (replay: :mod:`core.delivery.replay`; attempt history: :mod:`core.delivery.attempts`).
 
-As with runs, the queue only carries delivery ids and these conditional updates decide:
-a claim moves ``pending`` (due) -> ``sending`` with a lease and ``attempts + 1``; the
-outcome is recorded only while that claim still holds (``attempts`` and ``leaseUntil``
-are the fencing token), so a duplicate message after a success finds nothing to claim
-and sends nothing.
+As with runs, the queue only carries delivery ids and conditional updates decide
+(``core/delivery/claims.py``): a claim moves ``pending`` (due) -> ``sending`` with a
+lease and ``attempts + 1``; the outcome is recorded only while that claim still holds
+(``attempts`` and ``leaseUntil`` are the fencing token), so a duplicate message after a
+success finds nothing to claim and sends nothing.
+
+Outcomes (recorded by ``core/delivery/record.py``):
 
 - ``sent``: the digest's stories get ``wasDelivered``, the search ``lastSent``, the
   channel's failure count resets.
@@ -32,25 +34,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, Table, Update, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from core.clock import utcnow
-from core.db.base import UTCDateTime
-from core.db.models import Channel, Delivery, Digest, DigestStory, News, Story
-from core.db.session import unit_of_work
-from core.db.statements import Shape, set_clause, shape_of, value_params
+from core.db.models import Channel, Delivery
 from core.delivery import channels as ch
-from core.delivery.attempts import INSERT_ATTEMPT, attempt_params
+from core.delivery.claims import DELIVERY_LEASE, IDEMPOTENT_TYPES, ChannelTarget, claim_and_load
 from core.delivery.digest_links import DigestLinks
-from core.delivery.model import DigestView, load_digest, sample_digest
+from core.delivery.model import DigestView, sample_digest
 from core.delivery.outcome import Outcome
 from core.delivery.presenting import present
+from core.delivery.record import record_outcome
 from core.delivery.send_apprise import send_apprise
 from core.delivery.send_email import SMTP_TIMEOUT_S, send_email
 from core.delivery.send_file import send_file
@@ -67,28 +65,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Attempts a delivery gets before it is marked failed (a replay grants a new budget).
-MAX_DELIVERY_ATTEMPTS = 8
-#: How long a claim holds a delivery unless renewed; the worker's lease keeper renews it
-#: while the send is in progress, so only a dead worker's delivery outlives it and is
-#: offered again by the sweeper.
-DELIVERY_LEASE = timedelta(seconds=30)
-#: First retry delay; doubled per attempt up to ``BACKOFF_MAX``.
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_MAX = timedelta(hours=6)
-#: Consecutive failures after which a channel is marked failing.
-FAILING_AFTER = 3
 #: A due pending delivery is re-enqueued by the sweeper only this late (its own message
 #: is normally on its way).
 SWEEP_GRACE = timedelta(seconds=30)
 #: Deliveries the sweeper re-enqueues per pass.
 SWEEP_BATCH_SIZE = 1000
-#: Channel types whose receivers deduplicate a repeated send (``webhook-id``).
-IDEMPOTENT_TYPES = frozenset({"webhook"})
-#: ``news.lastSent`` is kept to this resolution (see :func:`_mark_sent`).
-LAST_SENT_RESOLUTION = timedelta(seconds=1)
-#: Longest error text kept on a delivery or channel.
-MAX_ERROR_CHARS = 1000
 #: Wall-clock budget of one send of any type, connect to last reply (well inside the
 #: deliver actor's time limit; webhooks and Slack stop earlier, at their client policy's
 #: deadline).
@@ -126,126 +107,12 @@ class SendContext:
 
 
 @dataclass(frozen=True)
-class ClaimedDelivery:
-    id: str
-    organization_id: str
-    channel_id: str
-    digest_id: str
-    attempt: int
-    lease_until: datetime
-    resumed: bool  # claimed from an expired ``sending``: a worker died mid-send
-
-
-@dataclass(frozen=True)
 class DeliverResult:
     """What a deliver call did: ``None`` outcome = nothing to claim; ``retry_at`` = when
     the row is due again (the caller enqueues a delayed message)."""
 
     outcome: Outcome | None
     retry_at: datetime | None = None
-
-
-def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
-    """Delay after failed attempt ``attempt`` (1-based): equal jitter over 2^(n-1) x base."""
-    ceiling: timedelta = min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_MAX)
-    jitter: float = (rng or random).random()
-    return ceiling / 2 + ceiling / 2 * jitter
-
-
-_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
-_STORIES: Table = Story.__table__  # type: ignore[assignment]
-_NEWS: Table = News.__table__  # type: ignore[assignment]
-_NOW = bindparam("now", type_=UTCDateTime())
-
-
-def _claim_statement(condition: ColumnElement[bool]) -> Update:
-    return (
-        update(_DELIVERIES)
-        .where(_DELIVERIES.c.id == bindparam("delivery_id"), condition)
-        .values(
-            state="sending",
-            attempts=_DELIVERIES.c.attempts + 1,
-            leaseUntil=bindparam("lease_until", type_=UTCDateTime()),
-            updatedAt=_NOW,
-        )
-        .returning(
-            _DELIVERIES.c.id,
-            _DELIVERIES.c.organizationId,
-            _DELIVERIES.c.channelId,
-            _DELIVERIES.c.digestId,
-            _DELIVERIES.c.attempts,
-        )
-    )
-
-
-# Built once (see core/db/statements.py): claim, fenced record and "sent" marks are short
-# statements whose construction per delivery cost more Python than their round trips.
-_CLAIM_DUE = _claim_statement(
-    and_(
-        _DELIVERIES.c.state == "pending",
-        or_(_DELIVERIES.c.nextAttemptAt.is_(None), _DELIVERIES.c.nextAttemptAt <= _NOW),
-    )
-)
-_CLAIM_ABANDONED = _claim_statement(
-    and_(_DELIVERIES.c.state == "sending", _DELIVERIES.c.leaseUntil < _NOW)
-)
-
-
-def claim_delivery(
-    session: Session, delivery_id: str, *, now: datetime, lease: timedelta = DELIVERY_LEASE
-) -> ClaimedDelivery | None:
-    """Take a due pending (or abandoned sending) delivery; None = nothing to do.
-
-    The common case (pending and due) is one conditional UPDATE; only if it matches
-    nothing is an abandoned ``sending`` row (lease expired) tried.
-    """
-    until = now + lease
-    params = {"delivery_id": delivery_id, "now": now, "lease_until": until}
-    for statement, resumed in ((_CLAIM_DUE, False), (_CLAIM_ABANDONED, True)):
-        row = session.connection().execute(statement, params).one_or_none()
-        if row is not None:
-            return ClaimedDelivery(
-                row.id,
-                row.organizationId,
-                row.channelId,
-                row.digestId,
-                row.attempts,
-                lease_until=until,
-                resumed=resumed,
-            )
-    return None
-
-
-def renew_delivery_leases(
-    session: Session,
-    held: Sequence[tuple[str, int, datetime]],
-    *,
-    now: datetime,
-    lease: timedelta,
-) -> dict[str, datetime]:
-    """Extend the leases of the deliveries still held by these claims (``(id, attempt,
-    leaseUntil)``: the fencing token) to ``now + lease``, in one statement; returns the new
-    ``leaseUntil`` of each renewed one (the holder's fence from now on). A row another
-    transaction has locked is skipped, as for runs."""
-    if not held:
-        return {}
-    until = now + lease
-    still_held = (
-        select(Delivery.id)
-        .where(
-            tuple_(Delivery.id, Delivery.attempts, Delivery.leaseUntil).in_(list(held)),
-            Delivery.state == "sending",
-        )
-        .with_for_update(skip_locked=True)
-    )
-    renewed = session.scalars(
-        update(Delivery)
-        .where(Delivery.id.in_(still_held), Delivery.state == "sending")
-        .values(leaseUntil=until)
-        .returning(Delivery.id),
-        execution_options={"synchronize_session": False},
-    )
-    return dict.fromkeys(renewed, until)
 
 
 def delivery_states(session: Session, delivery_ids: Sequence[str]) -> dict[str, str]:
@@ -258,159 +125,8 @@ def delivery_states(session: Session, delivery_ids: Sequence[str]) -> dict[str, 
     return {delivery_id: state for delivery_id, state in rows}
 
 
-def _channel_failed(session: Session, channel: Channel, outcome: Outcome, now: datetime) -> None:
-    failures = channel.consecutiveFailures + 1
-    status = channel.status
-    if outcome.broken:
-        status = "broken"
-    elif failures >= FAILING_AFTER and status == "ok":
-        status = "failing"
-    session.execute(
-        update(Channel)
-        .where(Channel.organizationId == channel.organizationId, Channel.id == channel.id)
-        .values(
-            consecutiveFailures=failures,
-            status=status,
-            lastError=(outcome.error or "")[:MAX_ERROR_CHARS],
-            updatedAt=now,
-        )
-    )
-
-
-_MARK_STORIES_DELIVERED = (
-    update(_STORIES)
-    .where(
-        _STORIES.c.organizationId == bindparam("organization_id"),
-        _STORIES.c.id.in_(
-            select(DigestStory.storyId).where(DigestStory.digestId == bindparam("digest_id"))
-        ),
-    )
-    .values(wasDelivered=True, updatedAt=_NOW)
-)
-# Only a lastSent older than the resolution is moved: many deliveries of one search
-# finishing together then do not queue up on the search row's lock.
-_MARK_NEWS_SENT = (
-    update(_NEWS)
-    .where(
-        _NEWS.c.organizationId == bindparam("organization_id"),
-        _NEWS.c.id
-        == select(Digest.newsId).where(Digest.id == bindparam("digest_id")).scalar_subquery(),
-        or_(
-            _NEWS.c.lastSent.is_(None),
-            _NEWS.c.lastSent < bindparam("sent_before", type_=UTCDateTime()),
-        ),
-    )
-    .values(lastSent=_NOW)
-)
-
-
-def _mark_sent(session: Session, claim: ClaimedDelivery, channel: Channel, now: datetime) -> None:
-    org = claim.organization_id
-    params = {
-        "organization_id": org,
-        "digest_id": claim.digest_id,
-        "now": now,
-        "sent_before": now - LAST_SENT_RESOLUTION,
-    }
-    conn = session.connection()
-    conn.execute(_MARK_STORIES_DELIVERED, params)
-    conn.execute(_MARK_NEWS_SENT, params)
-    if channel.consecutiveFailures or channel.status == "failing" or channel.lastError:
-        session.execute(
-            update(Channel)
-            .where(Channel.organizationId == org, Channel.id == channel.id)
-            .values(
-                consecutiveFailures=0,
-                status="ok" if channel.status != "broken" else "broken",
-                lastError=None,
-                updatedAt=now,
-            )
-        )
-
-
-@cache
-def _fenced_record(shape: Shape) -> Update:
-    return (
-        update(_DELIVERIES)
-        .where(
-            _DELIVERIES.c.id == bindparam("delivery_id"),
-            _DELIVERIES.c.state == "sending",
-            _DELIVERIES.c.attempts == bindparam("attempt"),
-            _DELIVERIES.c.leaseUntil == bindparam("lease_until", type_=UTCDateTime()),
-        )
-        .values(**set_clause(_DELIVERIES, shape))
-    )
-
-
-def record_outcome(
-    session: Session,
-    claim: ClaimedDelivery,
-    channel: Channel,
-    outcome: Outcome,
-    *,
-    now: datetime,
-    rng: random.Random | None = None,
-    max_attempts: int = MAX_DELIVERY_ATTEMPTS,
-    started_at: datetime | None = None,
-    duration_ms: int | None = None,
-) -> datetime | None:
-    """Record one attempt's outcome under the claim's fence, with its ``deliveryAttempts``
-    row (``started_at``/``duration_ms``: the send's; None when nothing was sent); returns
-    when to retry. A stale holder (fence lost) records neither."""
-    values: dict[str, object] = {
-        "leaseUntil": None,
-        "updatedAt": now,
-        "lastStatusCode": outcome.status,
-        "response": outcome.response,
-        "lastError": outcome.error[:MAX_ERROR_CHARS] if outcome.error else None,
-    }
-    retry_at: datetime | None = None
-    if outcome.kind == "sent":
-        values.update(state="sent", sentAt=now, nextAttemptAt=None)
-    else:
-        retryable = outcome.kind == "failed" and not outcome.permanent
-        retryable |= outcome.kind == "unknown" and channel.type in IDEMPOTENT_TYPES
-        if retryable and claim.attempt < max_attempts:
-            delay = backoff(claim.attempt, rng)
-            if outcome.retry_after is not None:
-                delay = max(delay, timedelta(seconds=outcome.retry_after))
-            retry_at = now + delay
-            values.update(state="pending", nextAttemptAt=retry_at)
-        else:
-            state = "unknown" if outcome.kind == "unknown" and not retryable else "failed"
-            values.update(state=state, nextAttemptAt=None)
-    fenced = session.connection().execute(
-        _fenced_record(shape_of(values)),
-        {
-            "delivery_id": claim.id,
-            "attempt": claim.attempt,
-            "lease_until": claim.lease_until,
-            **value_params(values),
-        },
-    )
-    if fenced.rowcount != 1:
-        return None  # taken over after our lease expired; the new holder records
-    session.connection().execute(
-        INSERT_ATTEMPT,
-        attempt_params(
-            organization_id=claim.organization_id,
-            delivery_id=claim.id,
-            attempt=claim.attempt,
-            outcome=outcome,
-            started_at=started_at or now,
-            duration_ms=duration_ms,
-            now=now,
-        ),
-    )
-    if outcome.kind == "sent":
-        _mark_sent(session, claim, channel, now)
-    else:
-        _channel_failed(session, channel, outcome, now)
-    return retry_at
-
-
 def send_to_channel(
-    channel: Channel,
+    channel: Channel | ChannelTarget,
     digest: DigestView,
     *,
     delivery_id: str,
@@ -443,7 +159,7 @@ def send_to_channel(
 
 def _send(
     config: ch.ChannelConfig,
-    channel: Channel,
+    channel: Channel | ChannelTarget,
     digest: DigestView,
     *,
     delivery_id: str,
@@ -476,7 +192,7 @@ def _send(
 
 
 def send_or_fail(
-    channel: Channel,
+    channel: Channel | ChannelTarget,
     digest: DigestView,
     *,
     delivery_id: str,
@@ -512,17 +228,11 @@ def deliver(
     ``keeper`` renews the claim's lease while the send is in progress (a slow receiver
     then keeps its delivery); without one the lease must outlast the send.
     """
-    with unit_of_work(engine) as session:
-        claim = claim_delivery(session, delivery_id, now=clock(), lease=lease)
-        if claim is None:
-            return DeliverResult(None)
-        channel = session.scalars(
-            select(Channel).where(
-                Channel.organizationId == claim.organization_id, Channel.id == claim.channel_id
-            )
-        ).one()
-        session.expunge(channel)
-        digest = load_digest(session, claim.organization_id, claim.digest_id)
+    with engine.connect() as conn:
+        loaded = claim_and_load(conn, delivery_id, now=clock(), lease=lease)
+    if loaded is None:
+        return DeliverResult(None)
+    claim, channel = loaded.claim, loaded.channel
     if keeper is not None:
         keeper.hold_delivery(claim.id, claim.attempt, claim.lease_until)
     started_at = clock()
@@ -537,15 +247,17 @@ def deliver(
             )
         else:
             began = time.monotonic()
-            outcome = send_or_fail(channel, digest, delivery_id=claim.id, ctx=ctx, now=started_at)
+            outcome = send_or_fail(
+                channel, loaded.digest, delivery_id=claim.id, ctx=ctx, now=started_at
+            )
             duration_ms = round((time.monotonic() - began) * 1000)
     finally:
         if keeper is not None:
             # Renewals moved the fence: record under the lease as it stands now.
             claim = replace(claim, lease_until=keeper.release_delivery(claim.id))
-    with unit_of_work(engine) as session:
+    with engine.connect() as conn:
         retry_at = record_outcome(
-            session,
+            conn,
             claim,
             channel,
             outcome,

@@ -6,11 +6,27 @@ A story's "also reported by" lists its copies sent with it instead of on their o
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    FromClause,
+    Integer,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.models import Digest, DigestStory, Entry, News, Source, Story
 from core.delivery.wait_settings import parse_wait_settings
@@ -126,85 +142,172 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def load_digest(session: Session, organization_id: str, digest_id: str) -> DigestView:
-    """The digest ``digest_id`` of ``organization_id`` with its frozen stories in order."""
-    found = session.execute(
-        select(Digest, News)
-        .join(News, (News.organizationId == Digest.organizationId) & (News.id == Digest.newsId))
-        .where(Digest.organizationId == organization_id, Digest.id == digest_id)
-    ).one_or_none()
-    if found is None:
-        raise NotFound(f"digest {digest_id} not found")
-    digest, news = found
-    urgent_score, timezone = _urgency_and_zone(news)
-    outlet = (Source.title, Source.type)
-    rows = session.execute(
-        select(Story, *outlet)
-        .join(DigestStory, DigestStory.storyId == Story.id)
-        .outerjoin(Entry, Entry.id == Story.entryId)
-        .outerjoin(Source, Source.id == Entry.sourceId)
-        .where(DigestStory.digestId == digest.id, Story.organizationId == organization_id)
-        .order_by(DigestStory.position)
-    ).all()
-    ids = [row.id for row, _, _ in rows]
-    also: dict[str, list[AlsoReported]] = {}
-    if ids:
-        copies = session.execute(
-            select(Story.duplicateOfId, Story.sourceName, Story.url, *outlet)
-            .outerjoin(Entry, Entry.id == Story.entryId)
-            .outerjoin(Source, Source.id == Entry.sourceId)
-            .where(Story.organizationId == organization_id, Story.duplicateOfId.in_(ids))
-            .where(Story.id.not_in(ids))
-            .order_by(Story.foundAt, Story.id)
+_DIGESTS: Table = Digest.__table__  # type: ignore[assignment]
+_NEWS: Table = News.__table__  # type: ignore[assignment]
+_STORIES: Table = Story.__table__  # type: ignore[assignment]
+_LINKS: Table = DigestStory.__table__  # type: ignore[assignment]
+_ENTRIES: Table = Entry.__table__  # type: ignore[assignment]
+_SOURCES: Table = Source.__table__  # type: ignore[assignment]
+
+#: What a digest view needs of the digest row and its search, labelled: the delivery
+#: claim selects these too (see core/delivery/claims.py).
+HEAD_COLUMNS = (
+    _DIGESTS.c.newsId.label("digest_news_id"),
+    _DIGESTS.c.digestKey.label("digest_key"),
+    _DIGESTS.c.createdAt.label("digest_created_at"),
+    _DIGESTS.c.periodStart.label("digest_period_start"),
+    _DIGESTS.c.periodEnd.label("digest_period_end"),
+    _NEWS.c.name.label("search_name"),
+    _NEWS.c.waitSettings.label("search_wait_settings"),
+    _NEWS.c.searchQuery.label("search_query"),
+)
+#: The digest's search, joined to ``digests``.
+SEARCH_OF_DIGEST = and_(
+    _NEWS.c.organizationId == _DIGESTS.c.organizationId, _NEWS.c.id == _DIGESTS.c.newsId
+)
+
+
+def _stories_part(
+    kind: int, organization_id: ColumnElement[str], condition: ColumnElement[bool], position: Any
+) -> Select[Any]:
+    return (
+        select(
+            literal_column(str(kind), Integer).label("kind"),
+            position.label("position"),
+            _STORIES.c.id,
+            _STORIES.c.title,
+            _STORIES.c.url,
+            _STORIES.c.snippet,
+            _STORIES.c.sourceName,
+            _STORIES.c.publishedAt,
+            _STORIES.c.relevanceScore,
+            _STORIES.c.explanation,
+            _STORIES.c.clusterId,
+            _STORIES.c.duplicateOfId,
+            _STORIES.c.foundAt,
+            _SOURCES.c.title.label("source_title"),
+            _SOURCES.c.type.label("source_type"),
         )
-        for lead_id, host, url, title, kind in copies:
-            items = also.setdefault(lead_id or "", [])
-            if len(items) < MAX_ALSO_REPORTED:
-                items.append(
-                    AlsoReported(source=host or "", url=url, outlet=outlet_name(title, kind, host))
-                )
-    stories = tuple(
-        StoryView(
-            id=row.id,
-            title=row.title,
-            url=row.url,
-            snippet=row.snippet or "",
-            source=row.sourceName or "",
-            outlet=outlet_name(title, kind, row.sourceName),
-            published_at=_aware(row.publishedAt),
-            score=row.relevanceScore,
-            also_reported=tuple(also.get(row.id, ())),
-            reason=str((row.explanation or {}).get("reason") or ""),
-            cluster_id=row.clusterId or "",
-            urgent=urgent_score is not None and row.relevanceScore >= urgent_score,
+        .select_from(
+            (_LINKS.join(_STORIES, _STORIES.c.id == _LINKS.c.storyId) if kind == 0 else _STORIES)
+            .outerjoin(_ENTRIES, _ENTRIES.c.id == _STORIES.c.entryId)
+            .outerjoin(_SOURCES, _SOURCES.c.id == _ENTRIES.c.sourceId)
         )
-        for row, title, kind in rows
+        .where(_STORIES.c.organizationId == organization_id, condition)
     )
+
+
+def digest_stories(
+    organization_id: ColumnElement[str], digest_id: ColumnElement[str]
+) -> CompoundSelect[Any]:
+    """The rows :func:`digest_view` takes as stories, unordered (see :func:`story_order`):
+    the digest's stories (``kind`` 0) and their copies sent with them (``kind`` 1)."""
+    story_ids = select(_LINKS.c.storyId).where(_LINKS.c.digestId == digest_id)
+    leads = _stories_part(0, organization_id, _LINKS.c.digestId == digest_id, _LINKS.c.position)
+    copies = _stories_part(
+        1,
+        organization_id,
+        and_(_STORIES.c.duplicateOfId.in_(story_ids), _STORIES.c.id.not_in(story_ids)),
+        literal_column("0", Integer),
+    )
+    return union_all(leads, copies)
+
+
+def story_order(stories: FromClause) -> tuple[ColumnElement[Any], ...]:
+    """Stories in their digest's order, then copies oldest first."""
+    c = stories.c
+    return (c.kind, c.position, c.foundAt, c.id)
+
+
+# Built once (see core/db/statements.py): building ORM selects and loading ORM rows cost
+# more Python per delivery than the round trips; stories and copies are one round trip.
+_DIGEST_HEAD = (
+    select(*HEAD_COLUMNS)
+    .select_from(_DIGESTS.join(_NEWS, SEARCH_OF_DIGEST))
+    .where(
+        _DIGESTS.c.organizationId == bindparam("organization_id"),
+        _DIGESTS.c.id == bindparam("digest_id"),
+    )
+)
+_stories = digest_stories(bindparam("organization_id"), bindparam("digest_id")).subquery()
+_DIGEST_STORIES = select(_stories).order_by(*story_order(_stories))
+
+
+def load_digest(session: Session | Connection, organization_id: str, digest_id: str) -> DigestView:
+    """The digest ``digest_id`` of ``organization_id`` with its frozen stories in order."""
+    conn = session.connection() if isinstance(session, Session) else session
+    params = {"organization_id": organization_id, "digest_id": digest_id}
+    head = conn.execute(_DIGEST_HEAD, params).one_or_none()
+    if head is None:
+        raise NotFound(f"digest {digest_id} not found")
+    return digest_view(organization_id, digest_id, head, read_stories(conn, params))
+
+
+def read_stories(conn: Connection, params: Mapping[str, str]) -> Sequence[Row[Any]]:
+    """The rows :func:`digest_view` takes as stories (``organization_id``, ``digest_id``)."""
+    return conn.execute(_DIGEST_STORIES, params).all()
+
+
+def digest_view(
+    organization_id: str, digest_id: str, head: Any, stories: Sequence[Any]
+) -> DigestView:
+    """The view of a digest from a row with its :data:`HEAD_COLUMNS` and the rows of
+    :func:`digest_stories`."""
+    urgent_score, timezone = _urgency_and_zone(head.search_wait_settings)
+    also: dict[str, list[AlsoReported]] = {}
+    leads = []
+    for row in stories:
+        if row.kind == 0:
+            leads.append(row)
+            continue
+        if row.kind is None:
+            continue  # a digest without stories, read with its claim
+        items = also.setdefault(row.duplicateOfId or "", [])
+        if len(items) < MAX_ALSO_REPORTED:
+            host = row.sourceName
+            name = outlet_name(row.source_title, row.source_type, host)
+            items.append(AlsoReported(source=host or "", url=row.url, outlet=name))
     return DigestView(
-        id=digest.id,
+        id=digest_id,
         organization_id=organization_id,
-        news_id=digest.newsId,
-        search_name=news.name or "",
-        key=digest.digestKey,
-        created_at=_aware(digest.createdAt) or datetime.now(UTC),
-        period_start=_aware(digest.periodStart),
-        period_end=_aware(digest.periodEnd),
-        stories=stories,
-        query_terms=_query_terms(news),
+        news_id=head.digest_news_id,
+        search_name=head.search_name or "",
+        key=head.digest_key,
+        created_at=_aware(head.digest_created_at) or datetime.now(UTC),
+        period_start=_aware(head.digest_period_start),
+        period_end=_aware(head.digest_period_end),
+        stories=tuple(
+            StoryView(
+                id=row.id,
+                title=row.title,
+                url=row.url,
+                snippet=row.snippet or "",
+                source=row.sourceName or "",
+                outlet=outlet_name(row.source_title, row.source_type, row.sourceName),
+                published_at=_aware(row.publishedAt),
+                score=row.relevanceScore,
+                also_reported=tuple(also.get(row.id, ())),
+                reason=str((row.explanation or {}).get("reason") or ""),
+                cluster_id=row.clusterId or "",
+                urgent=urgent_score is not None and row.relevanceScore >= urgent_score,
+            )
+            for row in leads
+        ),
+        query_terms=_query_terms(head.search_query),
         timezone=timezone,
     )
 
 
-def _urgency_and_zone(news: News) -> tuple[float | None, str]:
+def _urgency_and_zone(wait_settings: Any) -> tuple[float | None, str]:
     try:
-        settings = parse_wait_settings(news.waitSettings)
+        settings = parse_wait_settings(wait_settings)
     except ValidationError:
         return None, "UTC"  # validated on write; an old row must not stop a delivery
     return settings.urgentScore, settings.timezone
 
 
-def _query_terms(news: News) -> tuple[str, ...]:
-    text = str((news.searchQuery or {}).get("query", "")).strip()
+def _query_terms(search_query: Any) -> tuple[str, ...]:
+    text = str((search_query or {}).get("query", "")).strip()
     if not text:
         return ()
     try:

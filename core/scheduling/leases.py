@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from core.clock import utcnow
 from core.db.outage import OUTAGE_ERRORS, Outage
 from core.db.session import unit_of_work
-from core.delivery.deliveries import renew_delivery_leases
+from core.delivery.claims import renew_delivery_leases
 from core.scheduling.runs import renew_run_leases
 
 log = logging.getLogger(__name__)

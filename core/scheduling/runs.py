@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    Engine,
+    Connection,
     Select,
     String,
     Table,
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.db.base import UTCDateTime
 from core.db.models import News, Run, Schedule
-from core.db.session import unit_of_work
+from core.db.session import transaction
 from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.errors import NewsmonError
 from core.ingest.source_clock import mark_due_now
@@ -118,34 +118,54 @@ def claim_run(
 ) -> ClaimedRun | None:
     """Take a queued (or abandoned) run: running, lease, attempts+1. None = not ours.
 
-    On PostgreSQL, a claim that is its session's first statement is sent on its own in
-    autocommit: one round trip instead of ``BEGIN``, ``UPDATE``, ``COMMIT`` (a claim is
-    its own transaction anyway; the worker commits it before the step starts).
+    In ``session``'s transaction (:func:`claim_run_on` commits a claim on its own).
     """
-    params = {
+    params = _claim_params(run_id, now, lease, max_attempts)
+    row = session.connection().execute(_CLAIM, params).one_or_none()
+    if row is None:
+        _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
+        return None
+    return ClaimedRun(*row)
+
+
+def claim_run_on(
+    conn: Connection,
+    run_id: str,
+    *,
+    now: datetime,
+    lease: timedelta = RUN_LEASE,
+    max_attempts: int = MAX_RUN_ATTEMPTS,
+) -> ClaimedRun | None:
+    """:func:`claim_run`, committed on ``conn`` (no transaction open) when it returns.
+
+    On PostgreSQL the claim is sent on its own in autocommit: one round trip instead of
+    ``BEGIN``, ``UPDATE``, ``COMMIT`` (a claim is its own transaction anyway). ``conn``
+    is transactional again afterwards, so the caller may run the step on it.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        row = conn.execute(_CLAIM, _claim_params(run_id, now, lease, max_attempts)).one_or_none()
+        conn.commit()  # ends SQLAlchemy's own transaction (autocommit: nothing is sent)
+        conn.execution_options(isolation_level=conn.default_isolation_level)
+        if row is not None:
+            return ClaimedRun(*row)
+    # SQLite, or nothing claimed: the run, its schedule and its search change together.
+    with transaction(Session(bind=conn, expire_on_commit=False)) as session:
+        if conn.dialect.name != "postgresql":
+            return claim_run(session, run_id, now=now, lease=lease, max_attempts=max_attempts)
+        _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
+    return None
+
+
+def _claim_params(
+    run_id: str, now: datetime, lease: timedelta, max_attempts: int
+) -> dict[str, Any]:
+    return {
         "run_id": run_id,
         "max_attempts": max_attempts,
         "now": now,
         "lease_until": now + lease,
     }
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else None
-    alone = (
-        engine is not None and engine.dialect.name == "postgresql" and not session.in_transaction()
-    )
-    conn = session.connection(
-        execution_options={"isolation_level": "AUTOCOMMIT"} if alone else None
-    )
-    row = conn.execute(_CLAIM, params).one_or_none()
-    if row is None:
-        if engine is not None and alone:
-            # The run, its schedule and its search change together, in a transaction.
-            with unit_of_work(engine) as own:
-                _give_up_if_exhausted(own, run_id, now=now, max_attempts=max_attempts)
-        else:
-            _give_up_if_exhausted(session, run_id, now=now, max_attempts=max_attempts)
-        return None
-    return ClaimedRun(*row)
 
 
 def renew_run_leases(

@@ -19,15 +19,15 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from core.db.models import Channel, Delivery, News, Story
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
+from core.delivery.claims import DELIVERY_LEASE, claim_and_load, claim_delivery
 from core.delivery.deliveries import (
-    DELIVERY_LEASE,
-    MAX_DELIVERY_ATTEMPTS,
     SendContext,
-    claim_delivery,
     deliveries_to_enqueue,
     send_test_digest,
 )
 from core.delivery.digests import held_stories
+from core.delivery.model import load_digest
+from core.delivery.record import MAX_DELIVERY_ATTEMPTS
 from core.delivery.replay import replay_delivery
 from core.delivery.send_webhook import webhook_headers
 from core.fetch import GuardPolicy, build_client
@@ -411,3 +411,25 @@ def test_clustered_copies_are_not_held_apart_from_their_lead(db_engine):
         held = {h.id for h in held_stories(s, search.organizationId, search.id)}
     assert held == {lead.id, alone.id, promoted.id}
     assert copy.id not in held
+
+
+def test_a_claim_reads_the_digest_and_channel_as_stored_or_claims_nothing(world: World) -> None:
+    channel_id = world.channel("webhook", {"url": "http://127.0.0.1:9/hook", "secret": SECRET})
+    story_ids = world.stories(3)
+    with unit_of_work(world.engine) as session:  # a copy sent with the first story
+        search = session.get_one(News, world.news_id)
+        factories.story(session, search, "https://copy.example/1", duplicateOfId=story_ids[0])
+    [delivery_id] = world.plan()
+    with world.engine.connect() as conn:
+        loaded = claim_and_load(conn, delivery_id, now=world.clock())
+    assert loaded is not None and (loaded.claim.attempt, loaded.claim.resumed) == (1, False)
+    with unit_of_work(world.engine) as session:
+        stored = load_digest(session, world.org_id, world.row(delivery_id).digestId)
+        channel = session.get_one(Channel, channel_id)
+    assert loaded.digest == stored
+    assert [s.id for s in loaded.digest.stories] == [s.id for s in stored.stories]
+    assert sum(len(s.also_reported) for s in loaded.digest.stories) == 1
+    assert (loaded.channel.id, loaded.channel.config) == (channel.id, channel.config)
+    assert world.row(delivery_id).state == "sending"
+    with world.engine.connect() as conn:  # claimed: a second claim gets nothing
+        assert claim_and_load(conn, delivery_id, now=world.clock()) is None

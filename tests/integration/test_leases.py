@@ -10,11 +10,8 @@ from sqlalchemy import Engine, select
 
 from core.db.models import Delivery, Run
 from core.db.session import unit_of_work
-from core.delivery.deliveries import (
-    DELIVERY_LEASE,
-    claim_delivery,
-    deliveries_to_enqueue,
-)
+from core.delivery.claims import DELIVERY_LEASE, claim_delivery
+from core.delivery.deliveries import deliveries_to_enqueue
 from core.scheduling.leases import RENEWALS_PER_LEASE, LeaseKeeper
 from core.scheduling.runs import RUN_LEASE, claim_run, runs_to_enqueue
 from tests.support.delivery import (  # noqa: F401  (world is a fixture)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from core.clock import utcnow
 from core.db.models import News, Run, Schedule
@@ -18,6 +18,7 @@ from core.scheduling.runs import (
     RUN_LEASE,
     LeaseLost,
     claim_run,
+    claim_run_on,
     complete_run,
     create_manual_run,
     fail_run,
@@ -169,6 +170,34 @@ def test_expired_lease_is_reclaimable_and_fences_the_old_holder(db_engine: Engin
         complete_run(session, new, now=later, stats={"ok": True})
     (run,) = runs_of(db_engine)
     assert (run.state, run.stats, run.attempts) == ("succeeded", {"ok": True}, 2)
+
+
+def test_a_claim_on_a_connection_commits_alone_and_leaves_it_transactional(
+    db_engine: Engine,
+) -> None:
+    run_id, now = one_queued_run(db_engine)
+    with db_engine.connect() as conn:
+        claimed = claim_run_on(conn, run_id, now=now)
+        assert claimed is not None and claimed.attempt == 1
+        with unit_of_work(db_engine) as other:  # visible to everyone before the step
+            assert other.get_one(Run, run_id).state == "running"
+        with conn.begin() as step:  # the step's transaction on the same connection
+            conn.execute(update(Run).where(Run.id == run_id).values(stats={"step": 1}))
+            step.rollback()  # a failed step: its writes go, the claim stays
+    (run,) = runs_of(db_engine)
+    assert (run.state, run.attempts, run.stats) == ("running", 1, None)
+
+
+def test_a_connection_claim_of_an_exhausted_run_gives_up(db_engine: Engine) -> None:
+    run_id, now = one_queued_run(db_engine)
+    step = RUN_LEASE + timedelta(seconds=1)
+    for attempt in range(2):
+        with db_engine.connect() as conn:
+            assert claim_run_on(conn, run_id, now=now + attempt * step, max_attempts=2)
+    with db_engine.connect() as conn:
+        assert claim_run_on(conn, run_id, now=now + 2 * step, max_attempts=2) is None
+    (run,) = runs_of(db_engine)
+    assert run.state == "failed" and run.error and "gave up" in run.error["error"]
 
 
 def test_exhausted_attempts_fail_the_run_and_report_on_the_schedule(db_engine: Engine) -> None:

@@ -1,0 +1,306 @@
+"""A delivery's claim, lease renewal and fenced record: the statements that decide.
+
+The queue only carries delivery ids; these conditional updates decide what happens. A
+claim moves ``pending`` (due) -> ``sending`` with a lease and ``attempts + 1``; the
+outcome is recorded only while that claim still holds (``attempts`` and ``leaseUntil``
+are the fencing token), so a duplicate message after a success finds nothing to claim.
+
+On PostgreSQL the claim is one statement of its own (no ``BEGIN``/``COMMIT``) that also
+reads the channel, the digest, its search and its stories (a data-modifying CTE:
+claimed and loaded, or neither); SQLite runs the claim and the reads in one
+transaction. The outcome is recorded by core/delivery/record.py. Statements are built
+once (see core/db/statements.py): building them, and loading ORM rows, cost more
+Python per delivery than the round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    CTE,
+    Connection,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.db.base import UTCDateTime
+from core.db.models import Channel, Delivery, Digest, News
+from core.delivery.model import (
+    HEAD_COLUMNS,
+    SEARCH_OF_DIGEST,
+    DigestView,
+    digest_stories,
+    digest_view,
+    read_stories,
+    story_order,
+)
+
+#: How long a claim holds a delivery unless renewed; the worker's lease keeper renews it
+#: while the send is in progress, so only a dead worker's delivery outlives it and is
+#: offered again by the sweeper.
+DELIVERY_LEASE = timedelta(seconds=30)
+#: Channel types whose receivers deduplicate a repeated send (``webhook-id``).
+IDEMPOTENT_TYPES = frozenset({"webhook"})
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: str
+    organization_id: str
+    channel_id: str
+    digest_id: str
+    attempt: int
+    lease_until: datetime
+    resumed: bool  # claimed from an expired ``sending``: a worker died mid-send
+
+
+@dataclass(frozen=True)
+class ChannelTarget:
+    """A channel as its delivery's claim read it (named as the ``Channel`` columns, so
+    senders take either)."""
+
+    id: str
+    organizationId: str
+    type: str
+    config: dict[str, Any]
+    isActive: bool
+    status: str
+    consecutiveFailures: int
+    lastError: str | None
+
+
+@dataclass(frozen=True)
+class LoadedDelivery:
+    """A claim with what its send needs: the channel and the digest."""
+
+    claim: ClaimedDelivery
+    channel: ChannelTarget
+    digest: DigestView
+
+
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+_CHANNELS: Table = Channel.__table__  # type: ignore[assignment]
+_DIGESTS: Table = Digest.__table__  # type: ignore[assignment]
+_NEWS: Table = News.__table__  # type: ignore[assignment]
+_NOW = bindparam("now", type_=UTCDateTime())
+_CHANNEL_FIELDS = (
+    "id",
+    "organizationId",
+    "type",
+    "config",
+    "isActive",
+    "status",
+    "consecutiveFailures",
+    "lastError",
+)
+_CHANNEL_COLUMNS = tuple(_CHANNELS.c[name].label(f"channel_{name}") for name in _CHANNEL_FIELDS)
+
+
+def _claim_statement(condition: ColumnElement[bool]) -> Update:
+    return (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == bindparam("delivery_id"), condition)
+        .values(
+            state="sending",
+            attempts=_DELIVERIES.c.attempts + 1,
+            leaseUntil=bindparam("lease_until", type_=UTCDateTime()),
+            updatedAt=_NOW,
+        )
+        .returning(
+            _DELIVERIES.c.id,
+            _DELIVERIES.c.organizationId,
+            _DELIVERIES.c.channelId,
+            _DELIVERIES.c.digestId,
+            _DELIVERIES.c.attempts,
+        )
+    )
+
+
+def _claim_and_load(claim: Update) -> Select[Any]:
+    """PostgreSQL: ``claim`` and everything its send reads, as one statement: one row
+    per story in order (one row with NULL story columns for a digest without any)."""
+    claimed: CTE = claim.cte("claimed")
+    stories = digest_stories(
+        select(claimed.c.organizationId).correlate(None).scalar_subquery(),
+        select(claimed.c.digestId).correlate(None).scalar_subquery(),
+    ).subquery("digest_stories")
+    joined = (
+        claimed.join(
+            _CHANNELS,
+            and_(
+                _CHANNELS.c.organizationId == claimed.c.organizationId,
+                _CHANNELS.c.id == claimed.c.channelId,
+            ),
+        )
+        .join(
+            _DIGESTS,
+            and_(
+                _DIGESTS.c.organizationId == claimed.c.organizationId,
+                _DIGESTS.c.id == claimed.c.digestId,
+            ),
+        )
+        .join(_NEWS, SEARCH_OF_DIGEST)
+        .outerjoin(stories, true())
+    )
+    return (
+        select(
+            claimed.c.attempts.label("delivery_attempts"),
+            claimed.c.digestId.label("delivery_digest_id"),
+            *_CHANNEL_COLUMNS,
+            *HEAD_COLUMNS,
+            stories,
+        )
+        .select_from(joined)
+        .order_by(*story_order(stories))
+    )
+
+
+# Built once: the claim of a due pending delivery, and of an abandoned ``sending`` one
+# (its lease expired: the worker died), alone and with what the send reads.
+_CLAIM_DUE = _claim_statement(
+    and_(
+        _DELIVERIES.c.state == "pending",
+        or_(_DELIVERIES.c.nextAttemptAt.is_(None), _DELIVERIES.c.nextAttemptAt <= _NOW),
+    )
+)
+_CLAIM_ABANDONED = _claim_statement(
+    and_(_DELIVERIES.c.state == "sending", _DELIVERIES.c.leaseUntil < _NOW)
+)
+_CLAIM_DUE_LOADED = _claim_and_load(_CLAIM_DUE)
+_CLAIM_ABANDONED_LOADED = _claim_and_load(_CLAIM_ABANDONED)
+# SQLite: what the send reads, after the claim, in its transaction.
+_CHANNEL_AND_HEAD = (
+    select(*_CHANNEL_COLUMNS, *HEAD_COLUMNS)
+    .select_from(
+        _CHANNELS.join(_DIGESTS, _DIGESTS.c.organizationId == _CHANNELS.c.organizationId).join(
+            _NEWS, SEARCH_OF_DIGEST
+        )
+    )
+    .where(
+        _CHANNELS.c.organizationId == bindparam("organization_id"),
+        _CHANNELS.c.id == bindparam("channel_id"),
+        _DIGESTS.c.id == bindparam("digest_id"),
+    )
+)
+
+
+def _claim_params(delivery_id: str, now: datetime, lease: timedelta) -> dict[str, Any]:
+    return {"delivery_id": delivery_id, "now": now, "lease_until": now + lease}
+
+
+def _claim_on(conn: Connection, params: dict[str, Any]) -> ClaimedDelivery | None:
+    for statement, resumed in ((_CLAIM_DUE, False), (_CLAIM_ABANDONED, True)):
+        row = conn.execute(statement, params).one_or_none()
+        if row is not None:
+            return ClaimedDelivery(
+                row.id,
+                row.organizationId,
+                row.channelId,
+                row.digestId,
+                row.attempts,
+                lease_until=params["lease_until"],
+                resumed=resumed,
+            )
+    return None
+
+
+def claim_delivery(
+    session: Session, delivery_id: str, *, now: datetime, lease: timedelta = DELIVERY_LEASE
+) -> ClaimedDelivery | None:
+    """Take a due pending (or abandoned sending) delivery; None = nothing to do.
+
+    The common case (pending and due) is one conditional UPDATE; only if it matches
+    nothing is an abandoned ``sending`` row (lease expired) tried.
+    """
+    return _claim_on(session.connection(), _claim_params(delivery_id, now, lease))
+
+
+def _channel_of(row: Any) -> ChannelTarget:
+    return ChannelTarget(*(getattr(row, f"channel_{name}") for name in _CHANNEL_FIELDS))
+
+
+def claim_and_load(
+    conn: Connection, delivery_id: str, *, now: datetime, lease: timedelta = DELIVERY_LEASE
+) -> LoadedDelivery | None:
+    """:func:`claim_delivery` and read the channel and digest, committed on ``conn``
+    (which must have no transaction open): one round trip on PostgreSQL."""
+    params = _claim_params(delivery_id, now, lease)
+    head: Any
+    if conn.dialect.name != "postgresql":
+        with conn.begin():
+            claim = _claim_on(conn, params)
+            if claim is None:
+                return None
+            keys = {
+                "organization_id": claim.organization_id,
+                "channel_id": claim.channel_id,
+                "digest_id": claim.digest_id,
+            }
+            head = conn.execute(_CHANNEL_AND_HEAD, keys).one()
+            stories = read_stories(conn, keys)
+    else:
+        conn.execution_options(isolation_level="AUTOCOMMIT")  # one statement, no BEGIN
+        stories = conn.execute(_CLAIM_DUE_LOADED, params).all()
+        resumed = not stories
+        if resumed:
+            stories = conn.execute(_CLAIM_ABANDONED_LOADED, params).all()
+            if not stories:
+                return None
+        head = stories[0]
+        claim = ClaimedDelivery(
+            delivery_id,
+            head.channel_organizationId,
+            head.channel_id,
+            head.delivery_digest_id,
+            head.delivery_attempts,
+            lease_until=params["lease_until"],
+            resumed=resumed,
+        )
+    digest = digest_view(claim.organization_id, claim.digest_id, head, stories)
+    return LoadedDelivery(claim, _channel_of(head), digest)
+
+
+def renew_delivery_leases(
+    session: Session,
+    held: Sequence[tuple[str, int, datetime]],
+    *,
+    now: datetime,
+    lease: timedelta,
+) -> dict[str, datetime]:
+    """Extend the leases of the deliveries still held by these claims (``(id, attempt,
+    leaseUntil)``: the fencing token) to ``now + lease``, in one statement; returns the new
+    ``leaseUntil`` of each renewed one (the holder's fence from now on). A row another
+    transaction has locked is skipped, as for runs."""
+    if not held:
+        return {}
+    until = now + lease
+    still_held = (
+        select(Delivery.id)
+        .where(
+            tuple_(Delivery.id, Delivery.attempts, Delivery.leaseUntil).in_(list(held)),
+            Delivery.state == "sending",
+        )
+        .with_for_update(skip_locked=True)
+    )
+    renewed = session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(still_held), Delivery.state == "sending")
+        .values(leaseUntil=until)
+        .returning(Delivery.id),
+        execution_options={"synchronize_session": False},
+    )
+    return dict.fromkeys(renewed, until)

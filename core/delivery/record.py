@@ -1,0 +1,265 @@
+"""A delivery attempt's outcome, recorded under its claim's fence.
+
+``sent``: the digest's stories get ``wasDelivered``, the search ``lastSent``, a channel
+that had failed is healthy again. A failure goes back to ``pending`` after a backoff
+while attempts remain and a retry can help, else ``failed`` (or ``unknown``); it counts
+on the channel (``failing``, ``broken``). On PostgreSQL a sent delivery's record and its
+marks are one statement of its own (data-modifying CTEs, run only if the fence held);
+otherwise, and on SQLite, the statements share one transaction. Either way the
+attempt's ``deliveryAttempts`` row (:mod:`core.delivery.attempts`) is written with the
+record, and only if the fence held.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from core.db.base import UTCDateTime
+from core.db.models import Channel, Delivery, DeliveryAttempt, Digest, DigestStory, News, Story
+from core.db.statements import Shape, set_clause, shape_of, value_params
+from core.delivery.attempts import ATTEMPT_VALUES, INSERT_ATTEMPT, attempt_params
+from core.delivery.claims import IDEMPOTENT_TYPES, ChannelTarget, ClaimedDelivery
+from core.delivery.outcome import Outcome
+
+#: Attempts a delivery gets before it is marked failed (a replay grants a new budget).
+MAX_DELIVERY_ATTEMPTS = 8
+#: First retry delay; doubled per attempt up to ``BACKOFF_MAX``.
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(hours=6)
+#: Consecutive failures after which a channel is marked failing.
+FAILING_AFTER = 3
+#: ``news.lastSent`` is kept to this resolution (see ``_MARK_NEWS_SENT``).
+LAST_SENT_RESOLUTION = timedelta(seconds=1)
+#: Longest error text kept on a delivery or channel.
+MAX_ERROR_CHARS = 1000
+
+
+def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
+    """Delay after failed attempt ``attempt`` (1-based): equal jitter over 2^(n-1) x base."""
+    ceiling: timedelta = min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_MAX)
+    jitter: float = (rng or random).random()
+    return ceiling / 2 + ceiling / 2 * jitter
+
+
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+_CHANNELS: Table = Channel.__table__  # type: ignore[assignment]
+_DIGESTS: Table = Digest.__table__  # type: ignore[assignment]
+_STORIES: Table = Story.__table__  # type: ignore[assignment]
+_LINKS: Table = DigestStory.__table__  # type: ignore[assignment]
+_NEWS: Table = News.__table__  # type: ignore[assignment]
+_ATTEMPTS: Table = DeliveryAttempt.__table__  # type: ignore[assignment]
+_NOW = bindparam("now", type_=UTCDateTime())
+
+_MARK_STORIES_DELIVERED = (
+    update(_STORIES)
+    .where(
+        _STORIES.c.organizationId == bindparam("organization_id"),
+        _STORIES.c.id.in_(
+            select(_LINKS.c.storyId).where(_LINKS.c.digestId == bindparam("digest_id"))
+        ),
+    )
+    .values(wasDelivered=True, updatedAt=_NOW)
+)
+# Only a lastSent older than the resolution is moved: many deliveries of one search
+# finishing together then do not queue up on the search row's lock.
+_MARK_NEWS_SENT = (
+    update(_NEWS)
+    .where(
+        _NEWS.c.organizationId == bindparam("organization_id"),
+        _NEWS.c.id
+        == select(_DIGESTS.c.newsId)
+        .where(_DIGESTS.c.id == bindparam("digest_id"))
+        .scalar_subquery(),
+        or_(
+            _NEWS.c.lastSent.is_(None),
+            _NEWS.c.lastSent < bindparam("sent_before", type_=UTCDateTime()),
+        ),
+    )
+    .values(lastSent=_NOW, updatedAt=_NOW)
+)
+# A channel that had failed is healthy again (a broken one stays broken until fixed).
+_CHANNEL_RECOVERED = (
+    update(_CHANNELS)
+    .where(
+        _CHANNELS.c.organizationId == bindparam("organization_id"),
+        _CHANNELS.c.id == bindparam("channel_id"),
+    )
+    .values(
+        consecutiveFailures=0,
+        status=bindparam("channel_status"),
+        lastError=None,
+        updatedAt=_NOW,
+    )
+)
+_CHANNEL_FAILED = (
+    update(_CHANNELS)
+    .where(
+        _CHANNELS.c.organizationId == bindparam("organization_id"),
+        _CHANNELS.c.id == bindparam("channel_id"),
+    )
+    .values(
+        consecutiveFailures=bindparam("failures"),
+        status=bindparam("channel_status"),
+        lastError=bindparam("channel_error"),
+        updatedAt=_NOW,
+    )
+)
+
+
+@cache
+def _fenced_record(shape: Shape) -> Update:
+    return (
+        update(_DELIVERIES)
+        .where(
+            _DELIVERIES.c.id == bindparam("delivery_id"),
+            _DELIVERIES.c.state == "sending",
+            _DELIVERIES.c.attempts == bindparam("attempt"),
+            _DELIVERIES.c.leaseUntil == bindparam("lease_until", type_=UTCDateTime()),
+        )
+        .values(**set_clause(_DELIVERIES, shape))
+    )
+
+
+@cache
+def _record_sent_in_one(shape: Shape, recovered: bool) -> Select[Any]:
+    """PostgreSQL: the fenced record of a sent delivery and its "sent" marks as one
+    statement; the marks run only if the fence held (the count of fenced rows, 0 or 1)."""
+    fenced = _fenced_record(shape).returning(_DELIVERIES.c.id).cte("fenced")
+    held = exists(select(fenced.c.id))
+    attempt = insert(_ATTEMPTS).from_select(
+        list(ATTEMPT_VALUES), select(*ATTEMPT_VALUES.values()).where(held)
+    )
+    marks = [
+        _MARK_STORIES_DELIVERED.where(held).cte("stories_delivered"),
+        _MARK_NEWS_SENT.where(held).cte("search_sent"),
+        attempt.cte("attempt_recorded"),
+    ]
+    if recovered:
+        marks.append(_CHANNEL_RECOVERED.where(held).cte("channel_recovered"))
+    return select(func.count()).select_from(fenced).add_cte(*marks)
+
+
+def _outcome_values(
+    claim: ClaimedDelivery,
+    channel: ChannelTarget,
+    outcome: Outcome,
+    *,
+    now: datetime,
+    rng: random.Random | None,
+    max_attempts: int,
+) -> tuple[dict[str, object], datetime | None]:
+    """The delivery's new columns after this outcome, and when it is due again."""
+    values: dict[str, object] = {
+        "leaseUntil": None,
+        "updatedAt": now,
+        "lastStatusCode": outcome.status,
+        "response": outcome.response,
+        "lastError": outcome.error[:MAX_ERROR_CHARS] if outcome.error else None,
+    }
+    if outcome.kind == "sent":
+        values.update(state="sent", sentAt=now, nextAttemptAt=None)
+        return values, None
+    retryable = outcome.kind == "failed" and not outcome.permanent
+    retryable |= outcome.kind == "unknown" and channel.type in IDEMPOTENT_TYPES
+    if retryable and claim.attempt < max_attempts:
+        delay = backoff(claim.attempt, rng)
+        if outcome.retry_after is not None:
+            delay = max(delay, timedelta(seconds=outcome.retry_after))
+        values.update(state="pending", nextAttemptAt=now + delay)
+        return values, now + delay
+    state = "unknown" if outcome.kind == "unknown" and not retryable else "failed"
+    values.update(state=state, nextAttemptAt=None)
+    return values, None
+
+
+def _channel_params(claim: ClaimedDelivery, channel: ChannelTarget, outcome: Outcome) -> Any:
+    """Parameters of the channel's health update after ``outcome`` (None: unchanged)."""
+    keys = {"organization_id": claim.organization_id, "channel_id": channel.id}
+    if outcome.kind == "sent":
+        if not (channel.consecutiveFailures or channel.status == "failing" or channel.lastError):
+            return None
+        return {**keys, "channel_status": "broken" if channel.status == "broken" else "ok"}
+    failures = channel.consecutiveFailures + 1
+    status = channel.status
+    if outcome.broken:
+        status = "broken"
+    elif failures >= FAILING_AFTER and status == "ok":
+        status = "failing"
+    error = (outcome.error or "")[:MAX_ERROR_CHARS]
+    return {**keys, "failures": failures, "channel_status": status, "channel_error": error}
+
+
+def record_outcome(
+    conn: Connection,
+    claim: ClaimedDelivery,
+    channel: ChannelTarget,
+    outcome: Outcome,
+    *,
+    now: datetime,
+    rng: random.Random | None = None,
+    max_attempts: int = MAX_DELIVERY_ATTEMPTS,
+    started_at: datetime | None = None,
+    duration_ms: int | None = None,
+) -> datetime | None:
+    """Record one attempt's outcome under the claim's fence, committed on ``conn`` (no
+    transaction open), with its attempt row (``started_at``/``duration_ms``: the send's;
+    None when nothing was sent); returns when to retry. A sent delivery's stories get
+    ``wasDelivered`` and its search ``lastSent``; the channel's health follows. A stale
+    holder (fence lost) records nothing."""
+    values, retry_at = _outcome_values(
+        claim, channel, outcome, now=now, rng=rng, max_attempts=max_attempts
+    )
+    params: dict[str, Any] = {
+        "delivery_id": claim.id,
+        "attempt": claim.attempt,
+        "lease_until": claim.lease_until,
+        "organization_id": claim.organization_id,
+        "digest_id": claim.digest_id,
+        "now": now,
+        "sent_before": now - LAST_SENT_RESOLUTION,
+        **value_params(values),
+        **attempt_params(
+            organization_id=claim.organization_id,
+            delivery_id=claim.id,
+            attempt=claim.attempt,
+            outcome=outcome,
+            started_at=started_at or now,
+            duration_ms=duration_ms,
+            now=now,
+        ),
+    }
+    health = _channel_params(claim, channel, outcome)
+    if outcome.kind == "sent" and conn.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="AUTOCOMMIT")  # one statement, no BEGIN
+        statement = _record_sent_in_one(shape_of(values), health is not None)
+        held = conn.execute(statement, {**params, **(health or {})}).scalar_one()
+        return retry_at if held == 1 else None
+    with conn.begin():
+        if conn.execute(_fenced_record(shape_of(values)), params).rowcount != 1:
+            return None  # taken over after our lease expired; the new holder records
+        conn.execute(INSERT_ATTEMPT, params)
+        if outcome.kind == "sent":
+            conn.execute(_MARK_STORIES_DELIVERED, params)
+            conn.execute(_MARK_NEWS_SENT, params)
+            if health is not None:
+                conn.execute(_CHANNEL_RECOVERED, {**params, **health})
+        else:
+            conn.execute(_CHANNEL_FAILED, {**params, **health})
+    return retry_at
