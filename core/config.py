@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     run_now_per_minute: int = Field(default=5, ge=1, le=10_000)
     #: Channel test sends per minute and organization, across every web process.
     channel_test_per_minute: int = Field(default=5, ge=1, le=10_000)
+    #: Seconds between a web process's writes of the API requests it counted into the
+    #: organizations' usage (a batched upsert; see core.usage.meter).
+    usage_flush_seconds: float = Field(default=10, gt=0, le=3600)
     #: The operator's mail relay for system mail (invitations), e.g.
     #: ``smtp://user:pass@mail.example.com:587`` (``?security=starttls|tls|none``);
     #: empty: no system mail, so invitations cannot be sent.

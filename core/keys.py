@@ -55,6 +55,7 @@ RESOURCES = (
     "members",
     "invitations",
     "teams",
+    "usage",
 )
 #: Read objects of the resource.
 ACTION_READ = "read"
@@ -66,6 +67,8 @@ ACTION_RUN = "run"
 RESOURCE_ACTIONS: Mapping[str, frozenset[str]] = {
     **{resource: frozenset({ACTION_READ, ACTION_WRITE}) for resource in RESOURCES},
     "news": frozenset({ACTION_READ, ACTION_WRITE, ACTION_RUN}),
+    # Usage is counted by newsmon and limits are set by operators: nothing to write.
+    "usage": frozenset({ACTION_READ}),
 }
 
 #: Parsed permissions: resource -> granted actions.

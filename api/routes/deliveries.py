@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -39,6 +40,9 @@ class DeliveryOut(Out):
     lastStatusCode: int | None
     response: str | None
     sentAt: datetime | None
+    heldReason: str | None = Field(
+        description="why a pending delivery waits: its organization's maxDeliveriesPerDay"
+    )
     createdAt: datetime
     updatedAt: datetime
 

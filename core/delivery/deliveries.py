@@ -7,7 +7,7 @@ are the fencing token), so a duplicate message after a success finds nothing to 
 and sends nothing.
 
 - ``sent``: the digest's stories get ``wasDelivered``, the search ``lastSent``, the
-  channel's failure count resets.
+  channel's failure count resets, the organization's usage counts one delivery sent.
 - ``failed`` (transient): back to ``pending`` at ``now + backoff`` (exponential from
   ``BACKOFF_BASE``, equal jitter, at least the target's ``Retry-After``), until
   ``MAX_DELIVERY_ATTEMPTS``; then, or when permanent, ``failed``.
@@ -15,6 +15,10 @@ and sends nothing.
   transient failure for webhooks, whose receivers deduplicate by ``webhook-id``; kept as
   ``unknown`` for the others (email, Slack, apprise, file) rather than risk a silent
   duplicate: visible and replayable.
+
+An organization with ``maxDeliveriesPerDay`` has each send take a place of its UTC day
+first; a claim finding the day full goes back to ``pending`` until the next day, with a
+``heldReason`` (:mod:`core.delivery.daily_limit`).
 
 Each failure counts on the channel: ``FAILING_AFTER`` in a row mark it ``failing`` (its
 pending deliveries keep their place); 410 or a revoked Slack webhook mark it ``broken``,
@@ -41,10 +45,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.clock import utcnow
 from core.db.base import UTCDateTime
-from core.db.models import Channel, Delivery, Digest, DigestStory, News, Story
+from core.db.models import Channel, Delivery, Digest, DigestStory, News, Organization, Story
 from core.db.session import unit_of_work
 from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.delivery import channels as ch
+from core.delivery import daily_limit
 from core.delivery.digest_links import DigestLinks
 from core.delivery.model import DigestView, load_digest, sample_digest
 from core.delivery.outcome import Outcome
@@ -59,6 +64,7 @@ from core.fetch import GuardedClient, GuardPolicy, Resolver, deadline_scope, out
 from core.ids import new_id
 from core.masking import LOG_REDACTOR
 from core.secrets import Keyring, SecretsError
+from core.usage.counters import add_usage
 
 if TYPE_CHECKING:
     from core.scheduling.leases import LeaseKeeper
@@ -132,15 +138,19 @@ class ClaimedDelivery:
     attempt: int
     lease_until: datetime
     resumed: bool  # claimed from an expired ``sending``: a worker died mid-send
+    daily_limit: int | None = None  # the organization's maxDeliveriesPerDay
+    day_taken: datetime | None = None  # the UTC day whose place this send took
 
 
 @dataclass(frozen=True)
 class DeliverResult:
-    """What a deliver call did: ``None`` outcome = nothing to claim; ``retry_at`` = when
-    the row is due again (the caller enqueues a delayed message)."""
+    """What a deliver call did: ``None`` outcome = nothing to claim, or ``held`` (the
+    reason: the organization's day is full; the sweeper enqueues it when due);
+    ``retry_at`` = when the row is due again (the caller enqueues a delayed message)."""
 
     outcome: Outcome | None
     retry_at: datetime | None = None
+    held: str | None = None
 
 
 def backoff(attempt: int, rng: random.Random | None = None) -> timedelta:
@@ -172,6 +182,11 @@ def _claim_statement(condition: ColumnElement[bool]) -> Update:
             _DELIVERIES.c.channelId,
             _DELIVERIES.c.digestId,
             _DELIVERIES.c.attempts,
+            # Read with the claim, so an organization without the limit pays nothing.
+            select(Organization.maxDeliveriesPerDay)
+            .where(Organization.id == _DELIVERIES.c.organizationId)
+            .scalar_subquery()
+            .label("daily_limit"),
         )
     )
 
@@ -210,6 +225,7 @@ def claim_delivery(
                 row.attempts,
                 lease_until=until,
                 resumed=resumed,
+                daily_limit=row.daily_limit,
             )
     return None
 
@@ -324,6 +340,7 @@ def _mark_sent(session: Session, claim: ClaimedDelivery, channel: Channel, now: 
                 updatedAt=now,
             )
         )
+    add_usage(conn, org, now, deliveries_sent=1)  # last: the usage row is shared
 
 
 @cache
@@ -357,6 +374,7 @@ def record_outcome(
         "lastStatusCode": outcome.status,
         "response": outcome.response,
         "lastError": outcome.error[:MAX_ERROR_CHARS] if outcome.error else None,
+        "heldReason": None,
     }
     retry_at: datetime | None = None
     if outcome.kind == "sent":
@@ -388,6 +406,8 @@ def record_outcome(
         _mark_sent(session, claim, channel, now)
     else:
         _channel_failed(session, channel, outcome, now)
+        if claim.day_taken is not None:
+            daily_limit.give_back(session.connection(), claim.organization_id, claim.day_taken)
     return retry_at
 
 
@@ -495,7 +515,8 @@ def deliver(
     then keeps its delivery); without one the lease must outlast the send.
     """
     with unit_of_work(engine) as session:
-        claim = claim_delivery(session, delivery_id, now=clock(), lease=lease)
+        now = clock()
+        claim = claim_delivery(session, delivery_id, now=now, lease=lease)
         if claim is None:
             return DeliverResult(None)
         channel = session.scalars(
@@ -504,13 +525,21 @@ def deliver(
             )
         ).one()
         session.expunge(channel)
+        if claim.daily_limit is not None and not claim.resumed and _sendable(channel):
+            day = daily_limit.take_place(
+                session.connection(), claim.organization_id, claim.daily_limit, now
+            )
+            if day is None:
+                reason = daily_limit.hold(session.connection(), claim.id, claim.daily_limit, now)
+                return DeliverResult(None, held=reason)
+            claim = replace(claim, day_taken=day)
         digest = load_digest(session, claim.organization_id, claim.digest_id)
     if keeper is not None:
         keeper.hold_delivery(claim.id, claim.attempt, claim.lease_until)
     try:
         if claim.resumed and channel.type not in IDEMPOTENT_TYPES:
             outcome = Outcome.unknown("worker lost while sending; it may have been sent")
-        elif channel.status == "broken" or not channel.isActive:
+        elif not _sendable(channel):
             outcome = Outcome.failed(
                 f"channel is {channel.status if channel.isActive else 'inactive'}",
                 permanent=True,
@@ -524,6 +553,11 @@ def deliver(
     with unit_of_work(engine) as session:
         retry_at = record_outcome(session, claim, channel, outcome, now=clock(), rng=rng)
     return DeliverResult(outcome, retry_at)
+
+
+def _sendable(channel: Channel) -> bool:
+    """Whether a send is tried at all (a broken or inactive channel fails without one)."""
+    return channel.isActive and channel.status != "broken"
 
 
 def replay_delivery(

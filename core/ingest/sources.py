@@ -35,6 +35,7 @@ from core.ingest.source_clock import (
     next_interval,
     publishing_gap,
 )
+from core.usage.counters import count_fetch
 
 #: The source clock's bounds when no settings say otherwise.
 DEFAULT_CLOCK = ClockPolicy()
@@ -244,7 +245,17 @@ def record_fetch(
     policy: ClockPolicy = DEFAULT_CLOCK,
 ) -> SourceOutcome:
     """Store a fetch's new entries and its outcome (state, error, backoff, validators,
-    the next fetch on the source's own clock)."""
+    the next fetch on the source's own clock), and count the fetch in the usage of the
+    organizations following the source (not a deferred one: no request was made)."""
+    outcome = _store_fetch(session, source_id, fetched, now, policy)
+    if outcome.state != "deferred":
+        count_fetch(session.connection(), source_id, now)
+    return outcome
+
+
+def _store_fetch(
+    session: Session, source_id: str, fetched: Fetched, now: datetime, policy: ClockPolicy
+) -> SourceOutcome:
     source = session.get(Source, source_id)
     if source is None:  # deleted while it was fetched: nothing to record on
         return SourceOutcome("failed" if fetched.error else "fetched", error=fetched.error)

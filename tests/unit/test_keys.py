@@ -190,7 +190,9 @@ def test_serialize_rejects_unknown_vocabulary() -> None:
 def test_vocabulary_is_small_and_run_is_news_only() -> None:
     assert set(RESOURCE_ACTIONS) == {
         "news", "schedules", "channels", "stories", "runs",
-        "deliveries", "keys", "members", "invitations", "teams",
+        "deliveries", "keys", "members", "invitations", "teams", "usage",
     }  # fmt: skip
     assert {r for r, acts in RESOURCE_ACTIONS.items() if "run" in acts} == {"news"}
-    assert all({"read", "write"} <= acts for acts in RESOURCE_ACTIONS.values())
+    assert RESOURCE_ACTIONS["usage"] == {"read"}  # counted by newsmon, limits by operators
+    writable = {r: acts for r, acts in RESOURCE_ACTIONS.items() if r != "usage"}
+    assert all({"read", "write"} <= acts for acts in writable.values())
