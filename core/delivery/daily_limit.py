@@ -46,7 +46,7 @@ _HOLD = (
 _GIVE_BACK = (
     update(_WINDOWS)
     .where(
-        _WINDOWS.c.bucket == bindparam("bucket"),
+        _WINDOWS.c.bucket == bindparam("window_bucket"),
         _WINDOWS.c.windowStart == bindparam("window_start", type_=UTCDateTime()),
         _WINDOWS.c.hits > 0,
     )
@@ -85,7 +85,7 @@ def take_place(
 
 def give_back(conn: Connection, organization_id: str, day: datetime) -> None:
     """Return a place taken in the window of ``day`` (nothing if that window is over)."""
-    conn.execute(_GIVE_BACK, {"bucket": bucket(organization_id), "window_start": day})
+    conn.execute(_GIVE_BACK, {"window_bucket": bucket(organization_id), "window_start": day})
 
 
 def hold(conn: Connection, delivery_id: str, limit: int, now: datetime) -> str:
