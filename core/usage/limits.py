@@ -40,6 +40,13 @@ class Limits:
     maxSources: int | None = None
     maxDeliveriesPerDay: int | None = None
 
+    def describe(self) -> str:
+        """``maxSearches 10, maxDeliveriesPerDay 200``, or ``none``."""
+        shown = [
+            f"{name} {value}" for name in LIMIT_NAMES if (value := getattr(self, name)) is not None
+        ]
+        return ", ".join(shown) or "none"
+
 
 def _limits(organization: Organization) -> Limits:
     return Limits(

@@ -4,6 +4,7 @@ one named error (403 ``limit_reached``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -195,3 +196,32 @@ def test_limits_are_operator_only_validated_and_lifted_by_null(
     assert _search(client, org_a, "X", ["https://a.example/1"]).status_code == 403
     _limits(client, operator_key, org_a)  # every limit lifted
     assert _search(client, org_a, "X", ["https://a.example/1"]).status_code == 201
+
+
+def test_the_operator_page_shows_this_months_usage_and_limits(
+    client: TestClient, operator_key: str, org_a: Tenant
+) -> None:
+    _limits(client, operator_key, org_a, maxSearches=3, maxDeliveriesPerDay=40)
+    for _ in range(2):
+        client.get("/news", headers=org_a.headers)
+    answer = client.post(
+        "/ops/login",
+        content=f"key={operator_key}",
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "origin": "http://testserver",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    page = client.get("/ops").text
+    section = page[page.index('<section id="usage">') : page.index('<section id="recent-runs">')]
+    row = section[section.index("<td>org-a</td>") :].split("</tr>")[0]
+    assert re.findall(r"<td>(.*?)</td>", row, re.S) == [
+        "org-a",
+        "2",
+        "0",
+        "0",
+        "0",
+        "maxSearches 3, maxDeliveriesPerDay 40",
+    ]
