@@ -24,7 +24,7 @@ from core.usage.report import MonthUsage, Standing, standing, usage_months
 router = APIRouter(prefix="/usage", tags=["usage"], responses=ERROR_RESPONSES)
 
 #: A month in queries: ``YYYY-MM`` (UTC).
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 MonthQuery = Annotated[
     str | None, Query(pattern=MONTH_PATTERN, description="a month, YYYY-MM (UTC)")
 ]
@@ -91,6 +91,8 @@ def months_asked(
         if last is not None:
             raise ValidationError("required with to", field="from")
         return [month_of(now)]
+    if last is None and first > month_of(now):
+        raise ValidationError("must not be after this month when to is left out", field="from")
     return month_range(first, last or month_of(now))
 
 

@@ -10,7 +10,8 @@ from core.errors import ValidationError
 #: Longest run of months one usage query lists (two years).
 MAX_MONTHS_PER_QUERY = 24
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only (``\d`` takes any Unicode digit), and no trailing newline.
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
 def month_of(now: datetime) -> str:
@@ -20,8 +21,8 @@ def month_of(now: datetime) -> str:
 
 
 def parse_month(text: str, field: str = "month") -> str:
-    """``text`` if it is a month ``YYYY-MM`` (years 1-9999); else a ValidationError on ``field``."""
-    if not _MONTH.match(text) or text.startswith("0000"):
+    """``text`` if it is a month ``YYYY-MM``; else a ValidationError on ``field``."""
+    if not _MONTH.fullmatch(text):
         raise ValidationError("must be a month as YYYY-MM, e.g. 2026-12", field=field)
     return text
 
