@@ -132,12 +132,3 @@ def check_source_limit(session: Session, organization_id: str, limit: int, befor
             f"limit maxSources reached: the organization's searches may follow {limit} "
             f"distinct sources, and this change would make it {have}",
         )
-
-
-def sources_followed(session: Session, organization_id: str) -> set[str]:
-    """The source ids the organization's searches follow."""
-    return set(
-        session.scalars(
-            select(NewsSource.sourceId).where(NewsSource.organizationId == organization_id)
-        )
-    )
