@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +36,7 @@ from api.routes import (
     news_channels,
     operator,
     operator_deliveries,
+    operator_usage,
     opml,
     ops,
     org_health,
@@ -45,10 +47,29 @@ from api.routes import (
     stories,
     suggestions,
     teams,
+    usage,
 )
 from api.schemas import openapi_input_rules, refuse_bad_parameters
 from core.clock import utcnow
 from core.config import Settings
+from core.usage.meter import MeterFlusher, RequestMeter
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While serving: write the API request counts of this process into ``usage`` every
+    ``NEWSMON_USAGE_FLUSH_SECONDS``, and what is left when it stops."""
+    flusher = MeterFlusher(
+        app.state.usage_meter,
+        app.state.engine,
+        app.state.settings.usage_flush_seconds,
+        clock=app.state.clock,
+    )
+    flusher.start()
+    try:
+        yield
+    finally:
+        flusher.stop()
 
 
 def create_app(
@@ -72,11 +93,13 @@ def create_app(
         openapi_url=None,  # served by api.routes.docs, with local Swagger UI assets
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.broker = broker
     app.state.clock = clock
+    app.state.usage_meter = RequestMeter()
     app.state.metrics_registry = CollectorRegistry()
     app.state.docs_page = docs.docs_page(app.title)
     install_error_handlers(app)
@@ -109,7 +132,9 @@ def create_app(
     app.include_router(teams.router)
     app.include_router(keys.router)
     app.include_router(audit_log.router)
+    app.include_router(usage.router)
     app.include_router(operator.router)
+    app.include_router(operator_usage.router)
     app.include_router(dead_letters.router)
     app.include_router(operator_deliveries.router)
     app.mount("/ops/static", ops.static_files, name="ops-static")

@@ -181,7 +181,8 @@ def _refused(refusal: KeyRefusal) -> ApiError:
 def current_key(
     request: Request, response: Response, key: PresentedKey, conn: ConnectionDep
 ) -> TenantContext:
-    """Authenticate an organization key, spending one request of its quota and rate."""
+    """Authenticate an organization key, spending one request of its quota and rate and
+    counting it in the organization's usage."""
     if not looks_like_key(key, prefixes=(API_KEY_PREFIX,)):
         raise _invalid()
     digest = hash_key(key)
@@ -190,6 +191,8 @@ def current_key(
     if used is None:
         refusal = autocommit(conn, lambda c: explain_refusal(c, digest, now=now))
         raise _refused(refusal)
+    # Counted in memory, written in batches (core.usage.meter): no write per request.
+    request.app.state.usage_meter.count(used.organization_id, now)
     if used.rate_limit_max is not None and used.rate_limit_window_ms is not None:
         response.headers.update(
             _limit_headers(

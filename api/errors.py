@@ -20,6 +20,7 @@ from starlette.routing import Match, compile_path
 from core.errors import (
     Conflict,
     Forbidden,
+    LimitReached,
     MailError,
     NewsmonError,
     NotFound,
@@ -201,6 +202,9 @@ async def _newsmon(request: Request, exc: Exception) -> JSONResponse:  # noqa: P
     if isinstance(exc, Forbidden):
         fields = [{"field": field, "message": reason} for field, reason in exc.fields]
         return error_response(403, str(exc), fields=fields)
+    if isinstance(exc, LimitReached):
+        fields = [{"field": exc.limit, "message": str(exc)}]
+        return error_response(403, str(exc), type_="limit_reached", fields=fields)
     if isinstance(exc, MailError):
         return error_response(503, str(exc), type_="mail_unavailable")
     return await _unexpected(request, exc)

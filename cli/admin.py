@@ -85,6 +85,70 @@ def org_create(
         typer.echo(json.dumps({"id": org.id, "slug": org.slug, "name": org.name}))
 
 
+@org_app.command("limits")
+def org_limits(
+    slug: Annotated[str, typer.Argument(help="Organization slug.")],
+    max_searches: Annotated[
+        int | None, typer.Option(min=0, metavar="N", help="At most N searches.")
+    ] = None,
+    max_sources: Annotated[
+        int | None,
+        typer.Option(min=0, metavar="N", help="At most N distinct sources across its searches."),
+    ] = None,
+    max_deliveries_per_day: Annotated[
+        int | None,
+        typer.Option(min=0, metavar="N", help="At most N digests sent per UTC day; more wait."),
+    ] = None,
+    lift: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME", help="Remove a limit: maxSearches, maxSources or maxDeliveriesPerDay."
+        ),
+    ] = None,
+) -> None:
+    """Show the organization's limits, after setting the ones given (others are kept)."""
+    from core.tenancy.organizations import organization_by_slug
+    from core.usage.limits import LIMIT_NAMES, Limits, read_limits, set_limits
+
+    for name in lift or []:
+        if name not in LIMIT_NAMES:
+            raise typer.BadParameter(f"one of {', '.join(LIMIT_NAMES)}", param_hint="--lift")
+    given = {
+        "maxSearches": max_searches,
+        "maxSources": max_sources,
+        "maxDeliveriesPerDay": max_deliveries_per_day,
+    }
+    engine = migrated_engine(load())
+    with unit_of_work(engine) as session:
+        organization = organization_by_slug(session, slug)
+        wanted = dict(read_limits(session, organization.id).__dict__)
+        wanted.update({name: value for name, value in given.items() if value is not None})
+        wanted.update(dict.fromkeys(lift or []))
+        limits = set_limits(session, organization.id, Limits(**wanted))
+    typer.echo(json.dumps(limits.__dict__))
+
+
+@org_app.command("usage")
+def org_usage(
+    slug: Annotated[str, typer.Argument(help="Organization slug.")],
+    month: Annotated[
+        str | None, typer.Option(metavar="YYYY-MM", help="A month (UTC) [default: this month].")
+    ] = None,
+) -> None:
+    """Print the organization's usage of a month: fetches, stories stored, deliveries sent,
+    API requests (those of running web processes within NEWSMON_USAGE_FLUSH_SECONDS)."""
+    from core.tenancy.organizations import organization_by_slug
+    from core.usage.months import month_of, parse_month
+    from core.usage.report import usage_months
+
+    shown = parse_month(month, "--month") if month else month_of(utcnow())
+    engine = migrated_engine(load())
+    with unit_of_work(engine) as session:
+        organization = organization_by_slug(session, slug)
+        [usage] = usage_months(session, organization.id, [shown])
+    typer.echo(json.dumps(usage.__dict__))
+
+
 @member_app.command("add")
 def member_add(
     org: Annotated[str, typer.Option(help="Organization slug.")],

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     #: Health alert messages per organization and hour (each may tell several changes);
     #: past it, changes wait for the next hour and go out together.
     health_alerts_per_hour: int = Field(default=6, ge=1, le=1000)
+    #: Seconds between a web process's writes of the API requests it counted into the
+    #: organizations' usage (a batched upsert; see core.usage.meter).
+    usage_flush_seconds: float = Field(default=10, gt=0, le=3600)
     #: The operator's mail relay for system mail (invitations), e.g.
     #: ``smtp://user:pass@mail.example.com:587`` (``?security=starttls|tls|none``);
     #: empty: no system mail, so invitations cannot be sent.

@@ -10,6 +10,7 @@
      ├── NotFound             no such object in the caller's organization
      ├── PermissionDenied     the caller lacks a permission (names it)
      ├── Forbidden            the caller may not do this whatever it holds (names why)
+     ├── LimitReached         an organization's limit set by an operator (names it)
      ├── LeaseLost            a run was taken over after this worker's lease expired
      ├── SecretsError         a secret could not be sealed or opened (core.secrets)
      ├── LinkError            a digest link forged, altered or expired (core.delivery.digest_links)
@@ -79,6 +80,21 @@ class Forbidden(NewsmonError):
 
     def __init__(self, message: str, fields: list[tuple[str, str]] | None = None) -> None:
         self.fields = fields or []
+        super().__init__(message)
+
+
+class LimitReached(NewsmonError):
+    """An organization reached a limit its operator set (core.usage.limits).
+
+    Parameters:
+      limit: the limit's name as stored and shown (``maxSearches``).
+      value: the limit's value.
+      message: one line naming the limit, its value and what reached it.
+    """
+
+    def __init__(self, limit: str, value: int, message: str) -> None:
+        self.limit = limit
+        self.value = value
         super().__init__(message)
 
 

@@ -55,6 +55,7 @@ RESOURCES = (
     "members",
     "invitations",
     "teams",
+    "usage",
 )
 #: The audit log (``GET /audit-log``): ``audit:read`` only.
 AUDIT_RESOURCE = "audit"
@@ -72,6 +73,8 @@ RESOURCE_ACTIONS: Mapping[str, frozenset[str]] = {
     # made before this permission existed lacks it (no key reads who did what unless
     # granted; an operator, or a key holding it, grants it).
     AUDIT_RESOURCE: frozenset({ACTION_READ}),
+    # Usage is counted by newsmon and limits are set by operators: nothing to write.
+    "usage": frozenset({ACTION_READ}),
 }
 
 #: Parsed permissions: resource -> granted actions.

@@ -49,6 +49,9 @@ def declare_deliver_actor(
         except OUTAGE_ERRORS as exc:
             log.warning("delivery %s: the database is unavailable; will retry", delivery_id)
             raise RetryDelivery(f"database unavailable: {type(exc).__name__}") from exc
+        if result.held is not None:  # the sweeper enqueues it when the day turns
+            log.info("delivery %s %s", delivery_id, result.held)
+            return
         if result.outcome is None:
             log.info("delivery %s not claimable (done, not due or held elsewhere)", delivery_id)
             return

@@ -41,6 +41,9 @@ class DeliveryOut(Out):
     lastStatusCode: int | None
     response: str | None
     sentAt: datetime | None
+    heldReason: str | None = Field(
+        description="why a pending delivery waits: its organization's maxDeliveriesPerDay"
+    )
     createdAt: datetime
     updatedAt: datetime
 

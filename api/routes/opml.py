@@ -48,7 +48,7 @@ class AcceptedFeedOut(Out):
 class RefusedFeedOut(Out):
     url: str
     title: str | None
-    reason: Literal["invalid_url", "duplicate", "over_limit", "private_address"]
+    reason: Literal["invalid_url", "duplicate", "over_limit", "private_address", "limit_reached"]
     message: str
 
 
@@ -72,7 +72,8 @@ def import_sources(
 
     Each feed outline is accepted or refused with its reason: ``invalid_url``,
     ``duplicate`` (already followed, or twice in the file), ``over_limit`` (the search's
-    source limit) or ``private_address``. A document that is not OPML, or declares a
+    source limit), ``private_address`` or ``limit_reached`` (the organization's
+    ``maxSources``, set by its operator). A document that is not OPML, or declares a
     DOCTYPE or entities, is a 422 and changes nothing.
     """
     policy, resolver = fetch_guard(request)

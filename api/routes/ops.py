@@ -36,6 +36,8 @@ from core.ops.sessions import (
 from core.tenancy.api_keys import OPERATOR_KEY_PREFIX
 from core.tenancy.audit import record_audit
 from core.tenancy.key_checks import use_operator_key
+from core.usage.months import month_of
+from core.usage.report import top_usage
 from workers.dead_letters import (
     DeadLetter,
     dead_letter_queues,
@@ -50,6 +52,9 @@ DEAD_LETTERS_SHOWN = 20
 #: Failed deliveries listed on the page, newest first (``/operator/deliveries/failed``
 #: pages through all of them).
 FAILED_DELIVERIES_SHOWN = 50
+#: Organizations listed in the page's usage table, most API requests first
+#: (``GET /operator/usage`` lists every one).
+USAGE_SHOWN = 20
 #: Name of the operator page's session cookie.
 COOKIE = "newsmon_ops"
 #: Request methods that change nothing; any other must come from the page's own origin.
@@ -160,6 +165,7 @@ def ops_page(request: Request, session: SessionDep) -> Response:
     except BROKER_ERRORS:
         queue_error = "The queue (NEWSMON_BROKER_URL) is unreachable."
     letters = resolve_dead_letters(session, letters)
+    request.app.state.usage_meter.flush(request.app.state.engine, now)  # this process's own
     return _render(
         "ops.html",
         operator=operator.name,
@@ -173,6 +179,8 @@ def ops_page(request: Request, session: SessionDep) -> Response:
         channels=failing_channels(session),
         failed_deliveries=failed_deliveries(session, limit=FAILED_DELIVERIES_SHOWN),
         runs=recent_runs(session),
+        usage_month=month_of(now),
+        usage=top_usage(session, month_of(now), limit=USAGE_SHOWN),
     )
 
 

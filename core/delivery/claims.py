@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.base import UTCDateTime
-from core.db.models import Channel, Delivery, Digest, News
+from core.db.models import Channel, Delivery, Digest, News, Organization
 from core.delivery.model import (
     HEAD_COLUMNS,
     SEARCH_OF_DIGEST,
@@ -66,6 +66,8 @@ class ClaimedDelivery:
     attempt: int
     lease_until: datetime
     resumed: bool  # claimed from an expired ``sending``: a worker died mid-send
+    daily_limit: int | None = None  # the organization's maxDeliveriesPerDay
+    day_taken: datetime | None = None  # the UTC day whose place this send took
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 _CHANNELS: Table = Channel.__table__  # type: ignore[assignment]
 _DIGESTS: Table = Digest.__table__  # type: ignore[assignment]
 _NEWS: Table = News.__table__  # type: ignore[assignment]
+_ORGANIZATIONS: Table = Organization.__table__  # type: ignore[assignment]
 _NOW = bindparam("now", type_=UTCDateTime())
 _CHANNEL_FIELDS = (
     "id",
@@ -126,6 +129,11 @@ def _claim_statement(condition: ColumnElement[bool]) -> Update:
             _DELIVERIES.c.channelId,
             _DELIVERIES.c.digestId,
             _DELIVERIES.c.attempts,
+            # Read with the claim, so an organization without the limit pays nothing.
+            select(_ORGANIZATIONS.c.maxDeliveriesPerDay)
+            .where(_ORGANIZATIONS.c.id == _DELIVERIES.c.organizationId)
+            .scalar_subquery()
+            .label("daily_limit"),
         )
     )
 
@@ -160,6 +168,7 @@ def _claim_and_load(claim: Update) -> Select[Any]:
         select(
             claimed.c.attempts.label("delivery_attempts"),
             claimed.c.digestId.label("delivery_digest_id"),
+            claimed.c.daily_limit.label("delivery_daily_limit"),
             *_CHANNEL_COLUMNS,
             *HEAD_COLUMNS,
             stories,
@@ -214,6 +223,7 @@ def _claim_on(conn: Connection, params: dict[str, Any]) -> ClaimedDelivery | Non
                 row.attempts,
                 lease_until=params["lease_until"],
                 resumed=resumed,
+                daily_limit=row.daily_limit,
             )
     return None
 
@@ -269,6 +279,7 @@ def claim_and_load(
             head.delivery_attempts,
             lease_until=params["lease_until"],
             resumed=resumed,
+            daily_limit=head.delivery_daily_limit,
         )
     digest = digest_view(claim.organization_id, claim.digest_id, head, stories)
     return LoadedDelivery(claim, _channel_of(head), digest)

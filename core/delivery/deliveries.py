@@ -10,7 +10,7 @@ success finds nothing to claim and sends nothing.
 Outcomes (recorded by ``core/delivery/record.py``):
 
 - ``sent``: the digest's stories get ``wasDelivered``, the search ``lastSent``, the
-  channel's failure count resets.
+  channel's failure count resets, the organization's usage counts one delivery sent.
 - ``failed`` (transient): back to ``pending`` at ``now + backoff`` (exponential from
   ``BACKOFF_BASE``, equal jitter, at least the target's ``Retry-After``), until
   ``MAX_DELIVERY_ATTEMPTS``; then, or when permanent, ``failed``.
@@ -18,6 +18,10 @@ Outcomes (recorded by ``core/delivery/record.py``):
   transient failure for webhooks, whose receivers deduplicate by ``webhook-id``; kept as
   ``unknown`` for the others (email, Slack, apprise, file) rather than risk a silent
   duplicate: visible and replayable.
+
+An organization with ``maxDeliveriesPerDay`` has each send take a place of its UTC day
+first; a claim finding the day full goes back to ``pending`` until the next day, with a
+``heldReason`` (:mod:`core.delivery.daily_limit`).
 
 Each failure counts on the channel: ``FAILING_AFTER`` in a row mark it ``failing`` (its
 pending deliveries keep their place); 410 or a revoked Slack webhook mark it ``broken``,
@@ -43,6 +47,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.db.models import Channel, Delivery
 from core.delivery import channels as ch
+from core.delivery import daily_limit
 from core.delivery.claims import DELIVERY_LEASE, IDEMPOTENT_TYPES, ChannelTarget, claim_and_load
 from core.delivery.digest_links import DigestLinks
 from core.delivery.model import DigestView, sample_digest
@@ -108,11 +113,13 @@ class SendContext:
 
 @dataclass(frozen=True)
 class DeliverResult:
-    """What a deliver call did: ``None`` outcome = nothing to claim; ``retry_at`` = when
-    the row is due again (the caller enqueues a delayed message)."""
+    """What a deliver call did: ``None`` outcome = nothing to claim, or ``held`` (the
+    reason: the organization's day is full; the sweeper enqueues it when due);
+    ``retry_at`` = when the row is due again (the caller enqueues a delayed message)."""
 
     outcome: Outcome | None
     retry_at: datetime | None = None
+    held: str | None = None
 
 
 def delivery_states(session: Session, delivery_ids: Sequence[str]) -> dict[str, str]:
@@ -233,6 +240,13 @@ def deliver(
     if loaded is None:
         return DeliverResult(None)
     claim, channel = loaded.claim, loaded.channel
+    if claim.daily_limit is not None and not claim.resumed and _sendable(channel):
+        now = clock()
+        with engine.begin() as conn:
+            day = daily_limit.take_place(conn, claim.organization_id, claim.daily_limit, now)
+            if day is None:
+                return DeliverResult(None, held=daily_limit.hold(conn, claim, now))
+        claim = replace(claim, day_taken=day)
     if keeper is not None:
         keeper.hold_delivery(claim.id, claim.attempt, claim.lease_until)
     started_at = clock()
@@ -240,7 +254,7 @@ def deliver(
     try:
         if claim.resumed and channel.type not in IDEMPOTENT_TYPES:
             outcome = Outcome.unknown("worker lost while sending; it may have been sent")
-        elif channel.status == "broken" or not channel.isActive:
+        elif not _sendable(channel):
             outcome = Outcome.failed(
                 f"channel is {channel.status if channel.isActive else 'inactive'}",
                 permanent=True,
@@ -267,6 +281,11 @@ def deliver(
             duration_ms=duration_ms,
         )
     return DeliverResult(outcome, retry_at)
+
+
+def _sendable(channel: Channel | ChannelTarget) -> bool:
+    """Whether a send is tried at all (a broken or inactive channel fails without one)."""
+    return channel.isActive and channel.status != "broken"
 
 
 def deliveries_to_enqueue(

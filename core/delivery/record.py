@@ -4,7 +4,8 @@
 that had failed is healthy again. A failure goes back to ``pending`` after a backoff
 while attempts remain and a retry can help, else ``failed`` (or ``unknown``); it counts
 on the channel (``failing``, ``broken``). On PostgreSQL a sent delivery's record and its
-marks are one statement of its own (data-modifying CTEs, run only if the fence held);
+marks (and its count in the organization's usage) are one statement of its own
+(data-modifying CTEs, run only if the fence held);
 otherwise, and on SQLite, the statements share one transaction. Either way the
 attempt's ``deliveryAttempts`` row (:mod:`core.delivery.attempts`) is written with the
 record, and only if the fence held.
@@ -34,9 +35,12 @@ from sqlalchemy import (
 from core.db.base import UTCDateTime
 from core.db.models import Channel, Delivery, DeliveryAttempt, Digest, DigestStory, News, Story
 from core.db.statements import Shape, set_clause, shape_of, value_params
+from core.delivery import daily_limit
 from core.delivery.attempts import ATTEMPT_VALUES, INSERT_ATTEMPT, attempt_params
 from core.delivery.claims import IDEMPOTENT_TYPES, ChannelTarget, ClaimedDelivery
 from core.delivery.outcome import Outcome
+from core.usage.counters import add_usage, count_sent_delivery
+from core.usage.months import month_of
 
 #: Attempts a delivery gets before it is marked failed (a replay grants a new budget).
 MAX_DELIVERY_ATTEMPTS = 8
@@ -150,6 +154,7 @@ def _record_sent_in_one(shape: Shape, recovered: bool) -> Select[Any]:
         _MARK_STORIES_DELIVERED.where(held).cte("stories_delivered"),
         _MARK_NEWS_SENT.where(held).cte("search_sent"),
         attempt.cte("attempt_recorded"),
+        count_sent_delivery(held).cte("usage_counted"),
     ]
     if recovered:
         marks.append(_CHANNEL_RECOVERED.where(held).cte("channel_recovered"))
@@ -172,6 +177,7 @@ def _outcome_values(
         "lastStatusCode": outcome.status,
         "response": outcome.response,
         "lastError": outcome.error[:MAX_ERROR_CHARS] if outcome.error else None,
+        "heldReason": None,
     }
     if outcome.kind == "sent":
         values.update(state="sent", sentAt=now, nextAttemptAt=None)
@@ -234,6 +240,7 @@ def record_outcome(
         "digest_id": claim.digest_id,
         "now": now,
         "sent_before": now - LAST_SENT_RESOLUTION,
+        "month": month_of(now),
         **value_params(values),
         **attempt_params(
             organization_id=claim.organization_id,
@@ -260,6 +267,9 @@ def record_outcome(
             conn.execute(_MARK_NEWS_SENT, params)
             if health is not None:
                 conn.execute(_CHANNEL_RECOVERED, {**params, **health})
+            add_usage(conn, claim.organization_id, now, deliveries_sent=1)  # last: shared row
         else:
             conn.execute(_CHANNEL_FAILED, {**params, **health})
+            if claim.day_taken is not None:
+                daily_limit.give_back(conn, claim.organization_id, claim.day_taken)
     return retry_at

@@ -36,6 +36,7 @@ from core.ingest.source_clock import (
     next_interval,
     publishing_gap,
 )
+from core.usage.counters import count_fetch
 
 #: The source clock's bounds when no settings say otherwise.
 DEFAULT_CLOCK = ClockPolicy()
@@ -247,8 +248,27 @@ def record_fetch(
     resent_when_busy: bool = False,
 ) -> SourceOutcome:
     """Store a fetch's new entries and its outcome (state, error, backoff, validators,
-    the next fetch on the source's own clock). ``resent_when_busy``: the caller sends a
-    deferred refresh again itself, so the clock must not send one of its own meanwhile."""
+    the next fetch on the source's own clock), and count the fetch in the usage of the
+    organizations following the source (not a deferred one: no request was made).
+    ``resent_when_busy``: the caller sends a deferred refresh again itself, so the clock
+    must not send one of its own meanwhile."""
+    outcome = _store_fetch(
+        session, source_id, fetched, now, policy, resent_when_busy=resent_when_busy
+    )
+    if outcome.state != "deferred":
+        count_fetch(session.connection(), source_id, now)
+    return outcome
+
+
+def _store_fetch(
+    session: Session,
+    source_id: str,
+    fetched: Fetched,
+    now: datetime,
+    policy: ClockPolicy,
+    *,
+    resent_when_busy: bool,
+) -> SourceOutcome:
     source = session.get(Source, source_id)
     if source is None:  # deleted while it was fetched: nothing to record on
         return SourceOutcome("failed" if fetched.error else "fetched", error=fetched.error)

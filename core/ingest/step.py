@@ -31,6 +31,7 @@ from core.ingest.stories import collect_stories
 from core.news.searches import get_search
 from core.scheduling.runs import ClaimedRun
 from core.scheduling.steps import RunPhases
+from core.usage.counters import add_usage
 
 
 def fetch_sources(
@@ -76,11 +77,14 @@ def fetch_sources(
 
 def find_stories(session: Session, run: ClaimedRun, now: datetime) -> dict[str, Any]:
     """Turn the search's stored entries into stories and plan digests, in ``session``'s
-    transaction; returns the statistics."""
+    transaction, counting the stories stored in the organization's usage; returns the
+    statistics."""
     news = get_search(session, run.organization_id, run.news_id)
     first_run = not session.scalar(select(exists().where(Story.newsId == news.id)))
     stories = collect_stories(session, run.organization_id, news, now=now, first_run=first_run)
     planned = plan_and_create(session, run.organization_id, news.id, now=now)
+    if stories.new:  # last: the organization's usage row is locked until the commit
+        add_usage(session.connection(), run.organization_id, now, stories_stored=stories.new)
     return {
         "storiesNew": stories.new,
         "storiesBacklog": stories.backlog,

@@ -19,13 +19,15 @@ from core.news.searches import (
     validate_search_query,
     validate_settings,
 )
+from core.usage.limits import check_source_limit, read_limits, source_count
 
 
 def update_search(
     session: Session, organization_id: str, news_id: str, changes: Mapping[str, Any]
 ) -> News:
     """Apply ``changes`` (camelCase fields of ``news``) to a search; a new ``searchQuery``
-    is validated and the search's source links follow its sources."""
+    is validated and the search's source links follow its sources (new ones within the
+    organization's ``maxSources``)."""
     news = get_search(session, organization_id, news_id)
     if "name" in changes:
         name = str(changes["name"]).strip()
@@ -51,10 +53,7 @@ def update_search(
                     NewsSource.sourceId.in_(linked - wanted),
                 )
             )
-        for source_id in sorted(wanted - linked):
-            session.add(
-                NewsSource(organizationId=organization_id, newsId=news.id, sourceId=source_id)
-            )
+        _link_sources(session, organization_id, news.id, wanted - linked)
     for field in ("relevanceSettings", "waitSettings"):
         if field in changes:
             setattr(news, field, validate_settings(field, changes[field]))
@@ -62,6 +61,21 @@ def update_search(
         news.isActive = bool(changes["isActive"])
     session.flush()
     return news
+
+
+def _link_sources(
+    session: Session, organization_id: str, news_id: str, source_ids: set[str]
+) -> None:
+    """Link the search to more sources, within the organization's ``maxSources``."""
+    if not source_ids:
+        return
+    limit = read_limits(session, organization_id, lock=True).maxSources
+    before = source_count(session, organization_id) if limit is not None else 0
+    for source_id in sorted(source_ids):
+        session.add(NewsSource(organizationId=organization_id, newsId=news_id, sourceId=source_id))
+    session.flush()
+    if limit is not None:
+        check_source_limit(session, organization_id, limit, before)
 
 
 def delete_search(session: Session, organization_id: str, news_id: str) -> None:

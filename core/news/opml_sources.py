@@ -7,8 +7,10 @@ reason, checked in this order (so at most ``MAX_SOURCES_PER_SEARCH`` names are l
 up): ``invalid_url`` (not an http(s) URL with a host), ``duplicate`` (the search already
 follows it, or the file names it twice), ``over_limit`` (the search would follow more
 than ``MAX_SOURCES_PER_SEARCH``), ``private_address`` (the host is on a private address:
-the check channel targets pass, with the fetcher's allowlist). A host that does not
-resolve now is accepted: every fetch checks the address again when it connects.
+the check channel targets pass, with the fetcher's allowlist), ``limit_reached`` (a feed
+none of the organization's searches follows yet, past its ``maxSources``:
+:mod:`core.usage.limits`). A host that does not resolve now is accepted: every fetch
+checks the address again when it connects.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from core.news.editing import update_search
 from core.news.opml import ExportedFeed, read_outlines, write_opml
 from core.news.search_query import MAX_SOURCES_PER_SEARCH, FeedSource
 from core.news.searches import get_search
+from core.usage.limits import read_limits
 
 #: Default port of each scheme a feed URL may use.
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -74,6 +77,7 @@ def import_opml(
     outlines = read_outlines(document)
     sources = list(news.searchQuery.get("sources") or [])
     followed = {s.get("url") for s in sources if isinstance(s, dict)}
+    room = _source_room(session, organization_id)
     report = OpmlReport()
 
     def refuse(url: str, title: str | None, reason: str, message: str) -> None:
@@ -101,6 +105,9 @@ def import_opml(
         if refusal is not None:
             refuse(url, outline.title, "private_address", refusal)
             continue
+        if room is not None and not room.take(url):
+            refuse(url, outline.title, "limit_reached", room.message)
+            continue
         followed.add(url)
         sources.append({"type": "feed", "url": url})
         report.accepted.append(ImportedFeed(url, outline.title))
@@ -113,6 +120,43 @@ def import_opml(
         )
     report.source_count = len(sources)
     return report
+
+
+@dataclass
+class _SourceRoom:
+    """How many more distinct sources the organization may follow (``maxSources``)."""
+
+    limit: int
+    followed: set[str]
+
+    @property
+    def message(self) -> str:
+        return (
+            f"limit maxSources reached: the organization's searches may follow "
+            f"{self.limit} distinct sources"
+        )
+
+    def take(self, url: str) -> bool:
+        """Whether ``url`` fits: one followed already does, a new one while room is left."""
+        if url in self.followed:
+            return True
+        if len(self.followed) >= self.limit:
+            return False
+        self.followed.add(url)
+        return True
+
+
+def _source_room(session: Session, organization_id: str) -> _SourceRoom | None:
+    limit = read_limits(session, organization_id, lock=True).maxSources
+    if limit is None:
+        return None
+    urls = session.scalars(
+        select(Source.url)
+        .join(NewsSource, NewsSource.sourceId == Source.id)
+        .where(NewsSource.organizationId == organization_id)
+        .distinct()
+    )
+    return _SourceRoom(limit, set(urls))
 
 
 def _private_address(url: str, policy: GuardPolicy, resolver: Resolver | None) -> str | None:

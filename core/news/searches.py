@@ -19,6 +19,7 @@ from core.errors import ValidationError
 from core.news.providers import provider_url
 from core.news.search_query import FeedSource, SearchQuery, SourceSpec
 from core.relevance.settings import validate_relevance_settings
+from core.usage.limits import check_new_search, check_source_limit, source_count
 
 #: Longest search name accepted.
 MAX_SEARCH_NAME_LENGTH = 255
@@ -96,7 +97,8 @@ def create_search(
     wait_settings: Mapping[str, Any] | None = None,
     provider_base_urls: Mapping[str, str] | None = None,
 ) -> News:
-    """Create a search of ``organization_id`` and link it to its (shared) sources.
+    """Create a search of ``organization_id`` and link it to its (shared) sources, within
+    the organization's ``maxSearches`` and ``maxSources`` (:mod:`core.usage.limits`).
 
     Provider sources are built from ``provider_base_urls`` (default: the
     ``NEWSMON_PROVIDER_BASE_URLS`` setting).
@@ -105,6 +107,8 @@ def create_search(
     if not name or len(name) > MAX_SEARCH_NAME_LENGTH:
         raise ValidationError(f"must be 1 to {MAX_SEARCH_NAME_LENGTH} characters", field="name")
     query = validate_search_query(search_query)
+    limits = check_new_search(session, organization_id)
+    before = source_count(session, organization_id) if limits.maxSources is not None else 0
     news = News(
         organizationId=organization_id,
         name=name,
@@ -122,6 +126,8 @@ def create_search(
         linked.add(source.id)
         session.add(NewsSource(organizationId=organization_id, newsId=news.id, sourceId=source.id))
     session.flush()
+    if limits.maxSources is not None:
+        check_source_limit(session, organization_id, limits.maxSources, before)
     return news
 
 

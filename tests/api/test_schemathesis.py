@@ -10,6 +10,7 @@ sent: the test send is left out), so no name lookup leaves the machine.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
+from api.routes.usage import MONTH_PATTERN
+from core.clock import utcnow
 from core.config import Settings
 from core.db.session import make_engine, unit_of_work
 from core.delivery.deliveries import SendContext
@@ -28,6 +31,7 @@ from core.news.providers import ProviderType
 from core.secrets import generate_key_string, parse_keys
 from core.tenancy.api_keys import create_api_key, create_operator_key
 from core.tenancy.members import OWNER_ROLE, add_member, user_for_email
+from core.usage.months import MAX_MONTHS_PER_QUERY, month_of
 from tests.api.conftest import ALL_PERMISSIONS, FakeClock
 from tests.support import factories
 from tests.support.databases import migrated_sqlite_template, sqlite_copy
@@ -112,13 +116,33 @@ def _follows_cross_field_rules(body: object) -> bool:
     return all(_follows_cross_field_rules(value) for value in body.values())
 
 
+def _usage_months_rules(query: Any) -> bool:
+    """``GET /usage``'s parameters together: ``month`` or ``from``/``to``, never both;
+    ``to`` only with ``from``, not before it, at most 24 months after."""
+    if not isinstance(query, dict):
+        return True
+    month, first, last = query.get("month"), query.get("from"), query.get("to")
+    given = [v for v in (month, first, last) if v is not None]
+    if not all(isinstance(v, str) and re.fullmatch(MONTH_PATTERN, v) for v in given):
+        return True  # a value the schema itself refuses
+    if month is not None:
+        return first is None and last is None
+    if first is None:
+        return last is None
+    last = last or month_of(utcnow())  # through this month
+    span = (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1
+    return 1 <= span <= MAX_MONTHS_PER_QUERY
+
+
 @schema.hook("filter_case")
 def _cross_field_rules(_ctx: Any, case: Any) -> bool:
+    if case.path.endswith("/usage") and not _usage_months_rules(case.query):
+        return False
     return _follows_cross_field_rules(case.body)
 
 
 #: Every tenant resource. ``POST /channels/{id}/test`` is left out: it really sends.
-TENANT_PATHS = "^/(news|stories|runs|keys|channels|deliveries|members|invitations|teams|opml)"
+TENANT_PATHS = "^/(news|stories|runs|keys|channels|deliveries|members|invitations|teams|opml|usage)"
 
 
 @schema.include(path_regex=TENANT_PATHS).exclude(path_regex="/test$").parametrize()

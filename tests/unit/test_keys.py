@@ -190,10 +190,12 @@ def test_serialize_rejects_unknown_vocabulary() -> None:
 def test_vocabulary_is_small_and_run_is_news_only() -> None:
     assert set(RESOURCE_ACTIONS) == {
         "news", "schedules", "channels", "stories", "runs",
-        "deliveries", "keys", "members", "invitations", "teams", "audit",
+        "deliveries", "keys", "members", "invitations", "teams", "audit", "usage",
     }  # fmt: skip
     assert {r for r, acts in RESOURCE_ACTIONS.items() if "run" in acts} == {"news"}
-    # the audit log is only ever read; everything else is read and written
+    # the audit log and usage are only ever read (written by newsmon, limits by
+    # operators); everything else is read and written
     assert RESOURCE_ACTIONS["audit"] == {"read"}
-    writable = {r: acts for r, acts in RESOURCE_ACTIONS.items() if r != "audit"}
+    assert RESOURCE_ACTIONS["usage"] == {"read"}
+    writable = {r: acts for r, acts in RESOURCE_ACTIONS.items() if r not in {"audit", "usage"}}
     assert all({"read", "write"} <= acts for acts in writable.values())

@@ -43,6 +43,7 @@ from core.db.models.tenancy import (
     TeamMember,
 )
 from core.db.models.throttle import ThrottleWindow
+from core.db.models.usage import USAGE_COUNTERS, Usage
 
 __all__ = [
     "ACTOR_TYPES",
@@ -60,6 +61,7 @@ __all__ = [
     "RUN_TRIGGERS",
     "SOURCE_STATUSES",
     "SOURCE_TYPES",
+    "USAGE_COUNTERS",
     "Account",
     "ApiKey",
     "AuditLog",
@@ -91,6 +93,7 @@ __all__ = [
     "Team",
     "TeamMember",
     "ThrottleWindow",
+    "Usage",
     "User",
     "Verification",
 ]

@@ -117,6 +117,8 @@ class Delivery(Timestamps, Base):
     lastStatusCode: Mapped[int | None]
     response: Mapped[str | None] = mapped_column(Text)
     sentAt: Mapped[datetime | None]
+    #: Why a pending delivery waits (its organization's daily limit), until it is sent.
+    heldReason: Mapped[str | None] = mapped_column(Text)
 
 
 class DeliveryAttempt(Timestamps, Base):

@@ -19,7 +19,12 @@ ACTOR_TYPES = ("apikey", "operator", "user", "system")
 
 
 class Organization(Timestamps, Base):
-    """A tenant. ``isActive`` false = disabled by an operator: nothing of it runs."""
+    """A tenant. ``isActive`` false = disabled by an operator: nothing of it runs.
+
+    ``maxSearches``, ``maxSources`` (distinct sources its searches follow) and
+    ``maxDeliveriesPerDay`` (sent per UTC day) are limits an operator may set; NULL = none
+    (:mod:`core.usage.limits`; never negative, checked where they are set).
+    """
 
     __tablename__ = "organizations"
 
@@ -31,6 +36,9 @@ class Organization(Timestamps, Base):
     isActive: Mapped[bool] = mapped_column(default=True)
     #: Channel ids health alerts go to (``None``: every active channel that works).
     alertChannels: Mapped[list[str] | None] = mapped_column(JSONDoc)
+    maxSearches: Mapped[int | None]
+    maxSources: Mapped[int | None]
+    maxDeliveriesPerDay: Mapped[int | None]
 
 
 def org_fk() -> Mapped[str]:
