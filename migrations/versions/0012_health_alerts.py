@@ -77,5 +77,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_healthAlerts_state"), table_name="healthAlerts")
     op.drop_index(op.f("ix_healthAlerts_organizationId"), table_name="healthAlerts")
     op.drop_table("healthAlerts")
-    with op.batch_alter_table("organizations") as batch:
-        batch.drop_column("alertChannels")
+    # A plain DROP COLUMN (SQLite 3.35+): rebuilding ``organizations`` on SQLite would
+    # cascade into every table that references it.
+    op.drop_column("organizations", "alertChannels")
