@@ -33,9 +33,10 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver)
 
-## test: install, lint, then the whole suite against the real PostgreSQL and Redis
+## test: install, lint, then the whole suite against the real PostgreSQL and Redis, in
+## parallel processes (one per CPU, at most 4; each has its own database and Redis index)
 test: lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 4 --dist worksteal
 
 ## bench: the benchmarks (print figures and ratios)
 bench: install

@@ -63,6 +63,9 @@ BACKLOG_ITEMS = 12
 ITEMS_PER_FEED = 30
 #: Minutes of quiet hours from the demo's start (only urgent stories go out meanwhile).
 QUIET_MINUTES = 1
+#: The schedule's first fire is its first minute at least this long after the start: the
+#: feeds' first news (which starts runs itself) comes before it, even on a slow start.
+FIRST_FIRE_AFTER = timedelta(seconds=30)
 #: Score at which a story breaks through quiet hours.
 URGENT_SCORE = 0.9
 OUTLETS = ("daily-planet", "gotham-gazette", "metro-news")
@@ -192,8 +195,8 @@ def set_up_demo(settings: Settings, engine: Engine, base: str) -> str:
             },
         )
         # No run is made here: the feeds' first news starts the runs waiting for it, and
-        # the schedule fires at the next minute.
-        add_schedule(session, org.id, news.id, cron_expr="* * * * *", now=now)
+        # the schedule fires every minute after that.
+        add_schedule(session, org.id, news.id, cron_expr="* * * * *", now=now + FIRST_FIRE_AFTER)
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         configs = {
             "file": {"directory": DEMO_FOLDER},
