@@ -6,7 +6,6 @@ dead letter. And a dead letter whose run the sweeper completed since shows as re
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -17,15 +16,18 @@ import dramatiq
 import pytest
 from sqlalchemy import Engine, select
 
-from core.config import Settings
 from core.db.models import Run
 from core.db.session import make_engine, unit_of_work
 from scheduler.loop import Scheduler
 from tests.support import steps
-from tests.support.delivery import World, world_fixture  # noqa: F401  (world is a fixture)
+from tests.support.delivery import (  # noqa: F401  (world is a fixture)
+    World,
+    redis_broker,
+    world_fixture,
+)
 from tests.support.runs import one_queued_run
 from tests.support.tcp_proxy import TcpProxy
-from workers.broker import DELIVER_QUEUE, FETCH_QUEUE, build_broker
+from workers.broker import DELIVER_QUEUE, FETCH_QUEUE
 from workers.dead_letters import list_dead_letters, purge_resolved, resolve_dead_letters
 from workers.deliver import declare_deliver_actor, enqueue_deliveries
 from workers.runs import declare_run_actor, enqueue_runs
@@ -46,19 +48,10 @@ def db_engine(pg_engine: Engine) -> Engine:
 
 @pytest.fixture
 def broker(redis_url: str, pg_engine: Engine) -> Iterator[dramatiq.Broker]:
-    settings = Settings(
-        database_url=pg_engine.url.render_as_string(hide_password=False),
-        broker_url=redis_url,
-        encryption_keys="A" * 43,
-    )
-    built = build_broker(
-        settings,
-        namespace=f"newsmon-outage-{secrets.token_hex(4)}",
-        min_backoff_ms=100,
-        max_backoff_ms=400,
-    )
-    yield built
-    built.close()
+    with redis_broker(
+        pg_engine, redis_url, "newsmon-outage", min_backoff_ms=100, max_backoff_ms=400
+    ) as built:
+        yield built
 
 
 @pytest.fixture

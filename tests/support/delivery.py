@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import random
+import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,11 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.config import Settings
 from core.db.models import Channel, Delivery, News, NewsChannel
 from core.db.session import unit_of_work
 from core.delivery import channels as ch
@@ -27,6 +30,7 @@ from core.fetch import GuardPolicy, build_client
 from core.ids import new_id
 from core.secrets import Keyring, generate_key_string, parse_keys
 from tests.support import factories
+from workers.broker import build_broker
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -194,3 +198,22 @@ def smtp_fixture() -> Iterator[tuple[SMTPHandler, int]]:
     """An aiosmtpd server on 127.0.0.1 (its handler, its port)."""
     with smtp_server() as server:
         yield server
+
+
+@contextmanager
+def redis_broker(
+    pg_engine: Engine, redis_url: str, prefix: str, **options: Any
+) -> Iterator[dramatiq.Broker]:
+    """The production broker on the test's Redis, under a namespace of its own (``prefix``
+    and a random suffix), for a pipeline on ``pg_engine``; ``options`` go to
+    :func:`~workers.broker.build_broker` (backoffs)."""
+    settings = Settings(
+        database_url=pg_engine.url.render_as_string(hide_password=False),
+        broker_url=redis_url,
+        encryption_keys="A" * 43,
+    )
+    built = build_broker(settings, namespace=f"{prefix}-{secrets.token_hex(4)}", **options)
+    try:
+        yield built
+    finally:
+        built.close()

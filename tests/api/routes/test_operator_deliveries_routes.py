@@ -5,7 +5,6 @@ delivered one is refused with a clear 409."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 
 import dramatiq
@@ -23,10 +22,11 @@ from tests.api.routes.test_ops_page import FORM, OWN_ORIGIN, login
 from tests.support.delivery import (  # noqa: F401  (world is a fixture)
     SECRET,
     World,
+    redis_broker,
     world_fixture,
 )
 from tests.support.http_server import LocalHTTPServer, Request, Response
-from workers.broker import DELIVER_QUEUE, build_broker
+from workers.broker import DELIVER_QUEUE
 from workers.deliver import declare_deliver_actor
 
 
@@ -38,14 +38,8 @@ def db_engine(pg_engine: Engine) -> Engine:
 
 @pytest.fixture
 def broker(redis_url: str, pg_engine: Engine) -> Iterator[dramatiq.Broker]:
-    settings = Settings(
-        database_url=pg_engine.url.render_as_string(hide_password=False),
-        broker_url=redis_url,
-        encryption_keys="A" * 43,
-    )
-    built = build_broker(settings, namespace=f"newsmon-replay-{secrets.token_hex(4)}")
-    yield built
-    built.close()
+    with redis_broker(pg_engine, redis_url, "newsmon-replay") as built:
+        yield built
 
 
 def refusing_once() -> tuple[dict[str, int], Callable[[Request], Response]]:
