@@ -189,7 +189,12 @@ def _stories_part(
             _SOURCES.c.type.label("source_type"),
         )
         .select_from(
-            (_LINKS.join(_STORIES, _STORIES.c.id == _LINKS.c.storyId) if kind == 0 else _STORIES)
+            # Both parts start from the digest's links: a copy is found by the index on
+            # duplicateOfId, never by reading every story of the organization.
+            _LINKS.join(
+                _STORIES,
+                (_STORIES.c.id if kind == 0 else _STORIES.c.duplicateOfId) == _LINKS.c.storyId,
+            )
             .outerjoin(_ENTRIES, _ENTRIES.c.id == _STORIES.c.entryId)
             .outerjoin(_SOURCES, _SOURCES.c.id == _ENTRIES.c.sourceId)
         )
@@ -207,7 +212,7 @@ def digest_stories(
     copies = _stories_part(
         1,
         organization_id,
-        and_(_STORIES.c.duplicateOfId.in_(story_ids), _STORIES.c.id.not_in(story_ids)),
+        and_(_LINKS.c.digestId == digest_id, _STORIES.c.id.not_in(story_ids)),
         literal_column("0", Integer),
     )
     return union_all(leads, copies)
