@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -87,6 +87,21 @@ def transaction(session: Session) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def autocommitted(conn: Connection) -> Iterator[Connection]:
+    """``conn`` in autocommit while the block runs: each statement is its own transaction,
+    one round trip (no ``BEGIN``/``COMMIT``); transactional again afterwards, so the
+    caller may open a transaction on it. ``conn`` must have no transaction open."""
+    conn.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        yield conn
+    finally:
+        if not conn.invalidated:
+            # Ends SQLAlchemy's own transaction; in autocommit nothing is sent, nothing undone.
+            conn.rollback()
+            conn.execution_options(isolation_level=conn.default_isolation_level)
 
 
 def unit_of_work(engine: Engine | None = None) -> AbstractContextManager[Session]:

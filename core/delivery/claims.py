@@ -39,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.base import UTCDateTime
 from core.db.models import Channel, Delivery, Digest, News, Organization
+from core.db.session import autocommitted
 from core.delivery.model import (
     HEAD_COLUMNS,
     SEARCH_OF_DIGEST,
@@ -247,7 +248,8 @@ def claim_and_load(
     conn: Connection, delivery_id: str, *, now: datetime, lease: timedelta = DELIVERY_LEASE
 ) -> LoadedDelivery | None:
     """:func:`claim_delivery` and read the channel and digest, committed on ``conn``
-    (which must have no transaction open): one round trip on PostgreSQL."""
+    (which must have no transaction open, and has none after): one round trip on
+    PostgreSQL."""
     params = _claim_params(delivery_id, now, lease)
     head: Any
     if conn.dialect.name != "postgresql":
@@ -263,13 +265,13 @@ def claim_and_load(
             head = conn.execute(_CHANNEL_AND_HEAD, keys).one()
             stories = read_stories(conn, keys)
     else:
-        conn.execution_options(isolation_level="AUTOCOMMIT")  # one statement, no BEGIN
-        stories = conn.execute(_CLAIM_DUE_LOADED, params).all()
-        resumed = not stories
-        if resumed:
-            stories = conn.execute(_CLAIM_ABANDONED_LOADED, params).all()
-            if not stories:
-                return None
+        with autocommitted(conn):  # one statement, no BEGIN
+            stories = conn.execute(_CLAIM_DUE_LOADED, params).all()
+            resumed = not stories
+            if resumed:
+                stories = conn.execute(_CLAIM_ABANDONED_LOADED, params).all()
+        if not stories:
+            return None
         head = stories[0]
         claim = ClaimedDelivery(
             delivery_id,

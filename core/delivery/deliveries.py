@@ -41,7 +41,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -235,14 +236,32 @@ def deliver(
     ``keeper`` renews the claim's lease while the send is in progress (a slow receiver
     then keeps its delivery); without one the lease must outlast the send.
     """
+    # One pooled connection for the claim and the record, and no transaction open on it
+    # while the send is in progress: a second checkout would cost a pool round and a ping.
     with engine.connect() as conn:
-        loaded = claim_and_load(conn, delivery_id, now=clock(), lease=lease)
+        return _deliver_on(
+            conn, engine, delivery_id, ctx=ctx, clock=clock, rng=rng, lease=lease, keeper=keeper
+        )
+
+
+def _deliver_on(
+    conn: Connection,
+    engine: Engine,
+    delivery_id: str,
+    *,
+    ctx: SendContext,
+    clock: Callable[[], datetime],
+    rng: random.Random | None,
+    lease: timedelta,
+    keeper: LeaseKeeper | None,
+) -> DeliverResult:
+    loaded = claim_and_load(conn, delivery_id, now=clock(), lease=lease)
     if loaded is None:
         return DeliverResult(None)
     claim, channel = loaded.claim, loaded.channel
     if claim.daily_limit is not None and not claim.resumed and _sendable(channel):
         now = clock()
-        with engine.begin() as conn:
+        with conn.begin():
             day = daily_limit.take_place(conn, claim.organization_id, claim.daily_limit, now)
             if day is None:
                 return DeliverResult(None, held=daily_limit.hold(conn, claim, now))
@@ -269,17 +288,24 @@ def deliver(
         if keeper is not None:
             # Renewals moved the fence: record under the lease as it stands now.
             claim = replace(claim, lease_until=keeper.release_delivery(claim.id))
-    with engine.connect() as conn:
-        retry_at = record_outcome(
-            conn,
-            claim,
-            channel,
-            outcome,
-            now=clock(),
-            rng=rng,
-            started_at=started_at,
-            duration_ms=duration_ms,
-        )
+    record = functools.partial(
+        record_outcome,
+        claim=claim,
+        channel=channel,
+        outcome=outcome,
+        rng=rng,
+        started_at=started_at,
+        duration_ms=duration_ms,
+    )
+    try:
+        retry_at = record(conn, now=clock())
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # The database restarted during the send: record on a new connection (the fence
+        # makes a record that did land the first time a no-op).
+        with engine.connect() as fresh:
+            retry_at = record(fresh, now=clock())
     return DeliverResult(outcome, retry_at)
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from core.db.base import UTCDateTime
 from core.db.models import Channel, Delivery, DeliveryAttempt, Digest, DigestStory, News, Story
+from core.db.session import autocommitted
 from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.delivery import daily_limit
 from core.delivery.attempts import ATTEMPT_VALUES, INSERT_ATTEMPT, attempt_params
@@ -254,9 +255,9 @@ def record_outcome(
     }
     health = _channel_params(claim, channel, outcome)
     if outcome.kind == "sent" and conn.dialect.name == "postgresql":
-        conn.execution_options(isolation_level="AUTOCOMMIT")  # one statement, no BEGIN
         statement = _record_sent_in_one(shape_of(values), health is not None)
-        held = conn.execute(statement, {**params, **(health or {})}).scalar_one()
+        with autocommitted(conn):  # one statement, no BEGIN
+            held = conn.execute(statement, {**params, **(health or {})}).scalar_one()
         return retry_at if held == 1 else None
     with conn.begin():
         if conn.execute(_fenced_record(shape_of(values)), params).rowcount != 1:

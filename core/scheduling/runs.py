@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.db.base import UTCDateTime
 from core.db.models import News, Run, Schedule
-from core.db.session import transaction
+from core.db.session import autocommitted, transaction
 from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.errors import NewsmonError
 from core.ingest.source_clock import mark_due_now
@@ -143,10 +143,9 @@ def claim_run_on(
     is transactional again afterwards, so the caller may run the step on it.
     """
     if conn.dialect.name == "postgresql":
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        row = conn.execute(_CLAIM, _claim_params(run_id, now, lease, max_attempts)).one_or_none()
-        conn.commit()  # ends SQLAlchemy's own transaction (autocommit: nothing is sent)
-        conn.execution_options(isolation_level=conn.default_isolation_level)
+        with autocommitted(conn):
+            params = _claim_params(run_id, now, lease, max_attempts)
+            row = conn.execute(_CLAIM, params).one_or_none()
         if row is not None:
             return ClaimedRun(*row)
     # SQLite, or nothing claimed: the run, its schedule and its search change together.

@@ -16,15 +16,18 @@ import dramatiq
 import pytest
 from sqlalchemy import Engine, select
 
-from core.db.models import Run
+from core.db.models import DeliveryAttempt, Run
 from core.db.session import make_engine, unit_of_work
+from core.delivery.deliveries import deliver
 from scheduler.loop import Scheduler
 from tests.support import steps
 from tests.support.delivery import (  # noqa: F401  (world is a fixture)
+    SECRET,
     World,
     redis_broker,
     world_fixture,
 )
+from tests.support.http_server import LocalHTTPServer, Request, Response
 from tests.support.runs import one_queued_run
 from tests.support.tcp_proxy import TcpProxy
 from workers.broker import DELIVER_QUEUE, FETCH_QUEUE
@@ -145,6 +148,33 @@ def test_a_delivery_claimed_while_the_database_is_down_is_retried_not_dead_lette
         worker.stop()
     assert list_dead_letters(broker, DELIVER_QUEUE) == []
     assert world.row(delivery_id).attempts == 1
+
+
+def test_a_connection_cut_during_the_send_records_the_outcome_on_a_new_one(
+    world: World, proxied: Engine, proxy: TcpProxy
+) -> None:
+    """The claim's connection, kept for the record, is cut while the webhook is being
+    sent (the database went away and came back): the outcome is recorded, once."""
+
+    def cut_then_answer(_: Request) -> Response:
+        proxy.down()
+        proxy.up()
+        return Response()
+
+    with LocalHTTPServer(routes={"/hook": cut_then_answer}) as server:
+        world.channel("webhook", {"url": server.url_for("/hook"), "secret": SECRET})
+        world.stories(1)
+        [delivery_id] = world.plan()
+        result = deliver(proxied, delivery_id, world.ctx, clock=world.clock)
+        assert server.hits["/hook"] == 1
+    assert result.outcome is not None and result.outcome.kind == "sent"
+    row = world.row(delivery_id)
+    assert (row.state, row.attempts) == ("sent", 1)
+    with unit_of_work(world.engine) as session:
+        outcomes = session.scalars(
+            select(DeliveryAttempt.outcome).where(DeliveryAttempt.deliveryId == delivery_id)
+        ).all()
+    assert outcomes == ["sent"]
 
 
 def test_a_dead_letter_whose_run_completed_since_is_resolved(

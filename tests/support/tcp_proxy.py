@@ -50,6 +50,10 @@ class TcpProxy:
     def down(self) -> None:
         with self._lock:
             if self._listener is not None:
+                # shutdown wakes the accept() blocked on it (close alone would leave the
+                # port listening until a last connection came, so up() could not rebind)
+                with contextlib.suppress(OSError):
+                    self._listener.shutdown(socket.SHUT_RDWR)
                 self._listener.close()
                 self._listener = None
             for sock in self._open:
