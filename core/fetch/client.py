@@ -76,6 +76,29 @@ def looks_like_feed(content_type: str | None) -> bool:
     )
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Ignore ``Set-Cookie``."""
+
+
+class _CookielessClient(httpx.Client):
+    """httpx's client without a cookie jar: one client serves every organization's
+    fetches and sends, so a cookie one host set for one of them would go back to that
+    host with another's requests."""
+
+    _jar = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("the outbound client keeps no cookies")
+
+
 class GuardedClient:
     """An httpx client behind the address guard, with a deadline, a byte cap and redirects.
 
@@ -86,7 +109,7 @@ class GuardedClient:
 
     def __init__(self, policy: GuardPolicy, *, resolver: Resolver | None = None) -> None:
         self.policy = policy
-        self._client = httpx.Client(
+        self._client = _CookielessClient(
             transport=GuardedTransport(policy, resolver=resolver),
             trust_env=False,  # HTTP(S)_PROXY, NO_PROXY, SSL_CERT_FILE, .netrc: all ignored
             follow_redirects=False,

@@ -107,6 +107,16 @@ def test_webhook_post_sends_method_headers_and_body_and_can_refuse_redirects(lo1
     assert (sent.method, sent.body, sent.headers["webhook-id"]) == ("POST", b'{"a": 1}', "msg_1")
 
 
+def test_a_cookie_set_by_one_response_is_never_sent_back(lo1) -> None:
+    """One client serves every organization: a host's cookie must not ride along with
+    the next request, whoever makes it."""
+    lo1.routes["/hook"] = Response(headers={"Set-Cookie": "session=tenant-a; Path=/"})
+    with build_client(LO1) as client:
+        client.fetch(lo1.url_for("/hook"), method="POST", content=b"{}")
+        client.fetch(lo1.url_for("/hook"), method="POST", content=b"{}")
+    assert [r.headers.get("cookie") for r in lo1.requests] == [None, None]
+
+
 def test_redirect_chain_is_followed_and_recorded(lo1) -> None:
     lo1.routes.update({"/a": redirect("/b", 301), "/b": redirect("/c", 308)})
     lo1.routes["/c"] = Response(body=b"done")
