@@ -120,6 +120,7 @@ class TenantContext:
     key_id: str
     permissions: Permissions
     request_id: str
+    ip_address: str | None = None
     actor_type: str = "apikey"
 
     def audit(
@@ -140,8 +141,15 @@ class TenantContext:
             target_type=target_type,
             target_id=target_id,
             request_id=self.request_id,
+            ip_address=self.ip_address,
             details=details,
         )
+
+
+def client_address(request: Request) -> str | None:
+    """The address a request came from, as the server sees it (behind a reverse proxy,
+    the client's own when the proxy is trusted: uvicorn's ``FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client else None
 
 
 def _invalid() -> ApiError:
@@ -206,6 +214,7 @@ def current_key(
         key_id=used.key_id,
         permissions=used.permissions,
         request_id=request.state.request_id,
+        ip_address=client_address(request),
     )
 
 
@@ -273,6 +282,7 @@ class OperatorContext:
     key_id: str
     name: str
     request_id: str
+    ip_address: str | None = None
     actor_type: str = "operator"
 
     def audit(
@@ -294,6 +304,7 @@ class OperatorContext:
             target_type=target_type,
             target_id=target_id,
             request_id=self.request_id,
+            ip_address=self.ip_address,
             details=details,
         )
 
@@ -309,7 +320,12 @@ def current_operator(request: Request, key: PresentedKey, conn: ConnectionDep) -
     used = autocommit(conn, lambda c: use_operator_key(c, digest, now=now))
     if used is None:
         raise _invalid()
-    return OperatorContext(key_id=used.key_id, name=used.name, request_id=request.state.request_id)
+    return OperatorContext(
+        key_id=used.key_id,
+        name=used.name,
+        request_id=request.state.request_id,
+        ip_address=client_address(request),
+    )
 
 
 OperatorDep = Annotated[OperatorContext, Depends(current_operator)]

@@ -44,6 +44,10 @@ class AuditEntryOut(Out):
     targetType: str | None
     targetId: str | None
     requestId: str | None = Field(description="the x-request-id of the request that did it")
+    ipAddress: str | None = Field(
+        description="the address that request came from, as the server saw it (none for "
+        "actions of newsmon itself)"
+    )
     details: dict[str, Any] | None = Field(description="names and ids only, never secrets")
 
 

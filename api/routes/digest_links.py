@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.deps import SessionDep
+from api.deps import SessionDep, client_address
 from api.routes.channels import send_context
 from core.delivery.digest_links import (
     FEEDBACK_PATH,
@@ -109,7 +109,9 @@ def feedback(request: Request, links: LinksDep, session: SessionDep, t: Token = 
     claim = _verify(request, links, t, "feedback")
     if isinstance(claim, HTMLResponse):
         return claim
-    outcome = use_feedback_link(session, claim, request_id=request.state.request_id)
+    outcome = use_feedback_link(
+        session, claim, request_id=request.state.request_id, ip_address=client_address(request)
+    )
     return _done(outcome, "Feedback")
 
 
@@ -135,5 +137,7 @@ def unsubscribe(
     claim = _verify(request, links, t, "unsubscribe")
     if isinstance(claim, HTMLResponse):
         return claim
-    outcome = use_unsubscribe_link(session, claim, request_id=request.state.request_id)
+    outcome = use_unsubscribe_link(
+        session, claim, request_id=request.state.request_id, ip_address=client_address(request)
+    )
     return _done(outcome, "Unsubscribe")

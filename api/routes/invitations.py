@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, TenantContext, requires
+from api.deps import SessionDep, TenantContext, client_address, requires
 from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.routes.members import Role
@@ -196,6 +196,7 @@ def accept(body: TokenIn, request: Request, session: SessionDep) -> Accepted:
         target_type="invitation",
         target_id=invitation.id,
         request_id=request.state.request_id,
+        ip_address=client_address(request),
     )
     return Accepted(
         invitation=_view(session, invitation, now),
@@ -217,5 +218,6 @@ def reject(body: TokenIn, request: Request, session: SessionDep) -> InvitationVi
         target_type="invitation",
         target_id=invitation.id,
         request_id=request.state.request_id,
+        ip_address=client_address(request),
     )
     return _view(session, invitation, now)

@@ -82,7 +82,12 @@ def replay(
     """Send a failed (or unknown) delivery again with a fresh attempt budget (same id, so
     the same ``webhook-id``); 409 for one that was sent or is still under way."""
     replay_for_operator(
-        session, deliveryId, operator_id=op.key_id, request_id=op.request_id, now=utcnow()
+        session,
+        deliveryId,
+        operator_id=op.key_id,
+        request_id=op.request_id,
+        ip_address=op.ip_address,
+        now=utcnow(),
     )
     enqueued = commit_and_enqueue(request, session, deliveryId)
     return ReplayStarted(id=deliveryId, state="pending", enqueued=enqueued)

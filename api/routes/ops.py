@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.deps import BROKER_ERRORS, SessionDep, request_broker
+from api.deps import BROKER_ERRORS, SessionDep, client_address, request_broker
 from api.errors import ApiError
 from api.routes.deliveries import commit_and_enqueue
 from core.delivery.replay import failed_deliveries, replay_for_operator
@@ -203,6 +203,7 @@ async def ops_login(request: Request, session: SessionDep) -> Response:
         target_type="operatorKey",
         target_id=used.key_id,
         request_id=request.state.request_id,
+        ip_address=client_address(request),
         details=None,
     )
     response = RedirectResponse("/ops", status_code=303)
@@ -253,6 +254,7 @@ async def ops_replay_dead_letter(request: Request, session: SessionDep) -> Respo
             target_type="message",
             target_id=message_id,
             request_id=request.state.request_id,
+            ip_address=client_address(request),
             details={"queue": queue},
         )
     notice = f"Replayed {message_id}." if replayed else f"{message_id} is no longer a dead letter."
@@ -274,6 +276,7 @@ async def ops_replay_delivery(request: Request, session: SessionDep) -> Response
             delivery_id,
             operator_id=operator.id,
             request_id=request.state.request_id,
+            ip_address=client_address(request),
             now=now,
         )
     except (NotFound, Conflict) as exc:

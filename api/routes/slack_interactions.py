@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, HTTPException, Request
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from api.deps import SessionDep
+from api.deps import SessionDep, client_address
 from api.routes.channels import send_context
 from core.delivery.digest_links import LinkError
 from core.delivery.link_actions import use_feedback_link
@@ -99,6 +99,8 @@ def interactions(
         except LinkError as exc:
             said.append(f"Nothing changed: {exc}.")
             continue
-        used = use_feedback_link(session, claim, request_id=request.state.request_id)
+        used = use_feedback_link(
+            session, claim, request_id=request.state.request_id, ip_address=client_address(request)
+        )
         said.append(used.message)
     return {"response_type": "ephemeral", "replace_original": False, "text": " ".join(said)}

@@ -66,7 +66,11 @@ def _channel(session: Session, claim: LinkClaim) -> Channel | None:
 
 
 def use_feedback_link(
-    session: Session, claim: LinkClaim, *, request_id: str | None = None
+    session: Session,
+    claim: LinkClaim,
+    *,
+    request_id: str | None = None,
+    ip_address: str | None = None,
 ) -> LinkOutcome:
     """Record the claim's label on its story, once."""
     story = session.scalar(
@@ -88,6 +92,7 @@ def use_feedback_link(
         target_type="story",
         target_id=story.id,
         request_id=request_id,
+        ip_address=ip_address,
         details={"label": claim.label, "via": "digest link"},
     )
     shown = "relevant" if claim.label == "relevant" else "not relevant"
@@ -99,7 +104,11 @@ def _same_address(a: str, b: str) -> bool:
 
 
 def use_unsubscribe_link(
-    session: Session, claim: LinkClaim, *, request_id: str | None = None
+    session: Session,
+    claim: LinkClaim,
+    *,
+    request_id: str | None = None,
+    ip_address: str | None = None,
 ) -> LinkOutcome:
     """Remove the claim's recipient from its email channel, once."""
     channel = _channel(session, claim)
@@ -127,6 +136,7 @@ def use_unsubscribe_link(
         target_type="channel",
         target_id=channel.id,
         request_id=request_id,
+        ip_address=ip_address,
         details={"recipient": claim.recipient, "deactivated": not remaining},
     )
     session.flush()

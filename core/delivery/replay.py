@@ -64,7 +64,13 @@ def delivery_organization(session: Session, delivery_id: str) -> str:
 
 
 def replay_for_operator(
-    session: Session, delivery_id: str, *, operator_id: str, request_id: str, now: datetime
+    session: Session,
+    delivery_id: str,
+    *,
+    operator_id: str,
+    request_id: str,
+    ip_address: str | None = None,
+    now: datetime,
 ) -> str:
     """An operator's replay of any tenant's delivery (as :func:`replay_delivery`),
     audited in that organization's log as the operator's act; returns the organization."""
@@ -79,6 +85,7 @@ def replay_for_operator(
         target_type="delivery",
         target_id=delivery_id,
         request_id=request_id,
+        ip_address=ip_address,
     )
     return organization_id
 

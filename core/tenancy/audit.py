@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from core.db.models import ACTOR_TYPES, AuditLog
 
+#: Longest ``ipAddress`` kept (the column's size; an IPv6 address with a zone fits).
+MAX_IP_CHARS = 64
 #: An ``action`` filter ending with this matches every action under the prefix.
 ACTION_PREFIX_WILDCARD = ".*"
 
@@ -26,9 +28,11 @@ def record_audit(
     target_type: str | None = None,
     target_id: str | None = None,
     request_id: str | None = None,
+    ip_address: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Add who (``actor_type``/``actor_id``) did ``action`` to what, for which organization.
+    """Add who (``actor_type``/``actor_id``) did ``action`` to what, for which organization;
+    ``ip_address``: the address the request came from (as the server sees it).
 
     ``details`` must never hold secrets or key material; callers pass names and ids only.
     """
@@ -43,6 +47,7 @@ def record_audit(
             targetType=target_type,
             targetId=target_id,
             requestId=request_id,
+            ipAddress=ip_address[:MAX_IP_CHARS] if ip_address else None,
             details=details,
         )
     )

@@ -106,10 +106,12 @@ def client(
     # feeds checked at create: names resolve to a public address (DNS is the outside
     # edge), address literals to themselves
     app.state.fetch_resolver = public_dns
-    with TestClient(app) as test_client:
+    with TestClient(app, client=(CLIENT_ADDRESS, 50000)) as test_client:
         yield test_client
 
 
+#: The address the API's test client calls from (TEST-NET-2), as the audit log shows it.
+CLIENT_ADDRESS = "198.51.100.7"
 #: Where :func:`public_dns` points every name (a public address, TEST-NET excluded).
 PUBLIC_ADDRESS = "93.184.215.14"
 

@@ -1,4 +1,4 @@
-"""GET /audit-log: every mutation with its key and request id, filters, stable cursor
+"""GET /audit-log: every mutation with its key, request id and address, filters, stable cursor
 pages, only the organization's own entries, and only for keys granted audit:read."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from core.db.models import AuditLog
 from core.db.session import unit_of_work
-from tests.api.conftest import Tenant, another_key
+from tests.api.conftest import CLIENT_ADDRESS, Tenant, another_key
 
 WHEN = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -55,6 +55,7 @@ def test_each_mutation_appears_with_its_key_and_request_id_newest_first(
         ("team.create", "apikey", org_a.key_id, "team", team_id, "req-1"),
     ]
     assert items[0]["details"] == {"name": "Desk"}
+    assert [i["ipAddress"] for i in items] == [CLIENT_ADDRESS, CLIENT_ADDRESS]
     # a read is not a mutation: reading the log adds nothing to it
     assert len(log(client, org_a)["items"]) == 2
 

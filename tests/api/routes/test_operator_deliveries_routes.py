@@ -17,7 +17,7 @@ from core.config import Settings
 from core.db.models import AuditLog
 from core.db.session import unit_of_work
 from core.tenancy.api_keys import create_api_key, create_operator_key
-from tests.api.conftest import ALL_PERMISSIONS, FakeClock
+from tests.api.conftest import ALL_PERMISSIONS, CLIENT_ADDRESS, FakeClock
 from tests.api.routes.test_ops_page import FORM, OWN_ORIGIN, login
 from tests.support.delivery import (  # noqa: F401  (world is a fixture)
     SECRET,
@@ -83,7 +83,7 @@ def test_operator_lists_failed_deliveries_and_a_replay_delivers_it(
     app = create_app(Settings(), pg_engine, broker=broker, clock=FakeClock())
     with (
         LocalHTTPServer(routes={"/flaky": flaky, "/ok": Response()}) as server,
-        TestClient(app) as client,
+        TestClient(app, client=(CLIENT_ADDRESS, 50000)) as client,
     ):
         failed, sent = failed_and_sent(world, server)
         listed = client.get("/operator/deliveries/failed", headers=operator).json()
@@ -132,6 +132,7 @@ def test_operator_lists_failed_deliveries_and_a_replay_delivers_it(
             failed,
             "replay-1",
         )
+        assert audit.ipAddress == CLIENT_ADDRESS
 
 
 def test_the_ops_page_lists_failed_deliveries_and_its_replay_button_requeues(
