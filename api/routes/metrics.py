@@ -73,6 +73,17 @@ def _database_metrics(gauges: DatabaseGauges) -> Iterator[Metric]:
         "Age of the oldest run waiting for a worker (0 = none)",
         value=lag.oldest_queued_run.total_seconds() if lag.oldest_queued_run else 0.0,
     )
+    yield _labelled(
+        "newsmon_health_failing",
+        "Subjects of organizations' health alerts now failing, by kind",
+        "kind",
+        gauges.health_failing,
+    )
+    yield GaugeMetricFamily(
+        "newsmon_health_alerts_untold",
+        "Health changes not yet told to their organization (rate limit, no working channel)",
+        value=gauges.health_untold,
+    )
 
 
 class DatabaseCollector(Collector):

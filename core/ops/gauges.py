@@ -18,7 +18,15 @@ from sqlalchemy import Connection, func, literal, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.db.base import UTCDateTime
-from core.db.models import SOURCE_STATUSES, Delivery, Run, Source, Story
+from core.db.models import (
+    HEALTH_SUBJECT_KINDS,
+    SOURCE_STATUSES,
+    Delivery,
+    HealthAlert,
+    Run,
+    Source,
+    Story,
+)
 from core.ops.overview import Lag, scheduler_lag
 
 #: Run states counted (in flight; finished runs are counted per RECENT_WINDOW).
@@ -42,6 +50,11 @@ class DatabaseGauges:
     deliveries_sent_recently: int
     stories_found_recently: int
     lag: Lag
+    #: Subjects organizations' health alerts call failing, by kind (source, channel, news).
+    health_failing: dict[str, int]
+    #: Health changes found but not yet told to their organization (held by the hourly
+    #: limit, or no alert channel took them).
+    health_untold: int
 
 
 def _by_state(
@@ -66,6 +79,18 @@ def read_gauges(conn: Connection, *, now: datetime) -> DatabaseGauges:
     found = conn.scalar(select(func.count()).where(Story.foundAt >= since)) or 0
     with Session(bind=conn) as session:
         lag = scheduler_lag(session, now=now)
+    failing = dict(
+        conn.execute(
+            select(HealthAlert.subjectKind, func.count())
+            .where(HealthAlert.state == "failing")
+            .group_by(HealthAlert.subjectKind)
+        ).all()
+    )
+    untold = conn.scalar(
+        select(func.count()).where(
+            HealthAlert.state != func.coalesce(HealthAlert.notifiedState, "ok")
+        )
+    )
     return DatabaseGauges(
         runs=_by_state(conn, Run.state, RUN_GAUGE_STATES),
         deliveries=_by_state(conn, Delivery.state, DELIVERY_GAUGE_STATES),
@@ -74,4 +99,6 @@ def read_gauges(conn: Connection, *, now: datetime) -> DatabaseGauges:
         deliveries_sent_recently=int(sent),
         stories_found_recently=int(found),
         lag=lag,
+        health_failing={kind: int(failing.get(kind, 0)) for kind in HEALTH_SUBJECT_KINDS},
+        health_untold=int(untold or 0),
     )

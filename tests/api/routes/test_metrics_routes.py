@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from core.clock import utcnow
 from core.config import Settings
-from core.db.models import Run, Source
+from core.db.models import HealthAlert, Run, Source
 from core.db.session import make_engine, unit_of_work
 from tests.support import factories
 
@@ -33,6 +33,37 @@ def test_metrics_show_failing_sources_lag_and_queues(client: TestClient, api_eng
     assert _value(text, 'newsmon_deliveries{state="pending"}') == 0
     assert _value(text, "newsmon_scheduler_lag_seconds") >= 180
     assert _value(text, 'newsmon_queue_messages{kind="ready",queue="fetch"}') == 0
+
+
+def test_metrics_show_what_health_alerts_call_failing_and_what_is_not_told_yet(
+    client: TestClient, api_engine: Engine
+) -> None:
+    now = utcnow()
+    with unit_of_work(api_engine) as session:
+        org = factories.org(session, "health")
+        for kind, state, told in (
+            ("source", "failing", None),  # found, not told yet
+            ("channel", "failing", "failing"),  # told
+            ("news", "ok", "failing"),  # recovered, the recovery not told yet
+            ("news", "ok", None),  # never broken as far as anyone was told
+        ):
+            session.add(
+                HealthAlert(
+                    organizationId=org.id,
+                    subjectKind=kind,
+                    subjectId=f"{kind}-{state}-{told}",
+                    state=state,
+                    notifiedState=told,
+                    changedAt=now,
+                )
+            )
+    text = client.get("/metrics").text
+    failing = {
+        k: _value(text, f'newsmon_health_failing{{kind="{k}"}}')
+        for k in ("source", "channel", "news")
+    }
+    assert failing == {"source": 1, "channel": 1, "news": 0}
+    assert _value(text, "newsmon_health_alerts_untold") == 2
 
 
 def test_metrics_count_what_finished_in_the_last_hour(client: TestClient, api_engine: Engine):
