@@ -2,8 +2,8 @@
 
 Every error a user can cause ends as one line on stderr and exit status 2. The commands
 live in ``cli.admin`` (db, org, member, key, search), ``cli.channels`` (channel),
-``cli.processes`` (web, scheduler, worker, run, demo), ``cli.dlq`` and ``cli.secret_keys``
-(secrets).
+``cli.processes`` (web, scheduler, worker, run, demo), ``cli.deliveries`` (delivery),
+``cli.dlq`` and ``cli.secret_keys`` (secrets).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from cli import processes
 from cli.admin import db_app, key_app, member_app, org_app, search_app
 from cli.channels import channel_app
+from cli.deliveries import delivery_app
 from cli.dlq import dlq_app
 from cli.health import health
 from cli.secret_keys import secrets_app
@@ -45,6 +46,7 @@ app.add_typer(member_app, name="member")
 app.add_typer(key_app, name="key")
 app.add_typer(search_app, name="search")
 app.add_typer(channel_app, name="channel")
+app.add_typer(delivery_app, name="delivery")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(secrets_app, name="secrets")
 

@@ -68,7 +68,7 @@ def replay_for_operator(
     delivery_id: str,
     *,
     operator_id: str,
-    request_id: str,
+    request_id: str | None,
     ip_address: str | None = None,
     now: datetime,
 ) -> str:

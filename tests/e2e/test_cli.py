@@ -42,7 +42,7 @@ def test_help_lists_every_command(tmp_path: Path):
     result = newsmon("--help", cwd=tmp_path)
     assert result.returncode == 0
     commands = ("run", "web", "scheduler", "worker", "db", "org", "member", "key", "search")
-    for command in (*commands, "secrets"):
+    for command in (*commands, "secrets", "delivery", "dlq"):
         assert command in result.stdout
     for group in ("db", "org", "key", "search"):
         assert newsmon(group, "--help", cwd=tmp_path).returncode == 0
