@@ -60,7 +60,8 @@ def test_a_host_busy_beyond_the_patience_is_reported_without_waiting():
     started = time.monotonic()
     with take_slot(limiter, "news.example", patience_s=1) as second:
         assert isinstance(second, Busy) and 29 < second.wait_s <= 30
-    assert time.monotonic() - started < 0.5  # no point waiting 30 s with 1 s of patience
+    # not even the 1 s of patience: there is no point waiting when the wait is 30 s
+    assert time.monotonic() - started < 0.9
     with take_slot(limiter, "other.example", patience_s=1) as other:
         assert other is None  # other hosts are not held up
 
