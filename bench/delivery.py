@@ -48,7 +48,7 @@ from core.db.models import (
     Organization,
     Story,
 )
-from core.db.session import make_engine, unit_of_work
+from core.db.session import WORKER_ENGINE_OPTIONS, make_engine, unit_of_work
 from core.delivery import channels as ch
 from core.delivery.model import load_digest
 from core.delivery.render_json import render_json
@@ -206,7 +206,7 @@ def worker_process(
     settings = Settings(
         database_url=url, broker_url=REDIS_URL, encryption_keys=key, fetch_allowlist="127.0.0.1"
     )
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, **WORKER_ENGINE_OPTIONS)  # as `newsmon worker`
     broker = build_pipeline(settings, engine, broker=build_broker(settings, namespace=namespace))
     halt = threading.Event()
 

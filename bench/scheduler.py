@@ -31,7 +31,7 @@ from sqlalchemy import Engine, delete, func, insert, select, text, update
 
 from core.config import Settings
 from core.db.models import News, Organization, Run, Schedule
-from core.db.session import make_engine, unit_of_work
+from core.db.session import WORKER_ENGINE_OPTIONS, make_engine, unit_of_work
 from core.ids import new_id
 from core.scheduling.fire import FIRE_BATCH_SIZE, database_now
 from tests.support.databases import fresh_pg_database
@@ -209,7 +209,7 @@ def pipeline_ratio(url: str) -> dict[str, float]:
     from workers.runs import enqueue_runs
 
     settings = _settings(url)
-    engine = make_engine(url)
+    engine = make_engine(url, **WORKER_ENGINE_OPTIONS)  # the actors' engine, as `newsmon worker`
 
     def drain(broker: dramatiq.Broker, expected: int) -> float:
         processed = Processed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -35,15 +36,16 @@ def load() -> Settings:
     return settings
 
 
-def engine_for(settings: Settings) -> Engine:
-    engine = make_engine(settings.sqlalchemy_url)
+def engine_for(settings: Settings, **options: Any) -> Engine:
+    engine = make_engine(settings.sqlalchemy_url, **options)
     check_connection(engine)
     return engine
 
 
-def migrated_engine(settings: Settings) -> Engine:
-    """The database, migrated first in embedded mode (production migrates in ``release``)."""
-    engine = engine_for(settings)
+def migrated_engine(settings: Settings, **options: Any) -> Engine:
+    """The database (``options``: the engine's), migrated first in embedded mode
+    (production migrates in ``release``)."""
+    engine = engine_for(settings, **options)
     if settings.mode == "embedded":
         migrate.upgrade_if_needed(engine)
     elif migrate.current_revision(engine) is None:

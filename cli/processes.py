@@ -24,6 +24,7 @@ from cli.common import (
     stop_on_signals,
 )
 from core.config import Settings
+from core.db.session import WORKER_ENGINE_OPTIONS
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ def worker() -> None:
 
     settings = load()
     require_production(settings, "worker")
-    engine = migrated_engine(settings)
+    engine = migrated_engine(settings, **WORKER_ENGINE_OPTIONS)
     broker = _pipeline(settings, engine)
     stop = threading.Event()
     stop_on_signals(stop)

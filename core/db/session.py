@@ -22,6 +22,10 @@ SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 5
 #: Pooled connections per process (web, scheduler and worker each have their own).
 PG_POOL_SIZE = 10
+#: Engine options of a worker process: no ping per pool checkout (a round trip per
+#: message). Every actor takes a lost connection as a retry of its message, and the first
+#: disconnect recycles the whole pool, so a database restart costs one retry.
+WORKER_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": False}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

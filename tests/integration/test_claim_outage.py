@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from core.db.models import DeliveryAttempt, Run
-from core.db.session import make_engine, unit_of_work
+from core.db.session import WORKER_ENGINE_OPTIONS, make_engine, unit_of_work
 from core.delivery.deliveries import deliver
+from core.scheduling.fire import database_now, fire_due_schedules
 from scheduler.loop import Scheduler
 from tests.support import steps
 from tests.support.delivery import (  # noqa: F401  (world is a fixture)
@@ -27,6 +28,7 @@ from tests.support.delivery import (  # noqa: F401  (world is a fixture)
     redis_broker,
     world_fixture,
 )
+from tests.support.factories import due_schedule
 from tests.support.http_server import LocalHTTPServer, Request, Response
 from tests.support.runs import one_queued_run
 from tests.support.tcp_proxy import TcpProxy
@@ -120,6 +122,45 @@ def test_a_run_claimed_while_the_database_is_down_is_retried_not_dead_lettered(
         worker.stop()
     assert list_dead_letters(broker, FETCH_QUEUE) == []
     assert steps.executions(pg_engine, run_id) == 1
+
+
+def test_a_worker_engine_without_pre_ping_retries_a_claim_on_a_cut_connection(
+    pg_engine: Engine,
+    proxy: TcpProxy,
+    broker: dramatiq.Broker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker's pool does not ping before each checkout: a pooled connection the
+    database dropped (restart) fails the next claim, which is a retry, and the run
+    succeeds on a new connection; nothing is dead-lettered."""
+    caplog.set_level(logging.WARNING, logger="workers.runs")
+    url = pg_engine.url.set(port=proxy.port).render_as_string(hide_password=False)
+    engine = make_engine(url, **WORKER_ENGINE_OPTIONS, pool_size=1, max_overflow=0)
+    first, _ = one_queued_run(pg_engine)
+    declare_run_actor(broker, engine, steps.record_step)
+    worker = run_worker(broker)
+    try:
+
+        def state(run_id: str) -> str:
+            with unit_of_work(pg_engine) as session:
+                return session.get_one(Run, run_id).state
+
+        enqueue_runs(broker, [first])
+        wait_for(lambda: state(first) == "succeeded", "the first run")
+        proxy.down()  # cuts the pooled connection, as a database restart does
+        proxy.up()
+        with unit_of_work(pg_engine) as session:
+            due_schedule(session, "second")
+        with unit_of_work(pg_engine) as session:
+            [second], _ = fire_due_schedules(session, now=database_now(session))
+        enqueue_runs(broker, [second])
+        wait_for(lambda: state(second) == "succeeded", "the second run")
+    finally:
+        worker.stop()
+        engine.dispose()
+    assert logged(caplog, "not claimed, the database is unavailable") == 1
+    assert list_dead_letters(broker, FETCH_QUEUE) == []
+    assert steps.executions(pg_engine, second) == 1
 
 
 def test_a_delivery_claimed_while_the_database_is_down_is_retried_not_dead_lettered(
