@@ -237,7 +237,8 @@ def deliver(
     then keeps its delivery); without one the lease must outlast the send.
     """
     # One pooled connection for the claim and the record, and no transaction open on it
-    # while the send is in progress: a second checkout would cost a pool round and a ping.
+    # while the send is in progress: a second checkout would cost another pool round (and
+    # a ping where the pool pings).
     with engine.connect() as conn:
         return _deliver_on(
             conn, engine, delivery_id, ctx=ctx, clock=clock, rng=rng, lease=lease, keeper=keeper
