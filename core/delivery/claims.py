@@ -191,6 +191,16 @@ _CLAIM_ABANDONED = _claim_statement(
     and_(_DELIVERIES.c.state == "sending", _DELIVERIES.c.leaseUntil < _NOW)
 )
 _CLAIM_DUE_LOADED = _claim_and_load(_CLAIM_DUE)
+#: The fence of a claim (binds ``delivery_id``, ``attempt``, ``lease_until``): the
+#: delivery is still ``sending`` under this claim's attempt and lease. Whatever a holder
+#: writes after its send goes under it, so a holder whose lease was taken over writes
+#: nothing.
+HELD_BY_CLAIM = and_(
+    _DELIVERIES.c.id == bindparam("delivery_id"),
+    _DELIVERIES.c.state == "sending",
+    _DELIVERIES.c.attempts == bindparam("attempt"),
+    _DELIVERIES.c.leaseUntil == bindparam("lease_until", type_=UTCDateTime()),
+)
 _CLAIM_ABANDONED_LOADED = _claim_and_load(_CLAIM_ABANDONED)
 # SQLite: what the send reads, after the claim, in its transaction.
 _CHANNEL_AND_HEAD = (

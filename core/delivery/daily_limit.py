@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from core.db.base import UTCDateTime
 from core.db.models import Delivery, ThrottleWindow
-from core.delivery.claims import ClaimedDelivery
+from core.delivery.claims import HELD_BY_CLAIM, ClaimedDelivery
 from core.throttle import hit, window_start
 
 #: One window per UTC day (windows are aligned to the epoch, so they start at midnight).
@@ -35,12 +35,7 @@ _WINDOWS: Table = ThrottleWindow.__table__  # type: ignore[assignment]
 # Built once, as the delivery's other statements (core/db/statements.py).
 _HOLD = (
     update(_DELIVERIES)
-    .where(
-        _DELIVERIES.c.id == bindparam("delivery_id"),
-        _DELIVERIES.c.state == "sending",
-        _DELIVERIES.c.attempts == bindparam("attempt"),
-        _DELIVERIES.c.leaseUntil == bindparam("lease_until", type_=UTCDateTime()),
-    )
+    .where(HELD_BY_CLAIM)
     .values(
         state="pending",
         attempts=_DELIVERIES.c.attempts - 1,

@@ -38,7 +38,12 @@ from core.db.session import autocommitted
 from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.delivery import daily_limit
 from core.delivery.attempts import ATTEMPT_VALUES, INSERT_ATTEMPT, attempt_params
-from core.delivery.claims import IDEMPOTENT_TYPES, ChannelTarget, ClaimedDelivery
+from core.delivery.claims import (
+    HELD_BY_CLAIM,
+    IDEMPOTENT_TYPES,
+    ChannelTarget,
+    ClaimedDelivery,
+)
 from core.delivery.outcome import Outcome
 from core.usage.counters import add_usage, count_sent_delivery
 from core.usage.months import month_of
@@ -130,16 +135,7 @@ _CHANNEL_FAILED = (
 
 @cache
 def _fenced_record(shape: Shape) -> Update:
-    return (
-        update(_DELIVERIES)
-        .where(
-            _DELIVERIES.c.id == bindparam("delivery_id"),
-            _DELIVERIES.c.state == "sending",
-            _DELIVERIES.c.attempts == bindparam("attempt"),
-            _DELIVERIES.c.leaseUntil == bindparam("lease_until", type_=UTCDateTime()),
-        )
-        .values(**set_clause(_DELIVERIES, shape))
-    )
+    return update(_DELIVERIES).where(HELD_BY_CLAIM).values(**set_clause(_DELIVERIES, shape))
 
 
 @cache
