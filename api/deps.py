@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import dramatiq
-import redis
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Connection
@@ -329,10 +328,6 @@ def current_operator(request: Request, key: PresentedKey, conn: ConnectionDep) -
 
 
 OperatorDep = Annotated[OperatorContext, Depends(current_operator)]
-
-
-#: Broker failures that mean "the queue is unreachable".
-BROKER_ERRORS = (redis.RedisError, dramatiq.errors.BrokerError, OSError)
 
 
 def request_broker(request: Request) -> dramatiq.Broker:

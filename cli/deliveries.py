@@ -65,16 +65,14 @@ def delivery_replay(
         )
     enqueued = False
     if settings.mode == "production":
-        import dramatiq
-        import redis
-
         from cli.processes import broker_for
+        from workers.broker import BROKER_ERRORS
         from workers.deliver import enqueue_deliveries
 
         try:
             enqueue_deliveries(broker_for(settings), [delivery_id])
             enqueued = True
-        except (redis.RedisError, dramatiq.errors.BrokerError, OSError) as exc:
+        except BROKER_ERRORS as exc:
             # The replay is committed; the sweeper sends it once the queue is back.
             typer.echo(f"warning: not enqueued ({exc}); the sweeper will send it", err=True)
     typer.echo(json.dumps({"id": delivery_id, "state": "pending", "enqueued": enqueued}))

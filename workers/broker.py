@@ -14,6 +14,7 @@ from typing import Any
 from uuid import uuid4
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
@@ -30,6 +31,8 @@ from core.config import Settings
 from core.scheduling.runs import MAX_RUN_ATTEMPTS
 from workers.dead_letters import KeepFailureDetails
 
+#: Broker failures that mean "the queue is unreachable".
+BROKER_ERRORS = (redis.RedisError, dramatiq.errors.BrokerError, OSError)
 #: Queue of search runs (fetch, parse, score). Deliveries get their own queue so a
 #: fetch backlog never starves them.
 FETCH_QUEUE = "fetch"

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
 
-from api.deps import BROKER_ERRORS, OperatorDep, SessionDep, request_broker
+from api.deps import OperatorDep, SessionDep, request_broker
 from api.errors import ERROR_RESPONSES, ApiError
 from api.schemas import Out
 from core.errors import NotFound, ValidationError
-from workers.broker import QUEUES
+from workers.broker import BROKER_ERRORS, QUEUES
 from workers.dead_letters import (
     MAX_LISTED,
     dead_letter_queues,

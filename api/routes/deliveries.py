@@ -13,7 +13,7 @@ from pydantic import Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from api.deps import BROKER_ERRORS, SessionDep, TenantContext, request_broker, requires
+from api.deps import SessionDep, TenantContext, request_broker, requires
 from api.errors import ERROR_RESPONSES
 from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, paginate
 from api.schemas import Out
@@ -22,6 +22,7 @@ from core.db.models import DELIVERY_STATES, Delivery, Digest
 from core.delivery.attempts import delivery_attempts
 from core.delivery.replay import replay_delivery
 from core.errors import NotFound, ValidationError
+from workers.broker import BROKER_ERRORS
 from workers.deliver import enqueue_deliveries
 
 router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=ERROR_RESPONSES)

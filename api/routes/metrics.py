@@ -19,12 +19,14 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import BROKER_ERRORS, request_broker
+from api.deps import request_broker
 from core.clock import utcnow
 from core.ops.gauges import DatabaseGauges, read_gauges
+from workers.broker import BROKER_ERRORS
 from workers.queue_depths import queue_depths
 
 router = APIRouter(tags=["service"])
+
 log = logging.getLogger(__name__)
 
 

@@ -14,7 +14,6 @@ from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 
 from api.deps import (
-    BROKER_ERRORS,
     SessionDep,
     TenantContext,
     fetch_guard,
@@ -35,6 +34,7 @@ from core.news.searches import MAX_SEARCH_NAME_LENGTH, create_search, get_search
 from core.relevance.preview import PreviewItem, preview_search
 from core.relevance.settings import RelevanceSettings
 from core.scheduling.runs import mark_enqueued, request_run
+from workers.broker import BROKER_ERRORS
 from workers.refresh import enqueue_refreshes
 from workers.runs import enqueue_runs
 

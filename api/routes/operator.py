@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from api.deps import BROKER_ERRORS, OperatorDep, SessionDep, request_broker
+from api.deps import OperatorDep, SessionDep, request_broker
 from api.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.routes.invitations import (
@@ -40,6 +40,7 @@ from core.tenancy.members import (
     user_for_email,
 )
 from core.tenancy.organizations import MAX_NAME_LENGTH, SLUG_PATTERN, create_organization
+from workers.broker import BROKER_ERRORS
 from workers.queue_depths import queue_depths
 
 router = APIRouter(prefix="/operator", tags=["operator"], responses=ERROR_RESPONSES)

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.deps import BROKER_ERRORS, SessionDep, client_address, request_broker
+from api.deps import SessionDep, client_address, request_broker
 from api.errors import ApiError
 from api.routes.deliveries import commit_and_enqueue
 from core.delivery.replay import failed_deliveries, replay_for_operator
@@ -38,6 +38,7 @@ from core.tenancy.audit import record_audit
 from core.tenancy.key_checks import use_operator_key
 from core.usage.months import month_of
 from core.usage.report import top_usage
+from workers.broker import BROKER_ERRORS
 from workers.dead_letters import (
     DeadLetter,
     dead_letter_queues,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from api.deps import BROKER_ERRORS, SessionDep, TenantContext, request_broker, requires
+from api.deps import SessionDep, TenantContext, request_broker, requires
 from api.errors import ERROR_RESPONSES, ApiError
 from api.pagination import MAX_CURSOR_LENGTH, Cursor, Limit, Page, page_of, paginate
 from api.schemas import Out
@@ -20,6 +20,7 @@ from core.db.models import RUN_STATES, Run
 from core.db.scoped import get_owned
 from core.errors import ValidationError
 from core.scheduling.runs import mark_enqueued, replay_run
+from workers.broker import BROKER_ERRORS
 from workers.runs import enqueue_runs
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
