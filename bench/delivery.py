@@ -10,7 +10,9 @@ process. Measured, in deliveries/s:
 
   newsmon x1 / x2   1 and 2 worker processes (``--threads`` dramatiq threads each) running
                     the ``deliver`` actor: claim, load digest, open the sealed config,
-                    render JSON, sign, POST through the guarded client, record the outcome.
+                    render JSON, sign, POST through the guarded client, record the outcome;
+                    the deliveries enqueued one per message (as a run enqueues its own)
+                    and in batches (as the sweeper re-enqueues a backlog).
   httpx             one process, ``--threads`` threads sharing one ``httpx.Client``,
                     POSTing the same bodies and headers (pre-rendered): the network floor.
 
@@ -56,6 +58,7 @@ from core.delivery.send_webhook import webhook_headers
 from core.ids import new_id
 from core.secrets import generate_key_string, parse_keys
 from tests.support.databases import fresh_pg_database
+from workers.deliver import DELIVERY_BATCH_SIZE
 
 #: Redis database of the benchmark (flushed after each measurement: keep it off the tests' one).
 REDIS_URL = os.environ.get("NEWSMON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
@@ -220,7 +223,13 @@ def worker_process(
 
 
 def measure_newsmon(
-    engine: Engine, url: str, key: str, ids: list[str], processes: int, threads: int
+    engine: Engine,
+    url: str,
+    key: str,
+    ids: list[str],
+    processes: int,
+    threads: int,
+    batch_size: int,
 ) -> float:
     from workers.broker import build_broker
     from workers.deliver import enqueue_deliveries
@@ -241,7 +250,7 @@ def measure_newsmon(
     settings = Settings(database_url=url, broker_url=REDIS_URL, encryption_keys=key)
     broker = build_broker(settings, namespace=namespace)
     started = time.perf_counter()
-    enqueue_deliveries(broker, ids)
+    enqueue_deliveries(broker, ids, batch_size=batch_size)
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         with unit_of_work(engine) as s:
@@ -294,17 +303,25 @@ def main() -> None:
             engine = make_engine(url)
             org_id, ids = populate(engine, key, hook, args.deliveries)
             floor = measure_httpx(engine, org_id, ids, hook, args.threads)
-            one = measure_newsmon(engine, url, key, ids, 1, args.threads)
-            two = measure_newsmon(engine, url, key, ids, 2, args.threads)
+            rows = [
+                (
+                    f"{label}, {processes} worker process{'es' if processes > 1 else ''}",
+                    measure_newsmon(engine, url, key, ids, processes, args.threads, size),
+                )
+                for label, size in (
+                    ("one per message", 1),
+                    (f"batches of {DELIVERY_BATCH_SIZE}", DELIVERY_BATCH_SIZE),
+                )
+                for processes in (1, 2)
+            ]
             engine.dispose()
     finally:
         receiver.terminate()
         receiver.wait(10)
     print(f"{args.deliveries} deliveries, {args.threads} threads per process, local receiver")
     print(f"  plain httpx POSTs (same payloads): {floor:8.0f} /s")
-    print(f"  newsmon deliver, 1 worker process: {one:8.0f} /s   ratio {one / floor:.2f}")
-    print(f"  newsmon deliver, 2 worker processes: {two:6.0f} /s   ratio {two / floor:.2f}")
-    print(f"  scaling 2 vs 1 process: {two / one:.2f}x")
+    for label, rate in rows:
+        print(f"  newsmon deliver, {label}: {rate:6.0f} /s   ratio {rate / floor:.2f}")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) 
     from core.ops.retention import RetentionPolicy
     from scheduler.loop import Scheduler
     from workers.broker import broker_lost_data
-    from workers.deliver import enqueue_deliveries
+    from workers.deliver import DELIVERY_BATCH_SIZE, enqueue_deliveries
     from workers.health_alerts import enqueue_health_alerts
     from workers.refresh import enqueue_refreshes
     from workers.runs import enqueue_runs
@@ -118,7 +118,7 @@ def _scheduler_for(settings: Settings, engine: Engine, broker: dramatiq.Broker) 
         orphan_grace=timedelta(seconds=settings.orphan_grace_seconds),
         requeue_after=timedelta(seconds=settings.requeue_after_seconds),
         after_commit=_crash_after_commit if crash else None,
-        enqueue_deliveries=partial(enqueue_deliveries, broker),
+        enqueue_deliveries=partial(enqueue_deliveries, broker, batch_size=DELIVERY_BATCH_SIZE),
         retention=RetentionPolicy.from_settings(settings),
         prune_every=(
             timedelta(minutes=settings.prune_interval_minutes)

@@ -57,7 +57,7 @@ class Scheduler:
       requeue_after: age of an enqueue after which a still-queued run is sent again.
       after_commit: fault-injection hook called with the new run ids between commit and
         enqueue (tests kill the process there); None in normal operation.
-      enqueue_deliveries: sends one deliver message per delivery id; given, the sweep
+      enqueue_deliveries: sends deliver messages for delivery ids (in batches); given, the sweep
         also re-enqueues deliveries that are due or whose worker died.
       retention: what to prune; None prunes nothing.
       broker_lost: says whether the broker lost its data since it was last asked (a

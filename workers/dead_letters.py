@@ -26,6 +26,7 @@ retries and traceback (added by the Retries middleware) would be lost;
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -119,18 +120,30 @@ def list_dead_letters(
     return letters[:limit]
 
 
-#: Per actor: the kind of row a message's first argument names, and the states of that
-#: row in which the message has nothing left to do.
-SETTLED = {"run_search": ("run", ("succeeded",)), "deliver": ("delivery", ("sent",))}
+#: Per actor: the kind of row a message's arguments name, its plural, and the states of
+#: that row in which the message has nothing left to do.
+SETTLED = {
+    "run_search": ("run", "runs", ("succeeded",)),
+    "deliver": ("delivery", "deliveries", ("sent",)),
+}
+
+
+def _subjects(letter: DeadLetter) -> list[str]:
+    """The rows a message names: a run message its run (the first argument), a deliver
+    message one delivery or a batch (every argument)."""
+    if letter.actor not in SETTLED:
+        return []
+    names = letter.args if letter.actor == "deliver" else letter.args[:1]
+    return [str(name) for name in names]
 
 
 def resolve_dead_letters(session: Session, letters: list[DeadLetter]) -> list[DeadLetter]:
-    """``letters`` with ``resolved`` set for those whose run or delivery has completed
-    since (or no longer exists: pruned after it finished)."""
+    """``letters`` with ``resolved`` set for those whose runs or deliveries have all
+    completed since (or no longer exist: pruned after they finished)."""
     wanted: dict[str, list[str]] = {"run": [], "delivery": []}
     for letter in letters:
-        if letter.actor in SETTLED and letter.args:
-            wanted[SETTLED[letter.actor][0]].append(str(letter.args[0]))
+        if letter.actor in SETTLED:
+            wanted[SETTLED[letter.actor][0]].extend(_subjects(letter))
     states = {
         "run": run_states(session, wanted["run"]),
         "delivery": delivery_states(session, wanted["delivery"]),
@@ -139,13 +152,17 @@ def resolve_dead_letters(session: Session, letters: list[DeadLetter]) -> list[De
 
 
 def _resolution(letter: DeadLetter, states: dict[str, dict[str, str]]) -> str | None:
-    if letter.actor not in SETTLED or not letter.args:
+    subjects = _subjects(letter)
+    if not subjects:
         return None
-    kind, done = SETTLED[letter.actor]
-    state = states[kind].get(str(letter.args[0]))
-    if state is None:
-        return f"{kind} no longer exists"
-    return f"{kind} {state}" if state in done else None
+    kind, kinds, done = SETTLED[letter.actor]
+    found = [states[kind].get(subject) for subject in subjects]
+    if any(state is not None and state not in done for state in found):
+        return None
+    if len(found) == 1:
+        return f"{kind} {found[0]}" if found[0] is not None else f"{kind} no longer exists"
+    counts = Counter(state or "no longer exist" for state in found)
+    return f"{kinds}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
 
 def purge_resolved(

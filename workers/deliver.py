@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from core.clock import utcnow
 from core.db.outage import OUTAGE_ERRORS
 from core.delivery.claims import DELIVERY_LEASE
-from core.delivery.deliveries import SendContext, deliver
+from core.delivery.deliveries import DeliverResult, SendContext, deliver_in_turn
 from core.scheduling.leases import LeaseKeeper
 from workers.broker import DELIVER_QUEUE
 
@@ -20,8 +20,14 @@ log = logging.getLogger(__name__)
 
 #: Actor name of deliveries (the message's ``actor_name``).
 DELIVER_ACTOR = "deliver"
-#: Longest one deliver actor may take: a send's own deadline is far shorter (60 s).
+#: Longest one deliver actor may take: a send's own deadline is far shorter (60 s), and a
+#: batch starts no send after its budget.
 DELIVER_TIME_LIMIT = timedelta(minutes=2)
+#: Deliveries one message of a backlog carries (the sweeper's re-enqueue).
+DELIVERY_BATCH_SIZE = 20
+#: A batch starts no new send this long after its first: one slow receiver holds back
+#: the rest of its batch at most this long plus its own send's deadline.
+BATCH_BUDGET = timedelta(seconds=10)
 
 
 class RetryDelivery(Exception):
@@ -36,29 +42,34 @@ def declare_deliver_actor(
     *,
     lease: timedelta = DELIVERY_LEASE,
     keeper: LeaseKeeper | None = None,
-) -> dramatiq.Actor[[str], None]:
-    """Declare ``deliver`` on ``broker``; ``context`` builds the send context once;
-    ``keeper`` renews a claim's lease while its send is in progress."""
+    budget: timedelta = BATCH_BUDGET,
+) -> dramatiq.Actor[..., None]:
+    """Declare ``deliver`` on ``broker``: a message names one delivery or a batch of them,
+    sent in turn (``budget``: see :func:`core.delivery.deliveries.deliver_in_turn`; the
+    rest go back to the queue). ``context`` builds the send context once; ``keeper``
+    renews a claim's lease while its send is in progress."""
     made: list[SendContext] = []
 
-    def deliver_one(delivery_id: str) -> None:
+    def deliver_batch(*delivery_ids: str) -> None:
         if not made:
             made.append(context())
+        done = 0
         try:
-            result = deliver(engine, delivery_id, made[0], lease=lease, keeper=keeper)
+            for delivery_id, result in deliver_in_turn(
+                engine, delivery_ids, made[0], lease=lease, keeper=keeper, budget=budget
+            ):
+                done += 1
+                _report(broker, delivery_id, result)
         except OUTAGE_ERRORS as exc:
-            log.warning("delivery %s: the database is unavailable; will retry", delivery_id)
+            # The whole message is retried: the deliveries it already settled find
+            # nothing to claim.
+            log.warning("deliveries %s: the database is unavailable; will retry", delivery_ids)
             raise RetryDelivery(f"database unavailable: {type(exc).__name__}") from exc
-        if result.held is not None:  # the sweeper enqueues it when the day turns
-            log.info("delivery %s %s", delivery_id, result.held)
-            return
-        if result.outcome is None:
-            log.info("delivery %s not claimable (done, not due or held elsewhere)", delivery_id)
-            return
-        log.info("delivery %s: %s %s", delivery_id, result.outcome.kind, result.outcome.error or "")
-        if result.retry_at is not None:
-            delay_ms = max(0, int((result.retry_at - utcnow()).total_seconds() * 1000))
-            broker.enqueue(delivery_message(delivery_id), delay=delay_ms)
+        if done < len(delivery_ids):
+            log.info(
+                "batch over its budget: %d deliveries back to the queue", len(delivery_ids) - done
+            )
+            broker.enqueue(delivery_message(*delivery_ids[done:]))
 
     decorate = dramatiq.actor(
         actor_name=DELIVER_ACTOR,
@@ -69,21 +80,41 @@ def declare_deliver_actor(
         # only retries a delivery whose database was unreachable.
         retry_when=lambda retries, exc: isinstance(exc, RetryDelivery),
     )
-    return decorate(deliver_one)
+    return decorate(deliver_batch)
 
 
-def delivery_message(delivery_id: str) -> dramatiq.Message[None]:
-    """The message of one delivery, built without the actor (schedulers send it too)."""
+def _report(broker: dramatiq.Broker, delivery_id: str, result: DeliverResult) -> None:
+    """Log what one delivery's attempt did; a retry is a delayed message of its own."""
+    if result.held is not None:  # the sweeper enqueues it when the day turns
+        log.info("delivery %s %s", delivery_id, result.held)
+        return
+    if result.outcome is None:
+        log.info("delivery %s not claimable (done, not due or held elsewhere)", delivery_id)
+        return
+    log.info("delivery %s: %s %s", delivery_id, result.outcome.kind, result.outcome.error or "")
+    if result.retry_at is not None:
+        delay_ms = max(0, int((result.retry_at - utcnow()).total_seconds() * 1000))
+        broker.enqueue(delivery_message(delivery_id), delay=delay_ms)
+
+
+def delivery_message(*delivery_ids: str) -> dramatiq.Message[None]:
+    """The message of one delivery or a batch, built without the actor (schedulers send
+    it too)."""
     return dramatiq.Message(
         queue_name=DELIVER_QUEUE,
         actor_name=DELIVER_ACTOR,
-        args=(delivery_id,),
+        args=delivery_ids,
         kwargs={},
         options={},
     )
 
 
-def enqueue_deliveries(broker: dramatiq.Broker, delivery_ids: list[str]) -> None:
-    """One message per delivery (duplicates are harmless: the claim decides)."""
-    for delivery_id in delivery_ids:
-        broker.enqueue(delivery_message(delivery_id))
+def enqueue_deliveries(
+    broker: dramatiq.Broker, delivery_ids: list[str], *, batch_size: int = 1
+) -> None:
+    """Enqueue ``delivery_ids``, ``batch_size`` per message (duplicates are harmless: the
+    claim decides). A run's own deliveries go one per message, so its channels are sent
+    side by side; a backlog (the sweeper's) goes in batches of
+    :data:`DELIVERY_BATCH_SIZE`, which share a message and a pooled connection."""
+    for start in range(0, len(delivery_ids), batch_size):
+        broker.enqueue(delivery_message(*delivery_ids[start : start + batch_size]))

@@ -97,7 +97,12 @@ def transaction(session: Session) -> Iterator[Session]:
 def autocommitted(conn: Connection) -> Iterator[Connection]:
     """``conn`` in autocommit while the block runs: each statement is its own transaction,
     one round trip (no ``BEGIN``/``COMMIT``); transactional again afterwards, so the
-    caller may open a transaction on it. ``conn`` must have no transaction open."""
+    caller may open a transaction on it. ``conn`` must have no transaction open. Inside
+    another such block (a batch keeping its connection in autocommit) it changes nothing;
+    :func:`transaction_on` opens a transaction there."""
+    if _in_autocommit(conn):
+        yield conn
+        return
     conn.execution_options(isolation_level="AUTOCOMMIT")
     try:
         yield conn
@@ -106,6 +111,28 @@ def autocommitted(conn: Connection) -> Iterator[Connection]:
             # Ends SQLAlchemy's own transaction; in autocommit nothing is sent, nothing undone.
             conn.rollback()
             conn.execution_options(isolation_level=conn.default_isolation_level)
+
+
+@contextmanager
+def transaction_on(conn: Connection) -> Iterator[Connection]:
+    """One transaction on ``conn`` (committed at the end of the block, rolled back on an
+    error), also inside an :func:`autocommitted` block, whose autocommit it suspends."""
+    if not _in_autocommit(conn):
+        with conn.begin():
+            yield conn
+        return
+    conn.rollback()  # the marker the autocommitted statements left: nothing is sent
+    conn.execution_options(isolation_level=conn.default_isolation_level)
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        if not conn.invalidated:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _in_autocommit(conn: Connection) -> bool:
+    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
 
 def unit_of_work(engine: Engine | None = None) -> AbstractContextManager[Session]:

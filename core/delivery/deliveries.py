@@ -35,7 +35,8 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.db.models import Channel, Delivery
+from core.db.session import autocommitted, transaction_on
 from core.delivery import channels as ch
 from core.delivery import daily_limit
 from core.delivery.claims import DELIVERY_LEASE, IDEMPOTENT_TYPES, ChannelTarget, claim_and_load
@@ -245,6 +247,53 @@ def deliver(
         )
 
 
+def deliver_in_turn(
+    engine: Engine,
+    delivery_ids: Sequence[str],
+    ctx: SendContext,
+    *,
+    budget: timedelta,
+    clock: Callable[[], datetime] = utcnow,
+    rng: random.Random | None = None,
+    lease: timedelta = DELIVERY_LEASE,
+    keeper: LeaseKeeper | None = None,
+) -> Iterator[tuple[str, DeliverResult]]:
+    """:func:`deliver` each of ``delivery_ids`` in turn (a batch: one message of a
+    backlog), yielding each result as it is recorded. One pooled connection serves the
+    batch. Each is claimed only when its turn comes, so those not reached stay
+    ``pending``; none is started once ``budget`` has passed since the batch began (the
+    caller re-enqueues what was not yielded)."""
+    began = time.monotonic()
+    with engine.connect() as conn:
+        # On PostgreSQL the batch's connection stays in autocommit (each claim and sent
+        # record is one statement): switching it per statement cost ~5% of a delivery.
+        batch = autocommitted(conn) if conn.dialect.name == "postgresql" else nullcontext()
+        with batch:
+            for index, delivery_id in enumerate(delivery_ids):
+                if index and time.monotonic() - began >= budget.total_seconds():
+                    return
+                if conn.invalidated:
+                    # The previous one's connection was lost (its outcome recorded on a
+                    # new one): end what the lost one left, and put the new one the
+                    # next statement connects in autocommit as well.
+                    conn.rollback()
+                    if conn.dialect.name == "postgresql":
+                        conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield (
+                    delivery_id,
+                    _deliver_on(
+                        conn,
+                        engine,
+                        delivery_id,
+                        ctx=ctx,
+                        clock=clock,
+                        rng=rng,
+                        lease=lease,
+                        keeper=keeper,
+                    ),
+                )
+
+
 def _deliver_on(
     conn: Connection,
     engine: Engine,
@@ -262,7 +311,7 @@ def _deliver_on(
     claim, channel = loaded.claim, loaded.channel
     if claim.daily_limit is not None and not claim.resumed and _sendable(channel):
         now = clock()
-        with conn.begin():
+        with transaction_on(conn):
             day = daily_limit.take_place(conn, claim.organization_id, claim.daily_limit, now)
             if day is None:
                 return DeliverResult(None, held=daily_limit.hold(conn, claim, now))

@@ -34,7 +34,7 @@ from sqlalchemy import (
 
 from core.db.base import UTCDateTime
 from core.db.models import Channel, Delivery, DeliveryAttempt, Digest, DigestStory, News, Story
-from core.db.session import autocommitted
+from core.db.session import autocommitted, transaction_on
 from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.delivery import daily_limit
 from core.delivery.attempts import ATTEMPT_VALUES, INSERT_ATTEMPT, attempt_params
@@ -255,7 +255,7 @@ def record_outcome(
         with autocommitted(conn):  # one statement, no BEGIN
             held = conn.execute(statement, {**params, **(health or {})}).scalar_one()
         return retry_at if held == 1 else None
-    with conn.begin():
+    with transaction_on(conn):
         if conn.execute(_fenced_record(shape_of(values)), params).rowcount != 1:
             return None  # taken over after our lease expired; the new holder records
         conn.execute(INSERT_ATTEMPT, params)

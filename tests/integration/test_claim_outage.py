@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from core.db.models import DeliveryAttempt, Run
 from core.db.session import WORKER_ENGINE_OPTIONS, make_engine, unit_of_work
-from core.delivery.deliveries import deliver
+from core.delivery.deliveries import deliver, deliver_in_turn
 from core.scheduling.fire import database_now, fire_due_schedules
 from scheduler.loop import Scheduler
 from tests.support import steps
@@ -216,6 +216,38 @@ def test_a_connection_cut_during_the_send_records_the_outcome_on_a_new_one(
             select(DeliveryAttempt.outcome).where(DeliveryAttempt.deliveryId == delivery_id)
         ).all()
     assert outcomes == ["sent"]
+
+
+def test_a_connection_cut_during_a_batch_leaves_the_next_delivery_a_working_one(
+    world: World, proxied: Engine, proxy: TcpProxy
+) -> None:
+    """The batch's shared connection is cut during its first send: that outcome is
+    recorded on a new connection, and the second delivery is claimed, sent and recorded
+    on the batch's connection, reconnected."""
+    cuts: list[int] = []
+
+    def cut_once_then_answer(_: Request) -> Response:
+        if not cuts:
+            cuts.append(1)
+            proxy.down()
+            proxy.up()
+        return Response()
+
+    with LocalHTTPServer(routes={"/hook": cut_once_then_answer}) as server:
+        for _ in range(2):
+            world.channel("webhook", {"url": server.url_for("/hook"), "secret": SECRET})
+        world.stories(1)
+        ids = world.plan()
+        done = dict(
+            deliver_in_turn(proxied, ids, world.ctx, budget=timedelta(minutes=1), clock=world.clock)
+        )
+        assert server.hits["/hook"] == 2
+    assert sorted(done) == sorted(ids)
+    for delivery_id in ids:
+        outcome = done[delivery_id].outcome
+        assert outcome is not None and outcome.kind == "sent"
+        row = world.row(delivery_id)
+        assert (row.state, row.attempts) == ("sent", 1)
 
 
 def test_a_dead_letter_whose_run_completed_since_is_resolved(
