@@ -16,7 +16,11 @@ from core.config import Settings
 from core.db.models import Organization
 from core.db.session import unit_of_work
 from core.delivery.deliveries import deliver_in_turn
-from tests.support.delivery import World, world_fixture  # noqa: F401  (world is a fixture)
+from tests.support.delivery import (  # noqa: F401  (world is a fixture)
+    World,
+    drain_deliveries,
+    world_fixture,
+)
 from tests.support.http_server import LocalHTTPServer, Request, Response
 from workers.broker import DELIVER_QUEUE, build_broker
 from workers.dead_letters import DeadLetter, resolve_dead_letters
@@ -37,16 +41,6 @@ def hooks(world: World, server: LocalHTTPServer, count: int) -> list[str]:
     return [by_channel[c] for c in world.channel_ids]
 
 
-def run_until_idle(broker: dramatiq.Broker) -> None:
-    worker = dramatiq.Worker(broker, worker_threads=2)
-    worker.start()
-    try:
-        broker.join(DELIVER_QUEUE)
-        worker.join()
-    finally:
-        worker.stop()
-
-
 def test_a_batch_with_repeats_sends_each_delivery_once(world: World) -> None:
     broker = build_broker(Settings())
     routes = {f"/hook{i}": Response() for i in range(3)}
@@ -56,7 +50,7 @@ def test_a_batch_with_repeats_sends_each_delivery_once(world: World) -> None:
         enqueue_deliveries(broker, ids + ids + ids[:1], batch_size=4)
         queued = [dramatiq.Message.decode(data) for data in broker.queues[DELIVER_QUEUE].queue]
         assert [m.args for m in queued] == [tuple(ids + ids[:1]), tuple(ids[1:] + ids[:1])]
-        run_until_idle(broker)
+        drain_deliveries(broker, threads=2)
         assert {path: server.hits[path] for path in routes} == dict.fromkeys(routes, 1)
     for delivery_id in ids:
         assert (world.row(delivery_id).state, world.row(delivery_id).attempts) == ("sent", 1)
@@ -72,7 +66,7 @@ def test_a_batch_past_its_budget_sends_the_rest_from_new_messages(
         # No budget: each message sends its first delivery and hands the rest back.
         declare_deliver_actor(broker, world.engine, lambda: world.ctx, budget=timedelta(0))
         enqueue_deliveries(broker, ids, batch_size=3)
-        run_until_idle(broker)
+        drain_deliveries(broker, threads=2)
         assert server.total_hits == 3
     assert [world.row(d).state for d in ids] == ["sent"] * 3
     handed_back = [r.getMessage() for r in caplog.records if "back to the queue" in r.message]

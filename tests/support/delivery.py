@@ -30,7 +30,7 @@ from core.fetch import GuardPolicy, build_client
 from core.ids import new_id
 from core.secrets import Keyring, generate_key_string, parse_keys
 from tests.support import factories
-from workers.broker import build_broker
+from workers.broker import DELIVER_QUEUE, build_broker
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -149,6 +149,17 @@ def world_fixture(db_engine: Engine, tmp_path: Path) -> Iterator[World]:
     ctx = SendContext(keyring=keyring, client=client, policy=POLICY, file_root=tmp_path / "digests")
     yield World(db_engine, keyring, org_id, news_id, Clock(START), ctx)
     client.close()
+
+
+def drain_deliveries(broker: dramatiq.Broker, threads: int = 1) -> None:
+    """Run a dramatiq worker on ``broker`` until its deliver queue is empty and idle."""
+    worker = dramatiq.Worker(broker, worker_threads=threads)
+    worker.start()
+    try:
+        broker.join(DELIVER_QUEUE)
+        worker.join()
+    finally:
+        worker.stop()
 
 
 def free_port() -> int:

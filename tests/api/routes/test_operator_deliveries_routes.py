@@ -22,6 +22,7 @@ from tests.api.routes.test_ops_page import FORM, OWN_ORIGIN, login
 from tests.support.delivery import (  # noqa: F401  (world is a fixture)
     SECRET,
     World,
+    drain_deliveries,
     redis_broker,
     world_fixture,
 )
@@ -109,13 +110,7 @@ def test_operator_lists_failed_deliveries_and_a_replay_delivers_it(
         )
         assert replayed.status_code == 202, replayed.text
         assert replayed.json() == {"id": failed, "state": "pending", "enqueued": True}
-        worker = dramatiq.Worker(broker, worker_threads=1)
-        worker.start()
-        try:
-            broker.join(DELIVER_QUEUE)
-            worker.join()
-        finally:
-            worker.stop()
+        drain_deliveries(broker)
         assert seen["posts"] == 2
         assert world.row(failed).state == "sent"
         attempts = client.get(f"/operator/deliveries/{failed}/attempts", headers=operator).json()
