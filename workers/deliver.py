@@ -14,7 +14,7 @@ from core.db.outage import OUTAGE_ERRORS
 from core.delivery.claims import DELIVERY_LEASE
 from core.delivery.deliveries import DeliverResult, SendContext, deliver_in_turn
 from core.scheduling.leases import LeaseKeeper
-from workers.broker import DELIVER_QUEUE
+from workers.broker import BROKER_ERRORS, DELIVER_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,18 @@ def declare_deliver_actor(
             for delivery_id, result in deliver_in_turn(
                 engine, delivery_ids, made[0], lease=lease, keeper=keeper, budget=budget
             ):
-                done += 1
                 _report(broker, delivery_id, result)
+                done += 1
         except OUTAGE_ERRORS as exc:
             # The whole message is retried: the deliveries it already settled find
             # nothing to claim.
             log.warning("deliveries %s: the database is unavailable; will retry", delivery_ids)
             raise RetryDelivery(f"database unavailable: {type(exc).__name__}") from exc
+        except BaseException:
+            # A defect or the time limit in one delivery (left to its lease and the
+            # sweeper): the batch mates after it go back to the queue now.
+            _hand_back(broker, delivery_ids[done + 1 :])
+            raise
         if done < len(delivery_ids):
             log.info(
                 "batch over its budget: %d deliveries back to the queue", len(delivery_ids) - done
@@ -81,6 +86,17 @@ def declare_deliver_actor(
         retry_when=lambda retries, exc: isinstance(exc, RetryDelivery),
     )
     return decorate(deliver_batch)
+
+
+def _hand_back(broker: dramatiq.Broker, delivery_ids: tuple[str, ...]) -> None:
+    """Enqueue what is left of a failing batch (the sweeper finds it if the broker is
+    unreachable too)."""
+    if not delivery_ids:
+        return
+    try:
+        broker.enqueue(delivery_message(*delivery_ids))
+    except BROKER_ERRORS:
+        log.warning("%d deliveries of a failed batch left to the sweeper", len(delivery_ids))
 
 
 def _report(broker: dramatiq.Broker, delivery_id: str, result: DeliverResult) -> None:

@@ -23,7 +23,7 @@ from tests.support.delivery import (  # noqa: F401  (world is a fixture)
 )
 from tests.support.http_server import LocalHTTPServer, Request, Response
 from workers.broker import DELIVER_QUEUE, build_broker
-from workers.dead_letters import DeadLetter, resolve_dead_letters
+from workers.dead_letters import DeadLetter, list_dead_letters, resolve_dead_letters
 from workers.deliver import declare_deliver_actor, enqueue_deliveries
 
 SECRET = "whsec_" + "a" * 44
@@ -74,6 +74,27 @@ def test_a_batch_past_its_budget_sends_the_rest_from_new_messages(
         "batch over its budget: 2 deliveries back to the queue",
         "batch over its budget: 1 deliveries back to the queue",
     ]
+
+
+def test_a_malformed_batch_member_is_a_dead_letter_and_its_batch_mates_are_sent(
+    world: World,
+) -> None:
+    """A message whose second id is not an id (a hand-made or corrupted message): that
+    member fails with the database's refusal (a dead letter naming the whole message),
+    the one before it was sent, and the one after it is handed back and sent."""
+    broker = build_broker(Settings())
+    with LocalHTTPServer(routes={f"/hook{i}": Response() for i in range(2)}) as server:
+        ids = hooks(world, server, 2)
+        declare_deliver_actor(broker, world.engine, lambda: world.ctx)
+        malformed = (ids[0], {"id": ids[1]}, ids[1])
+        broker.enqueue(dramatiq.Message(DELIVER_QUEUE, "deliver", malformed, {}, {}))
+        drain_deliveries(broker, failing=True)
+        assert server.total_hits == 2
+    assert [world.row(d).state for d in ids] == ["sent", "sent"]
+    [letter] = list_dead_letters(broker, DELIVER_QUEUE)
+    assert letter.args == (ids[0], {"id": ids[1]}, ids[1])
+    # The excerpt ends with SQLAlchemy's link for a ProgrammingError (code f405).
+    assert letter.traceback is not None and "/e/21/f405" in letter.traceback
 
 
 def test_a_slow_receiver_holds_back_the_rest_of_its_batch_only_for_the_budget(

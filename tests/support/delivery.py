@@ -151,12 +151,17 @@ def world_fixture(db_engine: Engine, tmp_path: Path) -> Iterator[World]:
     client.close()
 
 
-def drain_deliveries(broker: dramatiq.Broker, threads: int = 1) -> None:
-    """Run a dramatiq worker on ``broker`` until its deliver queue is empty and idle."""
+def drain_deliveries(broker: dramatiq.Broker, threads: int = 1, *, failing: bool = False) -> None:
+    """Run a dramatiq worker on ``broker`` until its deliver queue is empty and idle
+    (``failing``: a message is expected to fail; the in-process broker raises its
+    error otherwise)."""
     worker = dramatiq.Worker(broker, worker_threads=threads)
     worker.start()
     try:
-        broker.join(DELIVER_QUEUE)
+        if failing:
+            broker.join(DELIVER_QUEUE, fail_fast=False)  # type: ignore[call-arg]
+        else:
+            broker.join(DELIVER_QUEUE)
         worker.join()
     finally:
         worker.stop()
