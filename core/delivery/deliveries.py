@@ -31,13 +31,14 @@ after which its deliveries fail without an attempt until it is fixed and they ar
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import random
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,6 +83,8 @@ SWEEP_BATCH_SIZE = 1000
 #: deliver actor's time limit; webhooks and Slack stop earlier, at their client policy's
 #: deadline).
 SEND_DEADLINE_S = 60.0
+#: Opened channel configs a send context keeps (see ``SendContext.opened``).
+MAX_OPENED_CONFIGS = 4096
 #: Budget of a channel test send, which holds a web worker while it runs.
 TEST_SEND_DEADLINE_S = 5.0
 
@@ -112,6 +115,29 @@ class SendContext:
     file_root: Path | None = None
     links: DigestLinks | None = None
     slack_buttons: bool = False
+    #: Configs opened before, by channel and sealed config, so a changed config is
+    #: opened anew (opening and listing its secrets was ~5% of a delivery's CPU). Held
+    #: beside the keyring that opens them anyway; cleared past ``MAX_OPENED_CONFIGS``.
+    opened: dict[tuple[str, str, str], tuple[ch.ChannelConfig, tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def open_channel(
+        self, channel: Channel | ChannelTarget
+    ) -> tuple[ch.ChannelConfig, tuple[str, ...]]:
+        """The channel's config in clear and its secrets (for redaction); raises
+        ``SecretsError`` or ``ValidationError`` if it cannot be opened."""
+        key = (channel.type, channel.id, json.dumps(channel.config, sort_keys=True))
+        found = self.opened.get(key)
+        if found is None:
+            config = ch.open_config(
+                channel.type, channel.config, self.keyring, channel.organizationId, channel.id
+            )
+            found = (config, tuple(ch.config_secrets(channel.type, config)))
+            if len(self.opened) >= MAX_OPENED_CONFIGS:
+                self.opened.clear()
+            self.opened[key] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -149,12 +175,9 @@ def send_to_channel(
     whichever library made it, fails the send for good with the policy's reason. Neither
     the outcome's texts nor library log records of the send hold the channel's secrets."""
     try:
-        config = ch.open_config(
-            channel.type, channel.config, ctx.keyring, channel.organizationId, channel.id
-        )
+        config, secrets = ctx.open_channel(channel)
     except (SecretsError, ValidationError) as exc:
         return Outcome.failed(f"channel config unusable: {exc}", permanent=True)
-    secrets = ch.config_secrets(channel.type, config)
     with (
         LOG_REDACTOR.hiding(secrets),
         outbound_guard(ctx.policy) as guard,

@@ -433,3 +433,25 @@ def test_a_claim_reads_the_digest_and_channel_as_stored_or_claims_nothing(world:
     assert world.row(delivery_id).state == "sending"
     with world.engine.connect() as conn:  # claimed: a second claim gets nothing
         assert claim_and_load(conn, delivery_id, now=world.clock()) is None
+
+
+def test_a_changed_channel_config_is_opened_anew_for_its_next_send(world: World) -> None:
+    """The send context keeps configs it opened; a config saved since (sealed anew) is
+    opened again, so the next delivery goes where the channel now points."""
+    with LocalHTTPServer(routes={"/old": Response(), "/new": Response()}) as server:
+        channel_id = world.channel("webhook", {"url": server.url_for("/old"), "secret": SECRET})
+        world.stories(1)
+        [first] = world.plan()
+        world.deliver(first)
+        changed = ch.validate_config("webhook", {"url": server.url_for("/new"), "secret": SECRET})
+        with unit_of_work(world.engine) as session:
+            row = session.get(Channel, channel_id)
+            assert row is not None
+            row.config = ch.seal_config("webhook", changed, world.keyring, world.org_id, channel_id)
+        world.clock.now += timedelta(hours=1)
+        world.stories(1)
+        [second] = world.plan()
+        world.deliver(second)
+        assert (server.hits["/old"], server.hits["/new"]) == (1, 1)
+    assert world.row(second).state == "sent"
+    assert len(world.ctx.opened) == 2  # one entry per sealed config
