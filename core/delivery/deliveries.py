@@ -256,15 +256,22 @@ def deliver(
     lease: timedelta = DELIVERY_LEASE,
     keeper: LeaseKeeper | None = None,
 ) -> DeliverResult:
-    """Claim, send and record one delivery (the ``deliver`` actor's whole body).
+    """Claim, send and record one delivery: a batch of one (:func:`deliver_in_turn`).
 
     ``keeper`` renews the claim's lease while the send is in progress (a slow receiver
     then keeps its delivery); without one the lease must outlast the send.
     """
-    with _connection_for_deliveries(engine) as conn:
-        return _deliver_on(
-            conn, engine, delivery_id, ctx=ctx, clock=clock, rng=rng, lease=lease, keeper=keeper
-        )
+    [(_, result)] = deliver_in_turn(
+        engine,
+        [delivery_id],
+        ctx,
+        budget=timedelta(0),
+        clock=clock,
+        rng=rng,
+        lease=lease,
+        keeper=keeper,
+    )
+    return result
 
 
 @contextmanager
@@ -293,8 +300,9 @@ def deliver_in_turn(
     lease: timedelta = DELIVERY_LEASE,
     keeper: LeaseKeeper | None = None,
 ) -> Iterator[tuple[str, DeliverResult]]:
-    """:func:`deliver` each of ``delivery_ids`` in turn (a batch: one message of a
-    backlog), yielding each result as it is recorded. One pooled connection serves the
+    """Claim, send and record each of ``delivery_ids`` in turn (the ``deliver`` actor's
+    whole body: one delivery, or a batch of a backlog), yielding each result as it is
+    recorded. One pooled connection serves the
     batch. Each is claimed only when its turn comes, so those not reached stay
     ``pending``; none is started once ``budget`` has passed since the batch began (the
     caller re-enqueues what was not yielded)."""
