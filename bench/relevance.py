@@ -254,7 +254,11 @@ def throughput(corpus: Corpus) -> None:
     picked = list(range(200))
     query_scores = [v.score for v in scorer.score(articles[:200], now=NOW)]
     model = train_model(
-        [texts[i] for i in picked], list(relevant[picked]), query_scores, fit_vectorizer(texts)
+        [texts[i] for i in picked],
+        list(relevant[picked]),
+        query_scores,
+        fit_vectorizer(texts),
+        stream=texts,
     )
     rows: dict[str, list[float]] = {
         "fit + score": [],

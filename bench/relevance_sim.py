@@ -120,13 +120,14 @@ class Search:
         """The feedback model of labels on ``picked``, trained as ``retrain`` does: query
         scores as stored, TF-IDF of the newest stream and the labeled texts."""
         texts = [self.documents[i] for i in picked]
-        vectorizer = fit_vectorizer([*self.documents[-FIT_CORPUS_SIZE:], *texts])
+        stream = self.documents[-FIT_CORPUS_SIZE:]
         return train_model(
             texts,
             list(relevant[list(picked)]),
             list(self.query_only.scores[list(picked)]),
-            vectorizer,
+            fit_vectorizer([*stream, *texts]),
             matched=list(self.matched[list(picked)]),
+            stream=stream,
         )
 
 

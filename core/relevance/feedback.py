@@ -129,13 +129,14 @@ def retrain(
     if min(relevant, len(labeled) - relevant) < MIN_LABELS_PER_CLASS:
         return None
     texts = [label.text for label in labeled]
-    vectorizer = fit_vectorizer([*stream_texts(session, organization_id, news_id), *texts])
+    stream = stream_texts(session, organization_id, news_id)
     model = train_model(
         texts,
         [label.relevant for label in labeled],
         [label.query_score for label in labeled],
-        vectorizer,
+        fit_vectorizer([*stream, *texts]),
         matched=[label.matched for label in labeled],
+        stream=stream,
     )
     if model is None:
         return None
@@ -154,6 +155,7 @@ def retrain(
             "stage": model.stage,
             "features": len(model.vocabulary),
             "regularization": model.regularization,
+            "streamWeight": model.stream_weight,
             "cvQueryAp": model.cv_query_ap,
             "cvWordsAp": model.cv_words_ap,
             "calibrated": model.calibration is not None,

@@ -82,7 +82,7 @@ FIT_CORPUS_SIZE = 2000
 #: relevant entries the query missed, 0.55 0.71 / 0.82 recovering 34% / 27%.
 SUGGESTION_MIN_SCORE = 0.5
 #: Decimals of a stored score.
-SCORE_DECIMALS = 4
+SCORE_DECIMALS = 6
 
 
 def document_text(title: str, summary: str | None) -> str:
@@ -197,12 +197,23 @@ class QueryScorer:
         self._names: Sequence[str] = (
             fit.vectorizer.get_feature_names_out() if fit.vectorizer is not None else ()
         )
+        # The model's weights per column of the stream's vocabulary, for the query's
+        # matches and for entries it missed (``None``: no words, no suggestions).
         self._word_weights: np.ndarray[Any, Any] | None = None
+        self._suggest_weights: np.ndarray[Any, Any] | None = None
         if model is not None and model.uses_words and fit.vectorizer is not None:
-            columns, weights = model.columns(fit.vectorizer)
-            self._word_weights = np.zeros(len(self._names))
-            self._word_weights[columns] = weights
+            self._word_weights = self._dense(model.columns(fit.vectorizer))
+            if model.suggests:
+                self._suggest_weights = self._dense(model.columns(fit.vectorizer, suggesting=True))
         self.threshold = self._threshold()
+
+    def _dense(
+        self, pairs: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]
+    ) -> np.ndarray[Any, Any]:
+        columns, weights = pairs
+        dense = np.zeros(len(self._names))
+        dense[columns] = weights
+        return dense
 
     def with_model(self, model: FeedbackModel | None) -> QueryScorer:
         """The same fit with another feedback model (and the threshold it places)."""
@@ -231,11 +242,15 @@ class QueryScorer:
         assert self.vectorizer is not None
         return sp.csr_matrix(self.vectorizer.transform(list(texts)))
 
-    def word_logits(self, rows: sp.csr_matrix | None) -> np.ndarray[Any, Any] | None:
-        """The feedback model's word part of each row's logit (``None``: no words)."""
-        if self._word_weights is None or rows is None:
+    def word_logits(
+        self, rows: sp.csr_matrix | None, *, suggesting: bool = False
+    ) -> np.ndarray[Any, Any] | None:
+        """The feedback model's word part of each row's logit, as a match of the query or
+        (``suggesting``) an entry it missed (``None``: no words)."""
+        weights = self._suggest_weights if suggesting else self._word_weights
+        if weights is None or rows is None:
             return None
-        return np.asarray(rows @ self._word_weights, dtype=np.float64).ravel()
+        return np.asarray(rows @ weights, dtype=np.float64).ravel()
 
     def score(
         self,
@@ -258,6 +273,10 @@ class QueryScorer:
         recency = np.asarray([self._recency(c.published_at, now) for c in candidates])
         query = SIMILARITY_WEIGHT * similarity + TITLE_WEIGHT * title + RECENCY_WEIGHT * recency
         words = self.word_logits(rows)
+        missed = np.asarray([not c.matched for c in candidates])
+        if words is not None and missed.any():
+            hints = self.word_logits(rows, suggesting=True)
+            words = np.where(missed, 0.0 if hints is None else hints, words)
         refined = query if words is None else sigmoid(logit(query) + words)
         # An adapted threshold comes from fresh scores of the stream, so it is compared
         # with each candidate's fresh score: it holds back what is weak, not what is old.
@@ -267,7 +286,7 @@ class QueryScorer:
         for i, candidate in enumerate(candidates):
             score = round(min(1.0, max(0.0, float(refined[i]))), SCORE_DECIMALS)
             suggested = (
-                not candidate.matched and fresh[i] >= SUGGESTION_MIN_SCORE and words is not None
+                missed[i] and fresh[i] >= SUGGESTION_MIN_SCORE and self._suggest_weights is not None
             )
             if candidate.matched or suggested:
                 filtered = excluded_by(self.settings, candidate) or self.threshold.holds_back(
@@ -289,6 +308,7 @@ class QueryScorer:
                 components,
                 score=score,
                 word_logit=None if words is None else float(words[i]),
+                suggesting=bool(missed[i]),
             )
             if suggested:
                 explanation["suggested"] = True
@@ -316,6 +336,7 @@ class QueryScorer:
         *,
         score: float,
         word_logit: float | None,
+        suggesting: bool,
     ) -> dict[str, Any]:
         fit = self.fit
         columns, values = explain.row_of(rows, i)
@@ -333,7 +354,14 @@ class QueryScorer:
             "relatedWords": {"label": explain.RELATED_WORDS_LABEL, "words": related},
             "titleHits": hits,
             "components": components,
-            "model": self._model_part(columns, values, components["query"], score, word_logit),
+            "model": self._model_part(
+                columns,
+                values,
+                components["query"],
+                score,
+                word_logit,
+                weights=self._suggest_weights if suggesting else self._word_weights,
+            ),
             "threshold": self.threshold.explain(),
             "score": score,
         }
@@ -345,15 +373,17 @@ class QueryScorer:
         query: float,
         score: float,
         word_logit: float | None,
+        *,
+        weights: np.ndarray[Any, Any] | None,
     ) -> dict[str, Any]:
         model = self.model
         if model is None:
             return {"kind": "tfidf"}
         part = explain.model_summary(model)
-        if word_logit is None or self._word_weights is None or self.fit.readable is None:
+        if word_logit is None or weights is None or self.fit.readable is None:
             return part
         part["effect"] = round(score - query, explain.EXPLAIN_DECIMALS)
-        parts = values * self._word_weights[columns]
+        parts = values * weights[columns]
         keep = self.fit.readable[columns]
         part["words"] = explain.feedback_words(columns[keep], parts[keep], self._names)
         return part

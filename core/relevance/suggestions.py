@@ -125,7 +125,7 @@ def missed_entries(
     version = model.version if model is not None else None
     if query is None:
         return Suggestions([], [], version, "a search without a query misses nothing")
-    if model is None or not model.uses_words:
+    if model is None or not model.suggests:
         return Suggestions([], [], version, NO_WORDS_NOTE)
     entries, missed = _unmatched(session, organization_id, news_id, query)
     texts = [document_text(e.title, e.summary) for e in entries]

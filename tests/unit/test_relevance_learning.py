@@ -132,7 +132,49 @@ def test_the_number_of_words_is_bounded_by_the_label_count():
     labels = [i >= 5 for i in range(10)]  # the query's tied scores put them last
     model = train_model(texts, labels, [0.5] * 10, fit_vectorizer(texts))
     assert model is not None and model.uses_words
-    assert len(model.vocabulary) <= FEATURES_PER_LABEL * len(labels) < 1000
+    assert model.stream_weight is not None and model.regularization is not None  # both parts
+    # At most FEATURES_PER_LABEL words per label from each part, of 1,300 the labels hold.
+    assert len(model.vocabulary) <= 2 * FEATURES_PER_LABEL * len(labels) < 1000
+
+
+def test_the_stream_teaches_words_no_label_holds():
+    texts = [f"Rocket {i}\nbank shares rumour" for i in range(6)]
+    texts += [f"Rocket {i}\norbit capsule mission" for i in range(6)]
+    labels = [False] * 6 + [True] * 6  # the query's tied scores put the relevant last
+    stream = [f"Space {i}\norbit capsule nebula quasar" for i in range(30)]
+    stream += [f"Money {i}\nbank shares dividend merger" for i in range(30)]
+    vectorizer = fit_vectorizer([*stream, *texts])
+    learned = train_model(texts, labels, [0.5] * 12, vectorizer, stream=stream)
+    assert learned is not None and learned.stream_weight is not None
+    weights = dict(zip(learned.vocabulary, learned.coef, strict=True))
+    assert weights["nebula"] > 0.5 and weights["dividend"] < -0.5
+    alone = train_model(texts, labels, [0.5] * 12, vectorizer)
+    assert alone is not None
+    without = dict(zip(alone.vocabulary, alone.coef, strict=True))
+    assert abs(without.get("nebula", 0.0)) < 0.05  # only the stream links it to the labels
+
+
+def test_entries_the_query_missed_are_rated_by_the_label_words_alone():
+    labeled = [f"Rocket {i}\nbank shares rumour" for i in range(6)]
+    labeled += [f"Rocket {i}\norbit capsule mission" for i in range(6)]
+    stream = [f"Space {i}\norbit capsule nebula quasar" for i in range(30)]
+    stream += [f"Money {i}\nbank shares dividend merger" for i in range(30)]
+    vectorizer = fit_vectorizer([*stream, *labeled])
+    model = train_model(labeled, [False] * 6 + [True] * 6, [0.5] * 12, vectorizer, stream=stream)
+    assert model is not None and model.stream_weight is not None and model.suggests
+    scorer = fit_scorer(QUERY, validate_relevance_settings({}), [*stream, *labeled], model)
+    nebula = "Nebula quasar\nA nebula and a quasar."
+    as_match, as_missed = scorer.score(
+        [as_candidate(nebula), as_candidate(nebula, matched=False)], now=NOW
+    )
+    # The stream words learned "nebula" from what they rated relevant among the stream:
+    # they reorder the query's matches, but never make a suggestion on their own.
+    assert as_match.explanation["model"]["effect"] > 0
+    assert not as_missed.suggested and as_missed.explanation["model"].get("effect", 0) <= 0
+    [liked] = scorer.score(
+        [as_candidate("Orbit capsule\nAn orbit capsule mission.", matched=False)], now=NOW
+    )
+    assert liked.suggested and "mission" in liked.explanation["model"]["words"]["raised"]
 
 
 def test_no_model_until_both_kinds_of_label_exist():
@@ -145,12 +187,12 @@ def test_models_are_zlib_json_and_other_layouts_are_refused():
     model = words_model()
     data = model.to_bytes()
     document = json.loads(zlib.decompress(data))  # JSON, never a pickle
-    assert document["format"] == 3 and document["vocabulary"]
+    assert document["format"] == 4 and document["vocabulary"]
     again = FeedbackModel.from_bytes(data, version=4)
     assert again.version == 4 and again.vocabulary == model.vocabulary
     assert np.allclose(again.coef, model.coef, atol=1e-6)
-    older = zlib.compress(json.dumps({"format": 2, "vocabulary": []}).encode())
-    with pytest.raises(ValueError, match="format 2"):
+    older = zlib.compress(json.dumps({"format": 3, "vocabulary": []}).encode())
+    with pytest.raises(ValueError, match="format 3"):
         FeedbackModel.from_bytes(older)
 
 

@@ -9,7 +9,7 @@ import pytest
 from core.errors import ValidationError
 from core.relevance.learning import train_model
 from core.relevance.query import parse_query
-from core.relevance.scorer import Candidate, fit_scorer, score_batch
+from core.relevance.scorer import SCORE_DECIMALS, Candidate, fit_scorer, score_batch
 from core.relevance.self_training import fit_vectorizer
 from core.relevance.settings import validate_relevance_settings
 from core.relevance.threshold import FALLBACK_THRESHOLD
@@ -77,7 +77,7 @@ def test_explanation_values_are_rounded():
     )
     for verdict in verdicts:
         values = numbers(verdict.explanation)
-        assert values and all(round(v, 4) == v for v in values)
+        assert values and all(round(v, SCORE_DECIMALS) == v for v in values)
 
 
 def test_more_query_words_in_the_title_score_higher():
