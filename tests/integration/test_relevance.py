@@ -127,6 +127,29 @@ def test_retrain_stores_a_new_version_only_when_labels_change(db_engine: Engine)
     assert third.label_count == len(SPACE + NOISE)
 
 
+def test_retrain_learns_from_the_searchs_stream_beyond_the_labeled_stories(db_engine: Engine):
+    # Entries the query never matches (no story, no label) that share the labeled
+    # stories' words: only the stream links "nebula" and "trivia" to the labels.
+    stream = [
+        (f"Telescope sees a nebula {i}", "NASA astronauts in orbit saw the nebula.")
+        for i in range(8)
+    ] + [
+        (f"Arena trivia night {i}", "Gamers played esports trivia in the arena league.")
+        for i in range(8)
+    ]
+    with Session(db_engine, expire_on_commit=False) as s, s.begin():
+        news = make_search(s, "acme")
+        add_entries(s, SPACE + NOISE + MORE_SPACE + MORE_NOISE, at=NOW)
+        add_entries(s, stream, at=NOW, tag="stream-")
+        labeled = run(s, news)
+        label(s, news, labeled)
+        model = retrain(s, news.organizationId, news.id, now=NOW)
+    assert not {"nebula", "trivia"} & {w for st in labeled for w in st.title.lower().split()}
+    assert model is not None and model.stream_weight is not None
+    weights = dict(zip(model.vocabulary, model.coef, strict=True))
+    assert weights["nebula"] > 0 > weights["trivia"]
+
+
 def test_a_model_of_an_older_layout_is_replaced_not_loaded(db_engine: Engine):
     with Session(db_engine, expire_on_commit=False) as s, s.begin():
         news = make_search(s, "acme")
