@@ -162,7 +162,7 @@ class FeedbackModel:
     @property
     def suggests(self) -> bool:
         """Whether entries the query missed can be rated (label words were learned)."""
-        return self.suggest_coef is not None and bool(np.any(self.suggest_coef))
+        return bool(np.any(self.coef if self.suggest_coef is None else self.suggest_coef))
 
     @property
     def stage(self) -> str:

@@ -177,6 +177,24 @@ def test_entries_the_query_missed_are_rated_by_the_label_words_alone():
     assert liked.suggested and "mission" in liked.explanation["model"]["words"]["raised"]
 
 
+def test_a_model_of_label_words_alone_rates_entries_the_query_missed_with_them():
+    model = FeedbackModel(
+        vocabulary=("orbit", "capsule", "satellite"),
+        coef=np.asarray([3.0, 3.0, 3.0]),
+        calibration=None,
+        label_count=12,
+        relevant=6,
+        regularization=10.0,
+    )
+    assert model.suggest_coef is None and model.suggests  # no stream words: coef serves both
+    scorer = fit_scorer(QUERY, validate_relevance_settings({}), STREAM, model)
+    [liked] = scorer.score(
+        [as_candidate("Orbit news\nA satellite and a capsule reached orbit.", matched=False)],
+        now=NOW,
+    )
+    assert liked.suggested
+
+
 def test_no_model_until_both_kinds_of_label_exist():
     vectorizer = fit_vectorizer(STREAM)
     assert train_model(STREAM[:3], [True] * 3, [0.5] * 3, vectorizer) is None
