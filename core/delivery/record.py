@@ -77,6 +77,8 @@ _NEWS: Table = News.__table__  # type: ignore[assignment]
 _ATTEMPTS: Table = DeliveryAttempt.__table__  # type: ignore[assignment]
 _NOW = bindparam("now", type_=UTCDateTime())
 
+# Stories already marked (the digest's other channels, a replay) are not written again:
+# each rewrite is a new row version, with its indexes and WAL, for nothing.
 _MARK_STORIES_DELIVERED = (
     update(_STORIES)
     .where(
@@ -84,6 +86,7 @@ _MARK_STORIES_DELIVERED = (
         _STORIES.c.id.in_(
             select(_LINKS.c.storyId).where(_LINKS.c.digestId == bindparam("digest_id"))
         ),
+        _STORIES.c.wasDelivered.is_(False),
     )
     .values(wasDelivered=True, updatedAt=_NOW)
 )

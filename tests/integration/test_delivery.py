@@ -82,6 +82,25 @@ def test_webhook_verifies_with_standardwebhooks_and_marks_stories_delivered(worl
         assert session.get(News, world.news_id).lastSent is not None  # type: ignore[union-attr]
 
 
+def test_a_digest_sent_to_a_second_channel_leaves_its_delivered_stories_unwritten(
+    world: World,
+) -> None:
+    with LocalHTTPServer(routes={"/a": Response(body=b"ok"), "/b": Response(body=b"ok")}) as hook:
+        for path in ("/a", "/b"):
+            world.channel("webhook", {"url": hook.url_for(path), "secret": SECRET})
+        story_ids = world.stories(2)
+        first, second = world.plan()
+        sent_at = world.clock()
+        assert world.deliver(first).outcome.kind == "sent"  # type: ignore[union-attr]
+        world.clock.now += timedelta(minutes=5)
+        assert world.deliver(second).outcome.kind == "sent"  # type: ignore[union-attr]
+    with unit_of_work(world.engine) as session:
+        stories = [session.get(Story, i) for i in story_ids]
+        # Marked once, by the first send: the second rewrites no story row.
+        assert all(s is not None and s.wasDelivered for s in stories)
+        assert {s.updatedAt for s in stories if s is not None} == {sent_at}
+
+
 def test_tampered_stale_and_future_webhooks_are_rejected_and_rotation_verifies_both() -> None:
     config = ch.WebhookConfig(url="https://r.example/", secret=SECRET, previousSecret=OLD_SECRET)
     body = b'{"version":1}'
