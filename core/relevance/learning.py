@@ -435,7 +435,6 @@ def train_model(
         stream_weight, weights, held, words_ap = _stream_words(rows, offset, targets, stream_rows)
         best_c, words_ap, label_held = _label_words(chosen, offset + held, targets, words_ap)
         if best_c is not None:
-            weights = weights.copy()
             weights[columns] += _fit_words(chosen, offset + rows @ weights, targets, best_c)
             held = held + label_held
         if stream_weight is not None:
