@@ -28,6 +28,8 @@ from core.ingest.similarity import Text
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ROOT / "tests" / "fixtures" / "clusters" / "pairs.jsonl"
+#: A second, blind reading of every pair under the same rule (see the README beside it).
+SECOND_READING = ROOT / "tests" / "fixtures" / "clusters" / "second_reading.tsv"
 SHARED = ROOT.parent / "shared" / "corpus"
 AG_NEWS = SHARED / "labeled" / "ag_news" / "test.csv"
 FEED_DIRS = (ROOT / "tests" / "fixtures" / "feeds", SHARED / "feeds")
@@ -129,3 +131,13 @@ def load(path: Path = PAIRS) -> tuple[list[Pair], int]:
             )
         )
     return pairs, skipped
+
+
+def second_reading(path: Path = SECOND_READING) -> dict[str, bool]:
+    """The second reading's label of each pair, by pair id (True: ``same``)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    labels = {row["id"]: row["label"] == "same" for row in rows}
+    if len(labels) != len(rows) or any(r["label"] not in ("same", "different") for r in rows):
+        raise ValueError(f"{path.name}: one row per pair, labelled same or different")
+    return labels

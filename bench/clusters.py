@@ -7,7 +7,8 @@
    else highest precision), the constants chosen on all of them (checked against the
    shipped ones) and the development pairs as shipped; then the test pairs, which share
    no story with the development pairs and were never used to choose anything. Per case,
-   as shipped.
+   as shipped. Then the second, blind reading of the pairs (``second_reading.tsv``): how
+   far it agrees with the labels, and the rules' figures by it and where both agree.
 2. A replay of the corpus feeds day by day (entries ordered by publication date, one run
    per day at the end of the day) through the real ``collect_stories`` and
    ``plan_and_create`` on a fresh PostgreSQL database (SQLite with ``--sqlite``): one
@@ -42,7 +43,16 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 import core.ingest.similarity as similarity
-from bench.cluster_pairs import FEED_BASE, FEED_DIRS, PAIRS, Pair, ag_rows, ag_text, load
+from bench.cluster_pairs import (
+    FEED_BASE,
+    FEED_DIRS,
+    PAIRS,
+    Pair,
+    ag_rows,
+    ag_text,
+    load,
+    second_reading,
+)
 from core.db.migrate import upgrade
 from core.db.models import Channel, DigestStory, NewsChannel, Source, Story
 from core.db.session import make_engine
@@ -136,6 +146,47 @@ def cross_validate(pairs: Sequence[Pair]) -> tuple[int, int, int, list[str]]:
         f"({'as shipped' if agree else f'NOT as shipped: {DEFAULT_CLUSTER_THRESHOLD} {shipped}'})"
     )
     return totals[0], totals[1], totals[2], chosen
+
+
+def kappa(pairs: Sequence[tuple[bool, bool]]) -> float:
+    """Cohen's kappa of two readings (agreement beyond what their base rates give)."""
+    n = len(pairs)
+    observed = sum(a == b for a, b in pairs) / n
+    first, second = sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n
+    chance = first * second + (1 - first) * (1 - second)
+    return (observed - chance) / (1 - chance) if chance < 1 else 1.0
+
+
+def agreement_report(pairs: Sequence[Pair]) -> None:
+    """The second, blind reading beside the labels: how far two careful readers of one
+    rule agree, and the shipped rules' figures by either reading and where both agree."""
+    second = second_reading()
+    threshold = DEFAULT_CLUSTER_THRESHOLD
+    print("second reading (blind, same rule):")
+    for split in ("dev", "test"):
+        group = [p for p in pairs if p.split == split]
+        readings = [(p.same, second[p.id]) for p in group]
+        both = [p for p in group if p.same == second[p.id]]
+        found = {p.id for p in group if similarity.compare(p.a, p.b).score >= threshold}
+        agreed = sum(a == b for a, b in readings)
+        print(
+            f"  {split}: agree on {agreed}/{len(group)} (kappa {kappa(readings):.3f}); "
+            f"the second reading as a clusterer, scored by the labels: "
+            f"{pr(*rates([(float(b), a) for a, b in readings], 0.5))}"
+        )
+        print(
+            "    shipped rules by the second reading: "
+            + pr(*rates([(float(p.id in found), second[p.id]) for p in group], 0.5))
+        )
+        print(
+            f"    shipped rules on the {len(both)} pairs both readings agree on: "
+            + pr(*rates([(float(p.id in found), p.same) for p in both], 0.5))
+        )
+    rewrites = [p for p in pairs if p.kind == "rewrite" and p.same]
+    print(
+        f"  rewrites labelled same: the second reading agrees on "
+        f"{sum(second[p.id] for p in rewrites)}/{len(rewrites)}"
+    )
 
 
 def pair_report(pairs: Sequence[Pair], skipped: int) -> None:
@@ -343,6 +394,7 @@ def main() -> None:
     args = parser.parse_args()
     pairs, skipped = load()
     pair_report(pairs, skipped)
+    agreement_report(pairs)
     if args.sqlite:
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{Path(folder) / 'replay.db'}"

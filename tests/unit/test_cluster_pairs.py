@@ -3,9 +3,12 @@ hand-written hard cases and the fixture feeds), and all of them where ../shared 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from bench.cluster_pairs import AG_NEWS, load
+from bench.cluster_pairs import AG_NEWS, load, second_reading
+from bench.cluster_pairs import PAIRS as PAIRS_FILE
 from core.ingest.clusters import DEFAULT_CLUSTER_THRESHOLD
 from core.ingest.similarity import compare
 
@@ -48,3 +51,31 @@ def test_test_pairs_keep_their_measured_figures():
     assert len(test) == 222
     assert [p.id for p in test if not p.same and matched(p)] == []
     assert sum(1 for p in test if p.same and matched(p)) >= 2
+
+
+def test_the_second_reading_labels_every_pair_once():
+    second = second_reading()
+    ids = [json.loads(line)["id"] for line in PAIRS_FILE.read_text().splitlines()]
+    assert sorted(second) == sorted(ids)
+
+
+def test_a_second_reading_with_a_pair_twice_is_refused(tmp_path):
+    path = tmp_path / "second.tsv"
+    path.write_text("id\tlabel\tnote\nag-1-2\tsame\t\nag-1-2\tdifferent\t\n")
+    with pytest.raises(ValueError, match="one row per pair"):
+        second_reading(path)
+    path.write_text("id\tlabel\tnote\nag-1-2\tmaybe\t\n")
+    with pytest.raises(ValueError, match="same or different"):
+        second_reading(path)
+
+
+@pytest.mark.skipif(not AG_NEWS.is_file(), reason="../shared corpus not present")
+def test_pairs_both_readings_agree_on_keep_their_measured_figures():
+    """The README's figures where the labels and the second reading agree."""
+    second = second_reading()
+    agreed = [p for p in PAIRS if p.split == "dev" and p.same == second[p.id]]
+    found = [p for p in agreed if matched(p)]
+    precision = sum(p.same for p in found) / len(found)
+    recall = sum(p.same for p in found) / sum(p.same for p in agreed)
+    assert len(agreed) == 684
+    assert precision >= 0.955 and recall >= 0.84, (precision, recall)
