@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -308,34 +308,53 @@ def _strongest(weights: np.ndarray[Any, Any], count: int) -> np.ndarray[Any, Any
     return kept
 
 
+def _choose(
+    grid: Sequence[float],
+    held_of: Callable[[float], np.ndarray[Any, Any]],
+    offset: np.ndarray[Any, Any],
+    targets: np.ndarray[Any, Any],
+    to_beat: float,
+) -> tuple[float | None, float, np.ndarray[Any, Any]]:
+    """The value of ``grid`` whose held-out logits (``held_of``) added to ``offset`` rank
+    the labels best (``None``: none beats ``to_beat``; ties: the first), the AP reached
+    and each label's held-out logit with it."""
+    best: float | None = None
+    best_ap, best_held = to_beat, np.zeros(len(targets))
+    for value in grid:
+        held = held_of(value)
+        ap = average_precision(offset + held, targets)
+        if ap > best_ap:
+            best, best_ap, best_held = value, ap, held
+    return best, best_ap, best_held
+
+
 def _stream_words(
     rows: sp.csr_matrix,
     offset: np.ndarray[Any, Any],
     targets: np.ndarray[Any, Any],
     stream: sp.csr_matrix,
+    to_beat: float,
 ) -> tuple[float | None, np.ndarray[Any, Any], np.ndarray[Any, Any], float]:
     """The stream words' weight chosen by cross-validation (``None``: they do not beat
-    ``offset`` alone), their weights per column, each label's held-out logit from them,
-    and the held-out AP reached."""
+    ``to_beat``, the held-out AP of ``offset`` alone), their weights per column, each
+    label's held-out logit from them, and the held-out AP reached."""
     folds = [
         (fold, _stream_log_odds(rows[train], targets[train], stream))
         for fold in _folds(targets)
         for train in [np.setdiff1d(np.arange(len(targets)), fold)]
     ]
-    best_weight: float | None = None
-    best_ap, best_held = average_precision(offset, targets), np.zeros(len(targets))
-    for weight in STREAM_WEIGHT_GRID:
+
+    def held_of(weight: float) -> np.ndarray[Any, Any]:
         held = np.zeros(len(targets))
         for fold, log_odds in folds:
             held[fold] = weight * (rows[fold] @ log_odds)
-        ap = average_precision(offset + held, targets)
-        if ap > best_ap:
-            best_weight, best_ap, best_held = weight, ap, held
-    if best_weight is None:
-        return None, np.zeros(rows.shape[1]), best_held, best_ap
+        return held
+
+    weight, ap, held = _choose(STREAM_WEIGHT_GRID, held_of, offset, targets, to_beat)
+    if weight is None:
+        return None, np.zeros(rows.shape[1]), held, ap
     log_odds = _stream_log_odds(rows, targets, stream)
-    kept = _strongest(best_weight * log_odds, _word_bound(len(targets)))
-    return best_weight, kept, best_held, best_ap
+    return weight, _strongest(weight * log_odds, _word_bound(len(targets))), held, ap
 
 
 def _label_words(
@@ -344,14 +363,13 @@ def _label_words(
     """The label words' penalty chosen by cross-validation (``None``: none beats
     ``to_beat``, the held-out AP of ``offset`` alone), the AP reached and each label's
     held-out logit from them."""
-    best_c: float | None = None
-    best_ap, best_held = to_beat, np.zeros(len(targets))
-    for c in REGULARIZATION_GRID:
-        held = _held_out(rows, offset, targets, c)
-        ap = average_precision(offset + held, targets)
-        if ap > best_ap:
-            best_c, best_ap, best_held = c, ap, held
-    return best_c, best_ap, best_held
+    return _choose(
+        REGULARIZATION_GRID,
+        lambda c: _held_out(rows, offset, targets, c),
+        offset,
+        targets,
+        to_beat,
+    )
 
 
 def _select_words(
@@ -432,7 +450,9 @@ def train_model(
             if stream
             else sp.csr_matrix((0, rows.shape[1]))
         )
-        stream_weight, weights, held, words_ap = _stream_words(rows, offset, targets, stream_rows)
+        stream_weight, weights, held, words_ap = _stream_words(
+            rows, offset, targets, stream_rows, query_ap
+        )
         best_c, words_ap, label_held = _label_words(chosen, offset + held, targets, words_ap)
         if best_c is not None:
             weights[columns] += _fit_words(chosen, offset + rows @ weights, targets, best_c)
