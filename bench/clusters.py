@@ -157,17 +157,16 @@ def kappa(pairs: Sequence[tuple[bool, bool]]) -> float:
     return (observed - chance) / (1 - chance) if chance < 1 else 1.0
 
 
-def agreement_report(pairs: Sequence[Pair]) -> None:
+def agreement_report(pairs: Sequence[Pair], found: set[str]) -> None:
     """The second, blind reading beside the labels: how far two careful readers of one
-    rule agree, and the shipped rules' figures by either reading and where both agree."""
+    rule agree, and the shipped rules' figures (``found``: the pairs they match) by either
+    reading and where both agree."""
     second = second_reading()
-    threshold = DEFAULT_CLUSTER_THRESHOLD
     print("second reading (blind, same rule):")
     for split in ("dev", "test"):
         group = [p for p in pairs if p.split == split]
         readings = [(p.same, second[p.id]) for p in group]
         both = [p for p in group if p.same == second[p.id]]
-        found = {p.id for p in group if similarity.compare(p.a, p.b).score >= threshold}
         agreed = sum(a == b for a, b in readings)
         print(
             f"  {split}: agree on {agreed}/{len(group)} (kappa {kappa(readings):.3f}); "
@@ -189,7 +188,8 @@ def agreement_report(pairs: Sequence[Pair]) -> None:
     )
 
 
-def pair_report(pairs: Sequence[Pair], skipped: int) -> None:
+def pair_report(pairs: Sequence[Pair], skipped: int) -> set[str]:
+    """Print the pairs' figures; returns the ids of the pairs the shipped rules match."""
     dev = [p for p in pairs if p.split == "dev"]
     test = [p for p in pairs if p.split == "test"]
     print(
@@ -231,6 +231,7 @@ def pair_report(pairs: Sequence[Pair], skipped: int) -> None:
         apart = sum(1 for p in group if not p.same and shipped[p.id].score < threshold)
         same = sum(p.same for p in group)
         print(f"  {kind:22} {found}/{same} same found, {apart}/{len(group) - same} apart")
+    return {pair_id for pair_id, match in shipped.items() if match.score >= threshold}
 
 
 def _label_index() -> dict[frozenset[str], bool]:
@@ -393,8 +394,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="replay on SQLite")
     args = parser.parse_args()
     pairs, skipped = load()
-    pair_report(pairs, skipped)
-    agreement_report(pairs)
+    agreement_report(pairs, pair_report(pairs, skipped))
     if args.sqlite:
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{Path(folder) / 'replay.db'}"
