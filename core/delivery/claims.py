@@ -8,7 +8,9 @@ are the fencing token), so a duplicate message after a success finds nothing to 
 On PostgreSQL the claim is one statement of its own (no ``BEGIN``/``COMMIT``) that also
 reads the channel, the digest, its search and its stories (a data-modifying CTE:
 claimed and loaded, or neither); SQLite runs the claim and the reads in one
-transaction. The outcome is recorded by core/delivery/record.py. Statements are built
+transaction. A batch's webhook deliveries may be claimed and loaded together, ahead of
+their turns (:func:`claim_batch_and_load`). The outcome is recorded by
+core/delivery/record.py. Statements are built
 once (see core/db/statements.py): building them, and loading ORM rows, cost more
 Python per delivery than the round trips.
 """
@@ -18,22 +20,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
     CTE,
     Connection,
+    FromClause,
     Select,
+    String,
     Table,
     Update,
     and_,
+    any_,
     bindparam,
+    exists,
     or_,
     select,
     true,
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -114,10 +123,14 @@ _CHANNEL_FIELDS = (
 _CHANNEL_COLUMNS = tuple(_CHANNELS.c[name].label(f"channel_{name}") for name in _CHANNEL_FIELDS)
 
 
-def _claim_statement(condition: ColumnElement[bool]) -> Update:
+#: The one delivery a claim names.
+_NAMED = _DELIVERIES.c.id == bindparam("delivery_id")
+
+
+def _claim_statement(condition: ColumnElement[bool], which: ColumnElement[bool] = _NAMED) -> Update:
     return (
         update(_DELIVERIES)
-        .where(_DELIVERIES.c.id == bindparam("delivery_id"), condition)
+        .where(which, condition)
         .values(
             state="sending",
             attempts=_DELIVERIES.c.attempts + 1,
@@ -147,6 +160,12 @@ def _claim_and_load(claim: Update) -> Select[Any]:
         select(claimed.c.organizationId).correlate(None).scalar_subquery(),
         select(claimed.c.digestId).correlate(None).scalar_subquery(),
     ).subquery("digest_stories")
+    return _loaded(claimed, stories).order_by(*story_order(stories))
+
+
+def _loaded(claimed: CTE, stories: FromClause) -> Select[Any]:
+    """The rows of the deliveries ``claimed``: each joined to its channel, digest and
+    search, and to its ``stories`` (one row with NULL story columns if it has none)."""
     joined = (
         claimed.join(
             _CHANNELS,
@@ -165,28 +184,24 @@ def _claim_and_load(claim: Update) -> Select[Any]:
         .join(_NEWS, SEARCH_OF_DIGEST)
         .outerjoin(stories, true())
     )
-    return (
-        select(
-            claimed.c.attempts.label("delivery_attempts"),
-            claimed.c.digestId.label("delivery_digest_id"),
-            claimed.c.daily_limit.label("delivery_daily_limit"),
-            *_CHANNEL_COLUMNS,
-            *HEAD_COLUMNS,
-            stories,
-        )
-        .select_from(joined)
-        .order_by(*story_order(stories))
-    )
+    return select(
+        claimed.c.id.label("delivery_id"),
+        claimed.c.attempts.label("delivery_attempts"),
+        claimed.c.digestId.label("delivery_digest_id"),
+        claimed.c.daily_limit.label("delivery_daily_limit"),
+        *_CHANNEL_COLUMNS,
+        *HEAD_COLUMNS,
+        stories,
+    ).select_from(joined)
 
 
 # Built once: the claim of a due pending delivery, and of an abandoned ``sending`` one
 # (its lease expired: the worker died), alone and with what the send reads.
-_CLAIM_DUE = _claim_statement(
-    and_(
-        _DELIVERIES.c.state == "pending",
-        or_(_DELIVERIES.c.nextAttemptAt.is_(None), _DELIVERIES.c.nextAttemptAt <= _NOW),
-    )
+_DUE = and_(
+    _DELIVERIES.c.state == "pending",
+    or_(_DELIVERIES.c.nextAttemptAt.is_(None), _DELIVERIES.c.nextAttemptAt <= _NOW),
 )
+_CLAIM_DUE = _claim_statement(_DUE)
 _CLAIM_ABANDONED = _claim_statement(
     and_(_DELIVERIES.c.state == "sending", _DELIVERIES.c.leaseUntil < _NOW)
 )
@@ -202,6 +217,36 @@ HELD_BY_CLAIM = and_(
     _DELIVERIES.c.leaseUntil == bindparam("lease_until", type_=UTCDateTime()),
 )
 _CLAIM_ABANDONED_LOADED = _claim_and_load(_CLAIM_ABANDONED)
+
+
+def _claim_batch_and_load() -> Select[Any]:
+    """PostgreSQL: claim those of ``delivery_ids`` that are due webhook deliveries, and
+    read what their sends need, as one statement: rows grouped by delivery, its stories
+    in order. A row another transaction has locked is skipped (its turn claims it)."""
+    webhook = exists().where(
+        _CHANNELS.c.organizationId == _DELIVERIES.c.organizationId,
+        _CHANNELS.c.id == _DELIVERIES.c.channelId,
+        _CHANNELS.c.type == "webhook",
+    )
+    due_webhooks = (
+        select(_DELIVERIES.c.id)
+        .where(_DELIVERIES.c.id == any_(bindparam("delivery_ids", type_=ARRAY(String))))
+        .where(_DUE, webhook)
+        .order_by(_DELIVERIES.c.id)
+        .with_for_update(of=_DELIVERIES, skip_locked=True)
+    )
+    claimed = _claim_statement(_DUE, _DELIVERIES.c.id.in_(due_webhooks)).cte("claimed")
+    stories = digest_stories(claimed.c.organizationId, claimed.c.digestId).lateral("digest_stories")
+    return _loaded(claimed, stories).order_by(claimed.c.id, *story_order(stories))
+
+
+_CLAIM_BATCH_LOADED = _claim_batch_and_load()
+#: A claim undone before its send began: due again as it was, no attempt spent.
+_GIVE_BACK = (
+    update(_DELIVERIES)
+    .where(HELD_BY_CLAIM)
+    .values(state="pending", attempts=_DELIVERIES.c.attempts - 1, leaseUntil=None, updatedAt=_NOW)
+)
 # SQLite: what the send reads, after the claim, in its transaction.
 _CHANNEL_AND_HEAD = (
     select(*_CHANNEL_COLUMNS, *HEAD_COLUMNS)
@@ -254,6 +299,20 @@ def _channel_of(row: Any) -> ChannelTarget:
     return ChannelTarget(*(getattr(row, f"channel_{name}") for name in _CHANNEL_FIELDS))
 
 
+def _claim_of(head: Any, lease_until: datetime, *, resumed: bool) -> ClaimedDelivery:
+    """The claim a loaded row (PostgreSQL's claim-and-load statements) tells of."""
+    return ClaimedDelivery(
+        head.delivery_id,
+        head.channel_organizationId,
+        head.channel_id,
+        head.delivery_digest_id,
+        head.delivery_attempts,
+        lease_until=lease_until,
+        resumed=resumed,
+        daily_limit=head.delivery_daily_limit,
+    )
+
+
 def claim_and_load(
     conn: Connection, delivery_id: str, *, now: datetime, lease: timedelta = DELIVERY_LEASE
 ) -> LoadedDelivery | None:
@@ -283,18 +342,57 @@ def claim_and_load(
         if not stories:
             return None
         head = stories[0]
-        claim = ClaimedDelivery(
-            delivery_id,
-            head.channel_organizationId,
-            head.channel_id,
-            head.delivery_digest_id,
-            head.delivery_attempts,
-            lease_until=params["lease_until"],
-            resumed=resumed,
-            daily_limit=head.delivery_daily_limit,
-        )
+        claim = _claim_of(head, params["lease_until"], resumed=resumed)
     digest = digest_view(claim.organization_id, claim.digest_id, head, stories)
     return LoadedDelivery(claim, _channel_of(head), digest)
+
+
+def claim_batch_and_load(
+    conn: Connection,
+    delivery_ids: Sequence[str],
+    *,
+    now: datetime,
+    lease: timedelta = DELIVERY_LEASE,
+) -> dict[str, LoadedDelivery]:
+    """PostgreSQL: claim, in one autocommitted statement, those of ``delivery_ids`` that
+    are due webhook deliveries, and read what their sends need; returns them by id.
+
+    Only webhooks are claimed ahead of their send: a worker dying before it reaches one
+    leaves it ``sending`` until its lease expires, then it is sent as an abandoned claim,
+    which only webhooks' receivers deduplicate. The others are claimed in their turn.
+    """
+    lease_until = now + lease
+    params = {"delivery_ids": list(delivery_ids), "now": now, "lease_until": lease_until}
+    with autocommitted(conn):  # one statement, no BEGIN
+        rows = conn.execute(_CLAIM_BATCH_LOADED, params).all()
+    loaded: dict[str, LoadedDelivery] = {}
+    for delivery_id, group in groupby(rows, key=attrgetter("delivery_id")):
+        stories = list(group)
+        head = stories[0]
+        claim = _claim_of(head, lease_until, resumed=False)
+        digest = digest_view(claim.organization_id, claim.digest_id, head, stories)
+        loaded[delivery_id] = LoadedDelivery(claim, _channel_of(head), digest)
+    return loaded
+
+
+def give_back(conn: Connection, claims: Sequence[ClaimedDelivery], *, now: datetime) -> None:
+    """Undo claims whose sends never began (a batch past its budget, or stopped): each
+    is ``pending`` again, due as it was, with no attempt spent. A claim that no longer
+    holds is left."""
+    if claims:
+        with autocommitted(conn):
+            conn.execute(
+                _GIVE_BACK,
+                [
+                    {
+                        "delivery_id": claim.id,
+                        "attempt": claim.attempt,
+                        "lease_until": claim.lease_until,
+                        "now": now,
+                    }
+                    for claim in claims
+                ],
+            )
 
 
 def renew_delivery_leases(

@@ -36,7 +36,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, and_, or_, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -52,7 +52,15 @@ from core.db.models import Channel, Delivery
 from core.db.session import autocommitted, transaction_on
 from core.delivery import channels as ch
 from core.delivery import daily_limit
-from core.delivery.claims import DELIVERY_LEASE, IDEMPOTENT_TYPES, ChannelTarget, claim_and_load
+from core.delivery.claims import (
+    DELIVERY_LEASE,
+    IDEMPOTENT_TYPES,
+    ChannelTarget,
+    LoadedDelivery,
+    claim_and_load,
+    claim_batch_and_load,
+    give_back,
+)
 from core.delivery.digest_links import DigestLinks
 from core.delivery.model import DigestView, sample_digest
 from core.delivery.outcome import Outcome
@@ -299,44 +307,108 @@ def deliver_in_turn(
     rng: random.Random | None = None,
     lease: timedelta = DELIVERY_LEASE,
     keeper: LeaseKeeper | None = None,
-) -> Iterator[tuple[str, DeliverResult]]:
+) -> Generator[tuple[str, DeliverResult]]:
     """Claim, send and record each of ``delivery_ids`` in turn (the ``deliver`` actor's
     whole body: one delivery, or a batch of a backlog), yielding each result as it is
-    recorded. One pooled connection serves the
-    batch. Each is claimed only when its turn comes, so those not reached stay
-    ``pending``; none is started once ``budget`` has passed since the batch began (the
-    caller re-enqueues what was not yielded)."""
+    recorded. One pooled connection serves the batch. On PostgreSQL a batch's webhook
+    deliveries are claimed together first (:func:`claim_batch_and_load`; their leases
+    renewed by ``keeper`` until their turn; none without a keeper), the others in their
+    turn. None is started once ``budget`` has passed since the batch began: claims not
+    reached are given back, due as they were (the caller re-enqueues what was not
+    yielded)."""
     began = time.monotonic()
     with _connection_for_deliveries(engine) as conn:
-        for index, delivery_id in enumerate(delivery_ids):
-            if index and time.monotonic() - began >= budget.total_seconds():
-                return
-            if conn.invalidated:
-                # The previous one's connection was lost (its outcome recorded on a
-                # new one): end what the lost one left, and put the new one the
-                # next statement connects in autocommit as well.
-                conn.rollback()
-                if conn.dialect.name == "postgresql":
-                    conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield (
-                delivery_id,
-                _deliver_on(
-                    conn,
-                    engine,
+        ahead: dict[str, LoadedDelivery] = {}
+        if keeper is not None:
+            ahead = _claim_ahead(conn, delivery_ids, now=clock(), lease=lease, keeper=keeper)
+        try:
+            for index, delivery_id in enumerate(delivery_ids):
+                if index and time.monotonic() - began >= budget.total_seconds():
+                    return
+                _reconnect_if_lost(conn)
+                yield (
                     delivery_id,
-                    ctx=ctx,
-                    clock=clock,
-                    rng=rng,
-                    lease=lease,
-                    keeper=keeper,
-                ),
-            )
+                    _deliver_on(
+                        conn,
+                        engine,
+                        delivery_id,
+                        ahead.pop(delivery_id, None) if isinstance(delivery_id, str) else None,
+                        ctx=ctx,
+                        clock=clock,
+                        rng=rng,
+                        lease=lease,
+                        keeper=keeper,
+                    ),
+                )
+        finally:
+            if ahead and keeper is not None:
+                _give_back(conn, list(ahead.values()), keeper, now=clock())
+
+
+def _claim_ahead(
+    conn: Connection,
+    delivery_ids: Sequence[str],
+    *,
+    now: datetime,
+    lease: timedelta,
+    keeper: LeaseKeeper,
+) -> dict[str, LoadedDelivery]:
+    """A batch's webhook deliveries claimed together (PostgreSQL), held by ``keeper``
+    until their turns (without one, a claim could expire while it waits). A member that
+    is not an id (a hand-made or corrupted message) is left to its turn, where it fails
+    alone; so is the whole batch if the database refuses it for any reason but an
+    outage."""
+    ids = [i for i in delivery_ids if isinstance(i, str)]
+    if len(ids) < 2 or conn.dialect.name != "postgresql":
+        return {}
+    try:
+        ahead = claim_batch_and_load(conn, ids, now=now, lease=lease)
+    except OperationalError:
+        raise
+    except DBAPIError:
+        log.warning("batch claim refused; its deliveries are claimed in turn", exc_info=True)
+        return {}
+    for claim in (loaded.claim for loaded in ahead.values()):
+        keeper.hold_delivery(claim.id, claim.attempt, claim.lease_until)
+    return ahead
+
+
+def _reconnect_if_lost(conn: Connection) -> None:
+    """After a delivery whose connection was lost (its outcome recorded on a new one):
+    end what the lost one left, and put the new one the next statement connects in
+    autocommit as well."""
+    if conn.invalidated:
+        conn.rollback()
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _give_back(
+    conn: Connection,
+    loaded: list[LoadedDelivery],
+    keeper: LeaseKeeper,
+    *,
+    now: datetime,
+) -> None:
+    """Give back a batch's claims it did not reach. Should that fail too (the database
+    gone), they are left to their leases: then sent as abandoned claims, which only
+    webhooks are, and their receivers deduplicate."""
+    # Their fences as the keeper's renewals left them.
+    claims = [
+        replace(item.claim, lease_until=keeper.release_delivery(item.claim.id)) for item in loaded
+    ]
+    try:
+        _reconnect_if_lost(conn)
+        give_back(conn, claims, now=now)
+    except DBAPIError:
+        log.warning("%d claimed deliveries left to their leases", len(claims), exc_info=True)
 
 
 def _deliver_on(
     conn: Connection,
     engine: Engine,
     delivery_id: str,
+    ahead: LoadedDelivery | None,
     *,
     ctx: SendContext,
     clock: Callable[[], datetime],
@@ -344,10 +416,14 @@ def _deliver_on(
     lease: timedelta,
     keeper: LeaseKeeper | None,
 ) -> DeliverResult:
-    loaded = claim_and_load(conn, delivery_id, now=clock(), lease=lease)
+    """One delivery: claimed here, or ``ahead`` with its batch (then held by ``keeper``
+    until now: its current lease is its fence from here on)."""
+    loaded = ahead or claim_and_load(conn, delivery_id, now=clock(), lease=lease)
     if loaded is None:
         return DeliverResult(None)
     claim, channel = loaded.claim, loaded.channel
+    if ahead is not None and keeper is not None:
+        claim = replace(claim, lease_until=keeper.release_delivery(claim.id))
     if claim.daily_limit is not None and not claim.resumed and _sendable(channel):
         now = clock()
         with transaction_on(conn):

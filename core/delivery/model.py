@@ -207,7 +207,10 @@ def digest_stories(
 ) -> CompoundSelect[Any]:
     """The rows :func:`digest_view` takes as stories, unordered (see :func:`story_order`):
     the digest's stories (``kind`` 0) and their copies sent with them (``kind`` 1)."""
-    story_ids = select(_LINKS.c.storyId).where(_LINKS.c.digestId == digest_id)
+    # Its own links, whatever the enclosing query joins (a batch's lateral correlates).
+    story_ids = (
+        select(_LINKS.c.storyId).where(_LINKS.c.digestId == digest_id).correlate_except(_LINKS)
+    )
     leads = _stories_part(0, organization_id, _LINKS.c.digestId == digest_id, _LINKS.c.position)
     copies = _stories_part(
         1,

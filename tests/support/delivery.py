@@ -137,18 +137,32 @@ class World:
             return row
 
 
-@pytest.fixture(name="world")
-def world_fixture(db_engine: Engine, tmp_path: Path) -> Iterator[World]:
+@contextmanager
+def new_world(engine: Engine, tmp_path: Path) -> Iterator[World]:
+    """A world of its own on ``engine`` (its guarded client closed afterwards)."""
     keyring = Keyring([generate_key_string()])
-    with unit_of_work(db_engine) as session:
+    with unit_of_work(engine) as session:
         organization = factories.org(session)
         search = factories.news(session, organization)
         org_id, news_id = organization.id, search.id
     client = build_client(POLICY)
     # file channels write below <tmp>/digests/<organizationId>/
     ctx = SendContext(keyring=keyring, client=client, policy=POLICY, file_root=tmp_path / "digests")
-    yield World(db_engine, keyring, org_id, news_id, Clock(START), ctx)
+    yield World(engine, keyring, org_id, news_id, Clock(START), ctx)
     client.close()
+
+
+@pytest.fixture(name="world")
+def world_fixture(db_engine: Engine, tmp_path: Path) -> Iterator[World]:
+    with new_world(db_engine, tmp_path) as world:
+        yield world
+
+
+@pytest.fixture(name="pg_world")
+def pg_world_fixture(pg_engine: Engine, tmp_path: Path) -> Iterator[World]:
+    """A world on PostgreSQL only (what only PostgreSQL does: a batch's claims)."""
+    with new_world(pg_engine, tmp_path) as world:
+        yield world
 
 
 def drain_deliveries(broker: dramatiq.Broker, threads: int = 1, *, failing: bool = False) -> None:
