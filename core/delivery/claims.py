@@ -10,9 +10,9 @@ reads the channel, the digest, its search and its stories (a data-modifying CTE:
 claimed and loaded, or neither); SQLite runs the claim and the reads in one
 transaction. A batch's webhook deliveries may be claimed and loaded together, ahead of
 their turns (:func:`claim_batch_and_load`). The outcome is recorded by
-core/delivery/record.py. Statements are built
-once (see core/db/statements.py): building them, and loading ORM rows, cost more
-Python per delivery than the round trips.
+core/delivery/record.py. Statements are built once (see core/db/statements.py):
+building them, and loading ORM rows, cost more Python per delivery than the round
+trips.
 """
 
 from __future__ import annotations

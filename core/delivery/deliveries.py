@@ -44,11 +44,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, and_, or_, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.db.models import Channel, Delivery
+from core.db.outage import OUTAGE_ERRORS
 from core.db.session import autocommitted, transaction_on
 from core.delivery import channels as ch
 from core.delivery import daily_limit
@@ -363,8 +364,8 @@ def _claim_ahead(
         return {}
     try:
         ahead = claim_batch_and_load(conn, ids, now=now, lease=lease)
-    except OperationalError:
-        raise
+    except OUTAGE_ERRORS:
+        raise  # the actor's retry
     except DBAPIError:
         log.warning("batch claim refused; its deliveries are claimed in turn", exc_info=True)
         return {}
