@@ -15,8 +15,11 @@ process. Measured, in deliveries/s:
                     and in batches (as the sweeper re-enqueues a backlog).
   httpx             one process, ``--threads`` threads sharing one ``httpx.Client``,
                     POSTing the same bodies and headers (pre-rendered): the network floor.
+  broker + httpx    1 and 2 worker processes on the same broker consuming one message per
+                    delivery whose actor POSTs the pre-rendered request with plain httpx:
+                    the floor of one delivery per message (the broker's own cost added).
 
-and the ratios of the two against the floor.
+and the ratios against the network floor (and, for one per message, the broker's).
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
+import dramatiq
 import httpx
 from sqlalchemy import Engine, func, insert, select, text, update
 
@@ -60,13 +65,15 @@ from core.secrets import generate_key_string, parse_keys
 from tests.support.databases import fresh_pg_database
 from workers.deliver import DELIVERY_BATCH_SIZE
 
-#: Redis database of the benchmark (flushed after each measurement: keep it off the tests' one).
+#: Redis database of the benchmark (each measurement deletes its own namespace's keys).
 REDIS_URL = os.environ.get("NEWSMON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
 SECRET = "whsec_" + "YmVuY2htYXJrLXNlY3JldC1rZXktMzItYnl0ZXMhIQ=="
 #: Seconds the receiver may take to start (a loaded machine is slow to import uvicorn).
 RECEIVER_START_S = 90
 #: Seconds to wait for all deliveries of one measurement.
 TIMEOUT_S = 600.0
+#: Worker processes of each measurement.
+PROCESSES = (1, 2)
 
 
 async def receiver_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -187,6 +194,7 @@ def populate(engine: Engine, key: str, url: str, count: int) -> tuple[str, list[
 
 
 def reset(engine: Engine) -> None:
+    """Every delivery pending and due again, its stories undelivered."""
     with unit_of_work(engine) as s:
         s.execute(
             update(Delivery).values(
@@ -197,20 +205,28 @@ def reset(engine: Engine) -> None:
             )
         )
         s.execute(update(Story).values(wasDelivered=False))
+    # Each measurement starts on tables as the first found them, as autovacuum keeps a
+    # live database: without this, every reset leaves another 10,000 dead row versions
+    # in the tables the later measurements claim from and record into.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
 
 
 def worker_process(
-    url: str, key: str, namespace: str, threads: int, ready: Any, stop: MpEvent
+    settings: Settings, namespace: str, threads: int, ready: Any, stop: MpEvent
 ) -> None:
     from workers.broker import build_broker
     from workers.pipeline import build_pipeline
     from workers.process import run_worker
 
-    settings = Settings(
-        database_url=url, broker_url=REDIS_URL, encryption_keys=key, fetch_allowlist="127.0.0.1"
-    )
     engine = make_engine(settings.sqlalchemy_url, **WORKER_ENGINE_OPTIONS)  # as `newsmon worker`
     broker = build_pipeline(settings, engine, broker=build_broker(settings, namespace=namespace))
+    ready.release()
+    run_worker(broker, threads, relayed(stop))
+
+
+def relayed(stop: MpEvent) -> threading.Event:
+    """A thread event set when the parent's process event ``stop`` is."""
     halt = threading.Event()
 
     def relay() -> None:
@@ -218,14 +234,34 @@ def worker_process(
         halt.set()
 
     threading.Thread(target=relay, daemon=True).start()
-    ready.release()
-    run_worker(broker, threads, halt)
+    return halt
+
+
+def drop_namespace(broker: dramatiq.Broker, namespace: str) -> None:
+    """Delete the measurement's Redis keys (its queues, acks and heartbeats)."""
+    client = broker.client  # type: ignore[attr-defined]
+    for key in client.scan_iter(match=f"{namespace}:*"):
+        client.delete(key)
+
+
+def start_workers(procs: list[Any], ready: Any) -> None:
+    """Start ``procs`` and wait until each is consuming (failing if one died)."""
+    for proc in procs:
+        proc.start()
+    waiting = len(procs)
+    while waiting:
+        if ready.acquire(timeout=1.0):
+            waiting -= 1
+        elif not all(proc.is_alive() for proc in procs):
+            for proc in procs:
+                proc.kill()
+            raise RuntimeError("a worker process died while starting (its traceback is above)")
+    time.sleep(1.0)  # workers consuming
 
 
 def measure_newsmon(
     engine: Engine,
-    url: str,
-    key: str,
+    settings: Settings,
     ids: list[str],
     processes: int,
     threads: int,
@@ -239,15 +275,10 @@ def measure_newsmon(
     context = mp.get_context("spawn")
     ready, stop = context.Semaphore(0), context.Event()
     procs = [
-        context.Process(target=worker_process, args=(url, key, namespace, threads, ready, stop))
+        context.Process(target=worker_process, args=(settings, namespace, threads, ready, stop))
         for _ in range(processes)
     ]
-    for proc in procs:
-        proc.start()
-    for _ in procs:
-        ready.acquire()
-    time.sleep(1.0)  # workers consuming
-    settings = Settings(database_url=url, broker_url=REDIS_URL, encryption_keys=key)
+    start_workers(procs, ready)
     broker = build_broker(settings, namespace=namespace)
     started = time.perf_counter()
     enqueue_deliveries(broker, ids, batch_size=batch_size)
@@ -262,21 +293,29 @@ def measure_newsmon(
     stop.set()
     for proc in procs:
         proc.join(60)
-    broker.client.flushdb()  # type: ignore[attr-defined]
+    drop_namespace(broker, namespace)
     if sent < len(ids):
         raise RuntimeError(f"only {sent} of {len(ids)} delivered in {TIMEOUT_S:g} s")
     return len(ids) / elapsed
 
 
-def measure_httpx(engine: Engine, org_id: str, ids: list[str], url: str, threads: int) -> float:
-    """The same bodies and signed headers, pre-rendered, POSTed by plain httpx."""
+Requests = dict[str, tuple[bytes, dict[str, str]]]
+
+
+def rendered(engine: Engine, org_id: str, ids: list[str], url: str) -> Requests:
+    """Each delivery's body and signed headers, rendered once."""
     config = ch.WebhookConfig(url=url, secret=SECRET)
     with unit_of_work(engine) as s:
         pairs = s.execute(select(Delivery.id, Delivery.digestId).where(Delivery.id.in_(ids))).all()
-        requests = []
+        requests = {}
         for delivery_id, digest_id in pairs:
             body = render_json(load_digest(s, org_id, digest_id))
-            requests.append((body, webhook_headers(config, delivery_id, body, utcnow())))
+            requests[delivery_id] = (body, webhook_headers(config, delivery_id, body, utcnow()))
+    return requests
+
+
+def measure_httpx(requests: Requests, url: str, threads: int) -> float:
+    """The same bodies and signed headers, pre-rendered, POSTed by plain httpx."""
     with httpx.Client(limits=httpx.Limits(max_keepalive_connections=threads)) as client:
 
         def post(item: tuple[bytes, dict[str, str]]) -> None:
@@ -284,9 +323,158 @@ def measure_httpx(engine: Engine, org_id: str, ids: list[str], url: str, threads
 
         started = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(post, requests))
+            list(pool.map(post, requests.values()))
         elapsed = time.perf_counter() - started
     return len(requests) / elapsed
+
+
+def floor_worker_process(
+    settings: Settings,
+    url: str,
+    requests: Requests,
+    namespace: str,
+    threads: int,
+    ready: Any,
+    stop: MpEvent,
+    posted: Any,
+) -> None:
+    """A worker on the same broker whose actor only POSTs a pre-rendered request."""
+    import dramatiq
+
+    from workers.broker import DELIVER_QUEUE, build_broker
+    from workers.process import run_worker
+
+    broker = build_broker(settings, namespace=namespace)
+    client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=threads))
+
+    @dramatiq.actor(broker=broker, queue_name=DELIVER_QUEUE, actor_name="post")
+    def post(delivery_id: str) -> None:
+        body, headers = requests[delivery_id]
+        client.post(url, content=body, headers=headers).raise_for_status()
+        with posted.get_lock():
+            posted.value += 1
+
+    ready.release()
+    run_worker(broker, threads, relayed(stop))
+    client.close()
+
+
+def measure_broker_floor(
+    settings: Settings, requests: Requests, url: str, processes: int, threads: int
+) -> float:
+    """Deliveries/s of one message each whose actor does nothing but the plain POST."""
+    namespace = f"bench-floor-{secrets.token_hex(3)}"
+    context = mp.get_context("spawn")
+    ready, stop, posted = context.Semaphore(0), context.Event(), context.Value("i", 0)
+    procs = [
+        context.Process(
+            target=floor_worker_process,
+            args=(settings, url, requests, namespace, threads, ready, stop, posted),
+        )
+        for _ in range(processes)
+    ]
+    start_workers(procs, ready)
+    from workers.broker import DELIVER_QUEUE, build_broker
+
+    broker = build_broker(settings, namespace=namespace)
+    started = time.perf_counter()
+    for delivery_id in requests:
+        broker.enqueue(
+            dramatiq.Message(
+                queue_name=DELIVER_QUEUE,
+                actor_name="post",
+                args=(delivery_id,),
+                kwargs={},
+                options={},
+            )
+        )
+    deadline = time.monotonic() + TIMEOUT_S
+    while posted.value < len(requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    for proc in procs:
+        proc.join(60)
+    drop_namespace(broker, namespace)
+    if posted.value < len(requests):
+        raise RuntimeError(f"only {posted.value} of {len(requests)} posted in {TIMEOUT_S:g} s")
+    return len(requests) / elapsed
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One run's rates, deliveries/s."""
+
+    deliveries: int
+    threads: int
+    httpx: float
+    #: Broker + plain POST, one per message, by worker processes.
+    broker_post: dict[int, float]
+    #: newsmon's deliver actor by (deliveries per message, worker processes).
+    newsmon: dict[tuple[int, int], float]
+
+
+def run(deliveries: int, threads: int, redis_url: str = REDIS_URL) -> Figures:
+    """Every measurement, side by side, on a fresh database and a local receiver (and
+    Redis at ``redis_url``, each measurement in a namespace of its own)."""
+    port = free_port()
+    receiver = start_receiver(port)
+    hook = f"http://127.0.0.1:{port}/hook"
+    key = generate_key_string()
+    try:
+        with fresh_pg_database() as url:
+            settings = Settings(
+                database_url=url,
+                broker_url=redis_url,
+                encryption_keys=key,
+                fetch_allowlist="127.0.0.1",
+            )
+            engine = make_engine(url)
+            org_id, ids = populate(engine, key, hook, deliveries)
+            requests = rendered(engine, org_id, ids, hook)
+            floor = measure_httpx(requests, hook, threads)
+            broker_post = {
+                processes: measure_broker_floor(settings, requests, hook, processes, threads)
+                for processes in PROCESSES
+            }
+            newsmon = {
+                (size, processes): measure_newsmon(engine, settings, ids, processes, threads, size)
+                for size in (1, DELIVERY_BATCH_SIZE)
+                for processes in PROCESSES
+            }
+            engine.dispose()
+    finally:
+        receiver.terminate()
+        receiver.wait(10)
+    return Figures(deliveries, threads, floor, broker_post, newsmon)
+
+
+def report(figures: Figures) -> str:
+    """The rates and their ratios, one line each."""
+    floor = figures.httpx
+
+    def processes(count: int) -> str:
+        return f"{count} worker process{'es' if count > 1 else ''}"
+
+    lines = [
+        f"{figures.deliveries} deliveries, {figures.threads} threads per process, local receiver",
+        f"  plain httpx POSTs (same payloads): {floor:8.0f} /s",
+    ]
+    for count, rate in figures.broker_post.items():
+        lines.append(
+            f"  broker + plain httpx POST, one per message, {processes(count)}: "
+            f"{rate:6.0f} /s   ratio {rate / floor:.2f}"
+        )
+    for (size, count), rate in figures.newsmon.items():
+        label = "one per message" if size == 1 else f"batches of {size}"
+        line = (
+            f"  newsmon deliver, {label}, {processes(count)}: "
+            f"{rate:6.0f} /s   ratio {rate / floor:.2f}"
+        )
+        if size == 1:
+            line += f"   ({rate / figures.broker_post[count]:.2f} of broker + POST)"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -294,34 +482,7 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    port = free_port()
-    receiver = start_receiver(port)
-    hook = f"http://127.0.0.1:{port}/hook"
-    key = generate_key_string()
-    try:
-        with fresh_pg_database() as url:
-            engine = make_engine(url)
-            org_id, ids = populate(engine, key, hook, args.deliveries)
-            floor = measure_httpx(engine, org_id, ids, hook, args.threads)
-            rows = [
-                (
-                    f"{label}, {processes} worker process{'es' if processes > 1 else ''}",
-                    measure_newsmon(engine, url, key, ids, processes, args.threads, size),
-                )
-                for label, size in (
-                    ("one per message", 1),
-                    (f"batches of {DELIVERY_BATCH_SIZE}", DELIVERY_BATCH_SIZE),
-                )
-                for processes in (1, 2)
-            ]
-            engine.dispose()
-    finally:
-        receiver.terminate()
-        receiver.wait(10)
-    print(f"{args.deliveries} deliveries, {args.threads} threads per process, local receiver")
-    print(f"  plain httpx POSTs (same payloads): {floor:8.0f} /s")
-    for label, rate in rows:
-        print(f"  newsmon deliver, {label}: {rate:6.0f} /s   ratio {rate / floor:.2f}")
+    print(report(run(args.deliveries, args.threads)))
 
 
 if __name__ == "__main__":
