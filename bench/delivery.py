@@ -339,8 +339,6 @@ def floor_worker_process(
     posted: Any,
 ) -> None:
     """A worker on the same broker whose actor only POSTs a pre-rendered request."""
-    import dramatiq
-
     from workers.broker import DELIVER_QUEUE, build_broker
     from workers.process import run_worker
 
@@ -363,6 +361,8 @@ def measure_broker_floor(
     settings: Settings, requests: Requests, url: str, processes: int, threads: int
 ) -> float:
     """Deliveries/s of one message each whose actor does nothing but the plain POST."""
+    from workers.broker import DELIVER_QUEUE, build_broker
+
     namespace = f"bench-floor-{secrets.token_hex(3)}"
     context = mp.get_context("spawn")
     ready, stop, posted = context.Semaphore(0), context.Event(), context.Value("i", 0)
@@ -374,8 +374,6 @@ def measure_broker_floor(
         for _ in range(processes)
     ]
     start_workers(procs, ready)
-    from workers.broker import DELIVER_QUEUE, build_broker
-
     broker = build_broker(settings, namespace=namespace)
     started = time.perf_counter()
     for delivery_id in requests:
