@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -267,36 +268,62 @@ def measure_newsmon(
     threads: int,
     batch_size: int,
 ) -> float:
-    from workers.broker import build_broker
     from workers.deliver import enqueue_deliveries
 
     reset(engine)
     namespace = f"bench-delivery-{secrets.token_hex(3)}"
+
+    def sent() -> int:
+        with unit_of_work(engine) as s:
+            return s.scalar(select(func.count()).where(Delivery.state == "sent")) or 0
+
+    return measure_workers(
+        worker_process,
+        (settings, namespace, threads),
+        processes,
+        settings,
+        namespace,
+        enqueue=lambda broker: enqueue_deliveries(broker, ids, batch_size=batch_size),
+        done=sent,
+        total=len(ids),
+        poll_s=0.2,  # each count reads the table: kept rare beside the workers
+    )
+
+
+def measure_workers(
+    target: Callable[..., None],
+    args: tuple[Any, ...],
+    processes: int,
+    settings: Settings,
+    namespace: str,
+    *,
+    enqueue: Callable[[dramatiq.Broker], None],
+    done: Callable[[], int],
+    total: int,
+    poll_s: float,
+) -> float:
+    """Deliveries/s of ``processes`` spawned ``target(*args, ready, stop)`` workers:
+    timed from ``enqueue`` until ``done()`` reaches ``total``; their keys deleted after."""
+    from workers.broker import build_broker
+
     context = mp.get_context("spawn")
     ready, stop = context.Semaphore(0), context.Event()
-    procs = [
-        context.Process(target=worker_process, args=(settings, namespace, threads, ready, stop))
-        for _ in range(processes)
-    ]
+    procs = [context.Process(target=target, args=(*args, ready, stop)) for _ in range(processes)]
     start_workers(procs, ready)
     broker = build_broker(settings, namespace=namespace)
     started = time.perf_counter()
-    enqueue_deliveries(broker, ids, batch_size=batch_size)
+    enqueue(broker)
     deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        with unit_of_work(engine) as s:
-            sent = s.scalar(select(func.count()).where(Delivery.state == "sent")) or 0
-        if sent >= len(ids) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)  # each count reads the table: kept rare beside the workers
+    while (finished := done()) < total and time.monotonic() < deadline:
+        time.sleep(poll_s)
     elapsed = time.perf_counter() - started
     stop.set()
     for proc in procs:
         proc.join(60)
     drop_namespace(broker, namespace)
-    if sent < len(ids):
-        raise RuntimeError(f"only {sent} of {len(ids)} delivered in {TIMEOUT_S:g} s")
-    return len(ids) / elapsed
+    if finished < total:
+        raise RuntimeError(f"only {finished} of {total} delivered in {TIMEOUT_S:g} s")
+    return total / elapsed
 
 
 Requests = dict[str, tuple[bytes, dict[str, str]]]
@@ -332,11 +359,11 @@ def floor_worker_process(
     settings: Settings,
     url: str,
     requests: Requests,
+    posted: Any,
     namespace: str,
     threads: int,
     ready: Any,
     stop: MpEvent,
-    posted: Any,
 ) -> None:
     """A worker on the same broker whose actor only POSTs a pre-rendered request."""
     from workers.broker import DELIVER_QUEUE, build_broker
@@ -361,42 +388,34 @@ def measure_broker_floor(
     settings: Settings, requests: Requests, url: str, processes: int, threads: int
 ) -> float:
     """Deliveries/s of one message each whose actor does nothing but the plain POST."""
-    from workers.broker import DELIVER_QUEUE, build_broker
+    from workers.broker import DELIVER_QUEUE
 
     namespace = f"bench-floor-{secrets.token_hex(3)}"
-    context = mp.get_context("spawn")
-    ready, stop, posted = context.Semaphore(0), context.Event(), context.Value("i", 0)
-    procs = [
-        context.Process(
-            target=floor_worker_process,
-            args=(settings, url, requests, namespace, threads, ready, stop, posted),
-        )
-        for _ in range(processes)
-    ]
-    start_workers(procs, ready)
-    broker = build_broker(settings, namespace=namespace)
-    started = time.perf_counter()
-    for delivery_id in requests:
-        broker.enqueue(
-            dramatiq.Message(
-                queue_name=DELIVER_QUEUE,
-                actor_name="post",
-                args=(delivery_id,),
-                kwargs={},
-                options={},
+    posted = mp.get_context("spawn").Value("i", 0)
+
+    def enqueue(broker: dramatiq.Broker) -> None:
+        for delivery_id in requests:
+            broker.enqueue(
+                dramatiq.Message(
+                    queue_name=DELIVER_QUEUE,
+                    actor_name="post",
+                    args=(delivery_id,),
+                    kwargs={},
+                    options={},
+                )
             )
-        )
-    deadline = time.monotonic() + TIMEOUT_S
-    while posted.value < len(requests) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    for proc in procs:
-        proc.join(60)
-    drop_namespace(broker, namespace)
-    if posted.value < len(requests):
-        raise RuntimeError(f"only {posted.value} of {len(requests)} posted in {TIMEOUT_S:g} s")
-    return len(requests) / elapsed
+
+    return measure_workers(
+        floor_worker_process,
+        (settings, url, requests, posted, namespace, threads),
+        processes,
+        settings,
+        namespace,
+        enqueue=enqueue,
+        done=lambda: int(posted.value),
+        total=len(requests),
+        poll_s=0.05,
+    )
 
 
 @dataclass(frozen=True)
