@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from core.clock import utcnow
 from core.db.outage import OUTAGE_ERRORS
+from core.delivery.claim_group import ClaimGroup
 from core.delivery.claims import DELIVERY_LEASE
 from core.delivery.deliveries import DeliverResult, SendContext, deliver_in_turn
 from core.scheduling.leases import LeaseKeeper
@@ -49,6 +50,7 @@ def declare_deliver_actor(
     rest go back to the queue). ``context`` builds the send context once; ``keeper``
     renews a claim's lease while its send is in progress."""
     made: list[SendContext] = []
+    claims = ClaimGroup()
 
     def deliver_batch(*delivery_ids: str) -> None:
         if not made:
@@ -56,7 +58,13 @@ def declare_deliver_actor(
         done = 0
         try:
             for delivery_id, result in deliver_in_turn(
-                engine, delivery_ids, made[0], lease=lease, keeper=keeper, budget=budget
+                engine,
+                delivery_ids,
+                made[0],
+                lease=lease,
+                keeper=keeper,
+                budget=budget,
+                claims=claims,
             ):
                 _report(broker, delivery_id, result)
                 done += 1

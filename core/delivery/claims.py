@@ -9,7 +9,8 @@ On PostgreSQL the claim is one statement of its own (no ``BEGIN``/``COMMIT``) th
 reads the channel, the digest, its search and its stories (a data-modifying CTE:
 claimed and loaded, or neither); SQLite runs the claim and the reads in one
 transaction. A batch's webhook deliveries may be claimed and loaded together, ahead of
-their turns (:func:`claim_batch_and_load`). The outcome is recorded by
+their turns (:func:`claim_batch_and_load`), and so may the deliveries a worker's threads
+claim at the same time (:mod:`core.delivery.claim_group`). The outcome is recorded by
 core/delivery/record.py. Statements are built once (see core/db/statements.py):
 building them, and loading ORM rows, cost more Python per delivery than the round
 trips.
@@ -219,28 +220,33 @@ HELD_BY_CLAIM = and_(
 _CLAIM_ABANDONED_LOADED = _claim_and_load(_CLAIM_ABANDONED)
 
 
-def _claim_batch_and_load() -> Select[Any]:
-    """PostgreSQL: claim those of ``delivery_ids`` that are due webhook deliveries, and
-    read what their sends need, as one statement: rows grouped by delivery, its stories
-    in order. A row another transaction has locked is skipped (its turn claims it)."""
-    webhook = exists().where(
-        _CHANNELS.c.organizationId == _DELIVERIES.c.organizationId,
-        _CHANNELS.c.id == _DELIVERIES.c.channelId,
-        _CHANNELS.c.type == "webhook",
-    )
-    due_webhooks = (
+def _claim_batch_and_load(*, webhooks_only: bool) -> Select[Any]:
+    """PostgreSQL: claim those of ``delivery_ids`` that are due (only webhook deliveries
+    if ``webhooks_only``), and read what their sends need, as one statement: rows grouped
+    by delivery, its stories in order. A row another transaction has locked is skipped
+    (its own claim waits for it)."""
+    due = (
         select(_DELIVERIES.c.id)
         .where(_DELIVERIES.c.id == any_(bindparam("delivery_ids", type_=ARRAY(String))))
-        .where(_DUE, webhook)
+        .where(_DUE)
         .order_by(_DELIVERIES.c.id)
         .with_for_update(of=_DELIVERIES, skip_locked=True)
     )
-    claimed = _claim_statement(_DUE, _DELIVERIES.c.id.in_(due_webhooks)).cte("claimed")
+    if webhooks_only:
+        due = due.where(
+            exists().where(
+                _CHANNELS.c.organizationId == _DELIVERIES.c.organizationId,
+                _CHANNELS.c.id == _DELIVERIES.c.channelId,
+                _CHANNELS.c.type == "webhook",
+            )
+        )
+    claimed = _claim_statement(_DUE, _DELIVERIES.c.id.in_(due)).cte("claimed")
     stories = digest_stories(claimed.c.organizationId, claimed.c.digestId).lateral("digest_stories")
     return _loaded(claimed, stories).order_by(claimed.c.id, *story_order(stories))
 
 
-_CLAIM_BATCH_LOADED = _claim_batch_and_load()
+_CLAIM_BATCH_LOADED = _claim_batch_and_load(webhooks_only=True)
+_CLAIM_DUE_BATCH_LOADED = _claim_batch_and_load(webhooks_only=False)
 #: A claim undone before its send began: due again as it was, no attempt spent.
 _GIVE_BACK = (
     update(_DELIVERIES)
@@ -353,18 +359,22 @@ def claim_batch_and_load(
     *,
     now: datetime,
     lease: timedelta = DELIVERY_LEASE,
+    webhooks_only: bool = True,
 ) -> dict[str, LoadedDelivery]:
     """PostgreSQL: claim, in one autocommitted statement, those of ``delivery_ids`` that
-    are due webhook deliveries, and read what their sends need; returns them by id.
+    are due (webhook deliveries only, unless not ``webhooks_only``), and read what their
+    sends need; returns them by id.
 
     Only webhooks are claimed ahead of their send: a worker dying before it reaches one
     leaves it ``sending`` until its lease expires, then it is sent as an abandoned claim,
-    which only webhooks' receivers deduplicate. The others are claimed in their turn.
+    which only webhooks' receivers deduplicate. The others are claimed in their turn, or
+    together when each is sent as soon as it is claimed (:mod:`core.delivery.claim_group`).
     """
     lease_until = now + lease
     params = {"delivery_ids": list(delivery_ids), "now": now, "lease_until": lease_until}
+    statement = _CLAIM_BATCH_LOADED if webhooks_only else _CLAIM_DUE_BATCH_LOADED
     with autocommitted(conn):  # one statement, no BEGIN
-        rows = conn.execute(_CLAIM_BATCH_LOADED, params).all()
+        rows = conn.execute(statement, params).all()
     loaded: dict[str, LoadedDelivery] = {}
     for delivery_id, group in groupby(rows, key=attrgetter("delivery_id")):
         stories = list(group)

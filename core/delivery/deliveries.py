@@ -53,6 +53,7 @@ from core.db.outage import OUTAGE_ERRORS
 from core.db.session import autocommitted, transaction_on
 from core.delivery import channels as ch
 from core.delivery import daily_limit
+from core.delivery.claim_group import ClaimGroup
 from core.delivery.claims import (
     DELIVERY_LEASE,
     IDEMPOTENT_TYPES,
@@ -308,15 +309,16 @@ def deliver_in_turn(
     rng: random.Random | None = None,
     lease: timedelta = DELIVERY_LEASE,
     keeper: LeaseKeeper | None = None,
+    claims: ClaimGroup | None = None,
 ) -> Generator[tuple[str, DeliverResult]]:
     """Claim, send and record each of ``delivery_ids`` in turn (the ``deliver`` actor's
     whole body: one delivery, or a batch of a backlog), yielding each result as it is
     recorded. One pooled connection serves the batch. On PostgreSQL a batch's webhook
     deliveries are claimed together first (:func:`claim_batch_and_load`; their leases
     renewed by ``keeper`` until their turn; none without a keeper), the others in their
-    turn. None is started once ``budget`` has passed since the batch began: claims not
-    reached are given back, due as they were (the caller re-enqueues what was not
-    yielded)."""
+    turn (with ``claims``' group: :mod:`core.delivery.claim_group`). None is started
+    once ``budget`` has passed since the batch began: claims not reached are given back,
+    due as they were (the caller re-enqueues what was not yielded)."""
     began = time.monotonic()
     with _connection_for_deliveries(engine) as conn:
         ahead: dict[str, LoadedDelivery] = {}
@@ -339,6 +341,7 @@ def deliver_in_turn(
                         rng=rng,
                         lease=lease,
                         keeper=keeper,
+                        claims=claims,
                     ),
                 )
         finally:
@@ -416,10 +419,13 @@ def _deliver_on(
     rng: random.Random | None,
     lease: timedelta,
     keeper: LeaseKeeper | None,
+    claims: ClaimGroup | None = None,
 ) -> DeliverResult:
-    """One delivery: claimed here, or ``ahead`` with its batch (then held by ``keeper``
-    until now: its current lease is its fence from here on)."""
-    loaded = ahead or claim_and_load(conn, delivery_id, now=clock(), lease=lease)
+    """One delivery: claimed here (with ``claims``' group if given), or ``ahead`` with
+    its batch (then held by ``keeper`` until now: its current lease is its fence from
+    here on)."""
+    claim_one = claims.claim if claims is not None else claim_and_load
+    loaded = ahead or claim_one(conn, delivery_id, now=clock(), lease=lease)
     if loaded is None:
         return DeliverResult(None)
     claim, channel = loaded.claim, loaded.channel
