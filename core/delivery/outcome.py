@@ -44,6 +44,14 @@ class Outcome:
     status: int | None = None
     response: str | None = None
 
+    def __post_init__(self) -> None:
+        # Both texts are stored, and PostgreSQL text cannot hold NUL, which a target's
+        # answer (or an error echoing it) may: shown as the replacement character.
+        for name in ("error", "response"):
+            text = getattr(self, name)
+            if text and "\x00" in text:
+                object.__setattr__(self, name, text.replace("\x00", "\ufffd"))
+
     @classmethod
     def sent(cls, status: int | None = None, response: str | None = None) -> Outcome:
         return cls("sent", status=status, response=response)

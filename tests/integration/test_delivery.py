@@ -474,3 +474,16 @@ def test_a_changed_channel_config_is_opened_anew_for_its_next_send(world: World)
         assert (server.hits["/old"], server.hits["/new"]) == (1, 1)
     assert world.row(second).state == "sent"
     assert len(world.ctx.opened) == 2  # one entry per sealed config
+
+
+def test_a_receivers_answer_with_nul_bytes_is_recorded(world: World) -> None:
+    """PostgreSQL text cannot hold NUL: a receiver answering with one (on purpose or
+    not) still gets its delivery recorded, the byte shown as a replacement character."""
+    with LocalHTTPServer(routes={"/hook": Response(body=b"ok\x00done")}) as server:
+        world.channel("webhook", {"url": server.url_for("/hook"), "secret": SECRET})
+        world.stories(1)
+        [delivery_id] = world.plan()
+        result = world.deliver(delivery_id)
+    assert result.outcome is not None and result.outcome.kind == "sent"
+    row = world.row(delivery_id)
+    assert (row.state, row.response) == ("sent", "ok\ufffddone")
