@@ -14,6 +14,7 @@ from core.db.outage import OUTAGE_ERRORS
 from core.delivery.claim_group import ClaimGroup
 from core.delivery.claims import DELIVERY_LEASE
 from core.delivery.deliveries import DeliverResult, SendContext, deliver_in_turn
+from core.delivery.record_group import RecordGroup
 from core.scheduling.leases import LeaseKeeper
 from workers.broker import BROKER_ERRORS, DELIVER_QUEUE
 
@@ -50,7 +51,7 @@ def declare_deliver_actor(
     rest go back to the queue). ``context`` builds the send context once; ``keeper``
     renews a claim's lease while its send is in progress."""
     made: list[SendContext] = []
-    claims = ClaimGroup()
+    claims, records = ClaimGroup(), RecordGroup()
 
     def deliver_batch(*delivery_ids: str) -> None:
         if not made:
@@ -65,6 +66,7 @@ def declare_deliver_actor(
                 keeper=keeper,
                 budget=budget,
                 claims=claims,
+                records=records,
             ):
                 _report(broker, delivery_id, result)
                 done += 1

@@ -68,6 +68,7 @@ from core.delivery.model import DigestView, sample_digest
 from core.delivery.outcome import Outcome
 from core.delivery.presenting import present
 from core.delivery.record import record_outcome
+from core.delivery.record_group import RecordGroup
 from core.delivery.send_apprise import send_apprise
 from core.delivery.send_email import SMTP_TIMEOUT_S, send_email
 from core.delivery.send_file import send_file
@@ -310,13 +311,15 @@ def deliver_in_turn(
     lease: timedelta = DELIVERY_LEASE,
     keeper: LeaseKeeper | None = None,
     claims: ClaimGroup | None = None,
+    records: RecordGroup | None = None,
 ) -> Generator[tuple[str, DeliverResult]]:
     """Claim, send and record each of ``delivery_ids`` in turn (the ``deliver`` actor's
     whole body: one delivery, or a batch of a backlog), yielding each result as it is
     recorded. One pooled connection serves the batch. On PostgreSQL a batch's webhook
     deliveries are claimed together first (:func:`claim_batch_and_load`; their leases
     renewed by ``keeper`` until their turn; none without a keeper), the others in their
-    turn (with ``claims``' group: :mod:`core.delivery.claim_group`). None is started
+    turn (with ``claims``' group: :mod:`core.delivery.claim_group`; records with
+    ``records``': :mod:`core.delivery.record_group`). None is started
     once ``budget`` has passed since the batch began: claims not reached are given back,
     due as they were (the caller re-enqueues what was not yielded)."""
     began = time.monotonic()
@@ -342,6 +345,7 @@ def deliver_in_turn(
                         lease=lease,
                         keeper=keeper,
                         claims=claims,
+                        records=records,
                     ),
                 )
         finally:
@@ -420,6 +424,7 @@ def _deliver_on(
     lease: timedelta,
     keeper: LeaseKeeper | None,
     claims: ClaimGroup | None = None,
+    records: RecordGroup | None = None,
 ) -> DeliverResult:
     """One delivery: claimed here (with ``claims``' group if given), or ``ahead`` with
     its batch (then held by ``keeper`` until now: its current lease is its fence from
@@ -461,7 +466,7 @@ def _deliver_on(
             # Renewals moved the fence: record under the lease as it stands now.
             claim = replace(claim, lease_until=keeper.release_delivery(claim.id))
     record = functools.partial(
-        record_outcome,
+        records.record if records is not None else record_outcome,
         claim=claim,
         channel=channel,
         outcome=outcome,

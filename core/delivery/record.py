@@ -14,38 +14,52 @@ record, and only if the fence held.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    DateTime,
+    Integer,
     Select,
+    String,
     Table,
+    Text,
     Update,
+    and_,
+    any_,
     bindparam,
+    column,
     exists,
     func,
     insert,
+    literal,
+    null,
     or_,
     select,
+    tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.db.base import UTCDateTime
 from core.db.models import Channel, Delivery, DeliveryAttempt, Digest, DigestStory, News, Story
 from core.db.session import autocommitted, transaction_on
 from core.db.statements import Shape, set_clause, shape_of, value_params
 from core.delivery import daily_limit
-from core.delivery.attempts import ATTEMPT_VALUES, INSERT_ATTEMPT, attempt_params
+from core.delivery.attempts import ATTEMPT_COLUMNS, ATTEMPT_VALUES, INSERT_ATTEMPT, attempt_params
 from core.delivery.claims import (
     HELD_BY_CLAIM,
     IDEMPOTENT_TYPES,
     ChannelTarget,
     ClaimedDelivery,
 )
-from core.delivery.outcome import Outcome
-from core.usage.counters import add_usage, count_sent_delivery
+from core.delivery.outcome import MAX_RESPONSE_EXCERPT, Outcome
+from core.ids import new_id
+from core.usage.counters import add_usage, count_sent_deliveries, count_sent_delivery
 from core.usage.months import month_of
 
 #: Attempts a delivery gets before it is marked failed (a replay grants a new budget).
@@ -161,6 +175,175 @@ def _record_sent_in_one(shape: Shape, recovered: bool) -> Select[Any]:
     return select(func.count()).select_from(fenced).add_cte(*marks)
 
 
+@dataclass(frozen=True)
+class SentRecord:
+    """A sent delivery's record, as one of several (:func:`record_sent_together`)."""
+
+    claim: ClaimedDelivery
+    outcome: Outcome
+    started_at: datetime
+    duration_ms: int | None
+
+
+#: The columns of the records :func:`record_sent_together` writes, one array each.
+_SENT_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("id", String()),
+    ("attempt", Integer()),
+    ("lease_until", DateTime(timezone=True)),
+    ("status", Integer()),
+    ("response", Text()),
+    ("attempt_id", String()),
+    ("attempt_response", Text()),
+    ("started_at", DateTime(timezone=True)),
+    ("duration_ms", Integer()),
+)
+
+
+def _record_sent_together() -> Select[Any]:
+    """PostgreSQL: the fenced records of several sent deliveries and their "sent" marks
+    as one statement, set-based (what :func:`_record_sent_in_one` does for one): the
+    marks and counts go only to the deliveries whose fence held."""
+    sent = (
+        func.unnest(*(bindparam(f"sent_{name}", type_=ARRAY(kind)) for name, kind in _SENT_COLUMNS))
+        .table_valued(*(column(name, kind) for name, kind in _SENT_COLUMNS))
+        .render_derived(name="sent")
+    )
+    fenced = (
+        update(_DELIVERIES)
+        .where(
+            # Also as an array of ids, so the plan finds them by key rather than joining
+            # every ``sending`` row to the list.
+            _DELIVERIES.c.id == any_(bindparam("sent_id", type_=ARRAY(String()))),
+            _DELIVERIES.c.id == sent.c.id,
+            _DELIVERIES.c.state == "sending",
+            _DELIVERIES.c.attempts == sent.c.attempt,
+            _DELIVERIES.c.leaseUntil == sent.c.lease_until,
+        )
+        .values(
+            state="sent",
+            sentAt=_NOW,
+            nextAttemptAt=None,
+            leaseUntil=None,
+            updatedAt=_NOW,
+            lastStatusCode=sent.c.status,
+            response=sent.c.response,
+            lastError=None,
+            heldReason=None,
+        )
+        .returning(
+            _DELIVERIES.c.id,
+            _DELIVERIES.c.organizationId,
+            _DELIVERIES.c.digestId,
+            sent.c.attempt,
+            sent.c.status,
+            sent.c.attempt_id,
+            sent.c.attempt_response,
+            sent.c.started_at,
+            sent.c.duration_ms,
+        )
+        .cte("fenced")
+    )
+    attempts = insert(_ATTEMPTS).from_select(
+        [column for column, _ in ATTEMPT_COLUMNS],
+        select(
+            fenced.c.attempt_id,
+            fenced.c.organizationId,
+            fenced.c.id,
+            fenced.c.attempt,
+            literal("sent"),
+            fenced.c.status,
+            fenced.c.duration_ms,
+            null(),
+            fenced.c.attempt_response,
+            fenced.c.started_at,
+            _NOW,
+            _NOW,
+        ),
+    )
+    stories = select(fenced.c.organizationId, _LINKS.c.storyId).join_from(
+        fenced, _LINKS, _LINKS.c.digestId == fenced.c.digestId
+    )
+    searches = select(fenced.c.organizationId, _DIGESTS.c.newsId).join_from(
+        fenced,
+        _DIGESTS,
+        and_(
+            _DIGESTS.c.organizationId == fenced.c.organizationId,
+            _DIGESTS.c.id == fenced.c.digestId,
+        ),
+    )
+    # Rows shared with other records (a digest's stories, sent to several channels; a
+    # search) are locked first, in key order, so two such statements running at once
+    # wait for each other instead of deadlocking.
+    stories_locked = (
+        select(_STORIES.c.id)
+        .where(
+            tuple_(_STORIES.c.organizationId, _STORIES.c.id).in_(stories),
+            _STORIES.c.wasDelivered.is_(False),
+        )
+        .order_by(_STORIES.c.id)
+        .with_for_update()
+        .cte("stories_locked")
+    )
+    searches_locked = (
+        select(_NEWS.c.id)
+        .where(
+            tuple_(_NEWS.c.organizationId, _NEWS.c.id).in_(searches),
+            or_(
+                _NEWS.c.lastSent.is_(None),
+                _NEWS.c.lastSent < bindparam("sent_before", type_=UTCDateTime()),
+            ),
+        )
+        .order_by(_NEWS.c.id)
+        .with_for_update()
+        .cte("searches_locked")
+    )
+    marks = [
+        update(_STORIES)
+        .where(_STORIES.c.id.in_(select(stories_locked.c.id)))
+        .values(wasDelivered=True, updatedAt=_NOW)
+        .cte("stories_delivered"),
+        update(_NEWS)
+        .where(_NEWS.c.id.in_(select(searches_locked.c.id)))
+        .values(lastSent=_NOW, updatedAt=_NOW)
+        .cte("searches_sent"),
+        attempts.cte("attempts_recorded"),
+        count_sent_deliveries(select(fenced.c.organizationId)).cte("usage_counted"),
+    ]
+    return select(func.count()).select_from(fenced).add_cte(*marks)
+
+
+_RECORD_SENT_TOGETHER = _record_sent_together()
+
+
+def record_sent_together(conn: Connection, records: Sequence[SentRecord], *, now: datetime) -> int:
+    """PostgreSQL: record several sent deliveries (each under its claim's fence, with its
+    attempt row, its stories' and search's marks and its count in its organization's
+    usage) in one autocommitted statement on ``conn``; returns how many fences held.
+    Only for sends that leave their channel's health as it is (see ``_channel_params``)."""
+    rows = [
+        (
+            record.claim.id,
+            record.claim.attempt,
+            record.claim.lease_until,
+            record.outcome.status,
+            record.outcome.response,
+            new_id(),
+            record.outcome.response[:MAX_RESPONSE_EXCERPT] if record.outcome.response else None,
+            record.started_at,
+            record.duration_ms,
+        )
+        for record in records
+    ]
+    params: dict[str, Any] = {
+        f"sent_{name}": list(values)
+        for (name, _), values in zip(_SENT_COLUMNS, zip(*rows, strict=True), strict=True)
+    }
+    params.update(now=now, sent_before=now - LAST_SENT_RESOLUTION, month=month_of(now))
+    with autocommitted(conn):  # one statement, no BEGIN
+        held: int = conn.execute(_RECORD_SENT_TOGETHER, params).scalar_one()
+    return held
+
+
 def _outcome_values(
     claim: ClaimedDelivery,
     channel: ChannelTarget,
@@ -210,6 +393,16 @@ def _channel_params(claim: ClaimedDelivery, channel: ChannelTarget, outcome: Out
         status = "failing"
     error = (outcome.error or "")[:MAX_ERROR_CHARS]
     return {**keys, "failures": failures, "channel_status": status, "channel_error": error}
+
+
+def gatherable(claim: ClaimedDelivery, channel: ChannelTarget, outcome: Outcome) -> bool:
+    """Whether this record may be written with others' (:func:`record_sent_together`):
+    a send that went out cleanly and leaves its channel's health as it is."""
+    return (
+        outcome.kind == "sent"
+        and outcome.error is None
+        and _channel_params(claim, channel, outcome) is None
+    )
 
 
 def record_outcome(

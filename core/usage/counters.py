@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, Table, bindparam, literal, select
+from sqlalchemy import Insert, Select, Table, bindparam, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -103,6 +103,30 @@ def count_sent_delivery(condition: ColumnElement[bool]) -> Insert:
         _NOW,
         _NOW,
     ).where(condition)
+    stmt = postgresql.insert(_USAGE).from_select(
+        ["organizationId", "month", *USAGE_COUNTERS, "createdAt", "updatedAt"], counted
+    )
+    return _adding(stmt)
+
+
+def count_sent_deliveries(organization_ids: Select[Any]) -> Insert:
+    """PostgreSQL: deliveries sent in ``month``, one per row of ``organization_ids`` (a
+    select of one column, an organization id per delivery: a CTE of a record of several
+    deliveries), each organization's counted at once, in one lock order."""
+    source = organization_ids.subquery("sent")
+    org = source.c[0]
+    counted = (
+        select(
+            org,
+            bindparam("month", type_=_USAGE.c.month.type),
+            *(func.count() if name == "deliveriesSent" else literal(0) for name in USAGE_COUNTERS),
+            _NOW,
+            _NOW,
+        )
+        .group_by(org)
+        # Two records counting for overlapping organizations cannot deadlock.
+        .order_by(org)
+    )
     stmt = postgresql.insert(_USAGE).from_select(
         ["organizationId", "month", *USAGE_COUNTERS, "createdAt", "updatedAt"], counted
     )
