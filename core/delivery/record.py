@@ -106,6 +106,10 @@ _MARK_STORIES_DELIVERED = (
 )
 # Only a lastSent older than the resolution is moved: many deliveries of one search
 # finishing together then do not queue up on the search row's lock.
+_SEARCH_SENT_BEFORE = or_(
+    _NEWS.c.lastSent.is_(None),
+    _NEWS.c.lastSent < bindparam("sent_before", type_=UTCDateTime()),
+)
 _MARK_NEWS_SENT = (
     update(_NEWS)
     .where(
@@ -114,10 +118,7 @@ _MARK_NEWS_SENT = (
         == select(_DIGESTS.c.newsId)
         .where(_DIGESTS.c.id == bindparam("digest_id"))
         .scalar_subquery(),
-        or_(
-            _NEWS.c.lastSent.is_(None),
-            _NEWS.c.lastSent < bindparam("sent_before", type_=UTCDateTime()),
-        ),
+        _SEARCH_SENT_BEFORE,
     )
     .values(lastSent=_NOW, updatedAt=_NOW)
 )
@@ -288,10 +289,7 @@ def _record_sent_together() -> Select[Any]:
         select(_NEWS.c.id)
         .where(
             tuple_(_NEWS.c.organizationId, _NEWS.c.id).in_(searches),
-            or_(
-                _NEWS.c.lastSent.is_(None),
-                _NEWS.c.lastSent < bindparam("sent_before", type_=UTCDateTime()),
-            ),
+            _SEARCH_SENT_BEFORE,
         )
         .order_by(_NEWS.c.id)
         .with_for_update()
@@ -319,7 +317,7 @@ def record_sent_together(conn: Connection, records: Sequence[SentRecord], *, now
     """PostgreSQL: record several sent deliveries (each under its claim's fence, with its
     attempt row, its stories' and search's marks and its count in its organization's
     usage) in one autocommitted statement on ``conn``; returns how many fences held.
-    Only for sends that leave their channel's health as it is (see ``_channel_params``)."""
+    Only for records :func:`gatherable` allows."""
     rows = [
         (
             record.claim.id,
