@@ -5,14 +5,11 @@ statement leaves each thread to record alone."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, func, select, text, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import DataError
 
 from core.db.models import Delivery, DeliveryAttempt, News, Story, Usage
@@ -26,6 +23,7 @@ from tests.support.delivery import (  # noqa: F401  (world, pg_world are fixture
     pg_world_fixture,
     world_fixture,
 )
+from tests.support.gathering import Asker, held_up, queued, statements_with
 
 SECRET = "whsec_" + "a" * 44
 SENT = Outcome.sent(200, "accepted")
@@ -138,92 +136,33 @@ def test_only_deliveries_whose_fence_held_are_recorded_and_counted(pg_world: Wor
     assert (delivered_stories(world), sent_count(world)) == (2, 2)
 
 
-class Recorder(threading.Thread):
-    """A worker thread recording one sent delivery with the group, on its own connection."""
-
-    def __init__(self, world: World, group: RecordGroup, item: LoadedDelivery, **kw: Any):
-        super().__init__(daemon=True)
-        self.world, self.group, self.item, self.kw = world, group, item, kw
-        self.connected = threading.Event()
-        self.backend_pid = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with self.world.engine.connect() as conn:
-                self.backend_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-                conn.rollback()
-                self.connected.set()
-                item = self.item
-                self.group.record(
-                    conn,
-                    item.claim,
-                    item.channel,
-                    SENT,
-                    now=self.world.clock(),
-                    started_at=self.world.clock(),
-                    **{"duration_ms": 12, **self.kw},
-                )
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            self.connected.set()
-
-    def started(self) -> Recorder:
-        self.start()
-        self.connected.wait(10)
-        return self
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
-def waits_for_a_lock(engine: Engine, pid: int) -> bool:
-    with engine.connect() as conn:
-        event_type = conn.execute(
-            text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
-        ).scalar()
-    return bool(event_type == "Lock")
-
-
-@contextmanager
-def group_statements(engine: Engine) -> Iterator[list[str]]:
-    """The shared record statements run on ``engine`` while the block runs."""
-    seen: list[str] = []
-
-    def record(_conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
-        if "AS sent(id" in statement:
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def recording(
+    world: World, group: RecordGroup, item: LoadedDelivery, duration_ms: int = 12
+) -> Callable[[Connection], Any]:
+    """What a worker thread asks: ``item`` recorded as sent with ``group``."""
+    return lambda conn: group.record(
+        conn,
+        item.claim,
+        item.channel,
+        SENT,
+        now=world.clock(),
+        started_at=world.clock(),
+        duration_ms=duration_ms,
+    )
 
 
 def recorded_together(
-    world: World, items: list[LoadedDelivery], **kw_of: dict[str, Any]
-) -> list[Recorder]:
+    world: World, items: list[LoadedDelivery], duration_ms: dict[str, int] | None = None
+) -> list[Asker]:
     """The first item recorded by a thread that waits (inside its statement) for a lock
     held on its row, the others by threads asking meanwhile, in order; all joined.
-    ``kw_of``: extra record arguments by delivery id."""
+    ``duration_ms``: a send's duration by delivery id (12 ms otherwise)."""
     group = RecordGroup()
-    first = items[0].claim.id
-    with world.engine.connect() as holder:
-        holder.execute(select(Delivery.id).where(Delivery.id == first).with_for_update())
-        leader = Recorder(world, group, items[0]).started()
-        wait_until(lambda: waits_for_a_lock(world.engine, leader.backend_pid))
-        others = []
-        for item in items[1:]:
-            others.append(Recorder(world, group, item, **kw_of.get(item.claim.id, {})).started())
-            wait_until(lambda: group.waiting == len(others))
-        holder.rollback()
-    for recorder in (leader, *others):
+    durations = duration_ms or {}
+    asks = [recording(world, group, i, durations.get(i.claim.id, 12)) for i in items]
+    with held_up(world.engine, items[0].claim.id, asks[0]) as leader:
+        others = queued(world.engine, group, asks[1:])
+    for recorder in others:
         recorder.join(10)
     return [leader, *others]
 
@@ -233,7 +172,7 @@ def test_records_asked_while_one_is_in_progress_are_written_in_one_statement(
 ) -> None:
     world = pg_world
     items = claimed(world, 4)
-    with group_statements(world.engine) as statements:
+    with statements_with(world.engine, "AS sent(id") as statements:
         recorders = recorded_together(world, items)
     assert [r.error for r in recorders] == [None] * 4
     # The first alone, the three that came while it waited together.
@@ -249,7 +188,7 @@ def test_a_refused_shared_record_leaves_each_to_record_alone(pg_world: World) ->
     world = pg_world
     items = claimed(world, 3)
     bad = items[1].claim.id
-    recorders = recorded_together(world, items, **{bad: {"duration_ms": 2**40}})
+    recorders = recorded_together(world, items, {bad: 2**40})
     assert [type(r.error) for r in recorders] == [type(None), DataError, type(None)]
     assert [world.row(i.claim.id).state for i in items] == ["sent", "sending", "sent"]
     assert sent_count(world) == 2
