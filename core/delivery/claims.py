@@ -156,11 +156,13 @@ def _claim_statement(condition: ColumnElement[bool], which: ColumnElement[bool] 
 def _claim_and_load(claim: Update) -> Select[Any]:
     """PostgreSQL: ``claim`` and everything its send reads, as one statement: one row
     per story in order (one row with NULL story columns for a digest without any)."""
-    claimed: CTE = claim.cte("claimed")
+    # Short SQL names keep the statement within psycopg's query cache (4,096 bytes):
+    # a longer one is converted anew on every claim.
+    claimed: CTE = claim.cte("claim")
     stories = digest_stories(
         select(claimed.c.organizationId).correlate(None).scalar_subquery(),
         select(claimed.c.digestId).correlate(None).scalar_subquery(),
-    ).subquery("digest_stories")
+    ).subquery("ds")
     return _loaded(claimed, stories).order_by(*story_order(stories))
 
 
@@ -240,8 +242,8 @@ def _claim_batch_and_load(*, webhooks_only: bool) -> Select[Any]:
                 _CHANNELS.c.type == "webhook",
             )
         )
-    claimed = _claim_statement(_DUE, _DELIVERIES.c.id.in_(due)).cte("claimed")
-    stories = digest_stories(claimed.c.organizationId, claimed.c.digestId).lateral("digest_stories")
+    claimed = _claim_statement(_DUE, _DELIVERIES.c.id.in_(due)).cte("claim")
+    stories = digest_stories(claimed.c.organizationId, claimed.c.digestId).lateral("ds")
     return _loaded(claimed, stories).order_by(claimed.c.id, *story_order(stories))
 
 

@@ -53,7 +53,7 @@ def test_claims_asked_while_one_is_in_progress_are_made_in_one_statement(
     world = pg_world
     ids = planned(world, webhooks=3, files=1)
     group = ClaimGroup()
-    with statements_with(world.engine, "WITH claimed AS") as statements:
+    with statements_with(world.engine, "WITH claim AS") as statements:
         with held_up(world.engine, ids[0], claiming(world, group, ids[0])) as leader:
             others = claimers(world, group, ids[1:])
         for claimer in others:
