@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db.base import UTCDateTime
+from core.db.driver import DriverStatement
 from core.db.models import Channel, Delivery, Digest, News, Organization
 from core.db.session import autocommitted
 from core.delivery.model import (
@@ -208,7 +209,7 @@ _CLAIM_DUE = _claim_statement(_DUE)
 _CLAIM_ABANDONED = _claim_statement(
     and_(_DELIVERIES.c.state == "sending", _DELIVERIES.c.leaseUntil < _NOW)
 )
-_CLAIM_DUE_LOADED = _claim_and_load(_CLAIM_DUE)
+_CLAIM_DUE_LOADED = DriverStatement(_claim_and_load(_CLAIM_DUE))
 #: The fence of a claim (binds ``delivery_id``, ``attempt``, ``lease_until``): the
 #: delivery is still ``sending`` under this claim's attempt and lease. Whatever a holder
 #: writes after its send goes under it, so a holder whose lease was taken over writes
@@ -219,7 +220,7 @@ HELD_BY_CLAIM = and_(
     _DELIVERIES.c.attempts == bindparam("attempt"),
     _DELIVERIES.c.leaseUntil == bindparam("lease_until", type_=UTCDateTime()),
 )
-_CLAIM_ABANDONED_LOADED = _claim_and_load(_CLAIM_ABANDONED)
+_CLAIM_ABANDONED_LOADED = DriverStatement(_claim_and_load(_CLAIM_ABANDONED))
 
 
 def _claim_batch_and_load(*, webhooks_only: bool) -> Select[Any]:
@@ -247,8 +248,8 @@ def _claim_batch_and_load(*, webhooks_only: bool) -> Select[Any]:
     return _loaded(claimed, stories).order_by(claimed.c.id, *story_order(stories))
 
 
-_CLAIM_BATCH_LOADED = _claim_batch_and_load(webhooks_only=True)
-_CLAIM_DUE_BATCH_LOADED = _claim_batch_and_load(webhooks_only=False)
+_CLAIM_BATCH_LOADED = DriverStatement(_claim_batch_and_load(webhooks_only=True))
+_CLAIM_DUE_BATCH_LOADED = DriverStatement(_claim_batch_and_load(webhooks_only=False))
 #: A claim undone before its send began: due again as it was, no attempt spent.
 _GIVE_BACK = (
     update(_DELIVERIES)
@@ -343,10 +344,10 @@ def claim_and_load(
             stories = read_stories(conn, keys)
     else:
         with autocommitted(conn):  # one statement, no BEGIN
-            stories = conn.execute(_CLAIM_DUE_LOADED, params).all()
+            stories = _CLAIM_DUE_LOADED.rows(conn, params)
             resumed = not stories
             if resumed:
-                stories = conn.execute(_CLAIM_ABANDONED_LOADED, params).all()
+                stories = _CLAIM_ABANDONED_LOADED.rows(conn, params)
         if not stories:
             return None
         head = stories[0]
@@ -376,7 +377,7 @@ def claim_batch_and_load(
     params = {"delivery_ids": list(delivery_ids), "now": now, "lease_until": lease_until}
     statement = _CLAIM_BATCH_LOADED if webhooks_only else _CLAIM_DUE_BATCH_LOADED
     with autocommitted(conn):  # one statement, no BEGIN
-        rows = conn.execute(statement, params).all()
+        rows = statement.rows(conn, params)
     loaded: dict[str, LoadedDelivery] = {}
     for delivery_id, group in groupby(rows, key=attrgetter("delivery_id")):
         stories = list(group)

@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.db.base import UTCDateTime
+from core.db.driver import DriverStatement
 from core.db.models import Channel, Delivery, DeliveryAttempt, Digest, DigestStory, News, Story
 from core.db.session import autocommitted, transaction_on
 from core.db.statements import Shape, set_clause, shape_of, value_params
@@ -157,7 +158,7 @@ def _fenced_record(shape: Shape) -> Update:
 
 
 @cache
-def _record_sent_in_one(shape: Shape, recovered: bool) -> Select[Any]:
+def _record_sent_in_one(shape: Shape, recovered: bool) -> DriverStatement:
     """PostgreSQL: the fenced record of a sent delivery and its "sent" marks as one
     statement; the marks run only if the fence held (the count of fenced rows, 0 or 1)."""
     fenced = _fenced_record(shape).returning(_DELIVERIES.c.id).cte("fenced")
@@ -173,7 +174,7 @@ def _record_sent_in_one(shape: Shape, recovered: bool) -> Select[Any]:
     ]
     if recovered:
         marks.append(_CHANNEL_RECOVERED.where(held).cte("channel_recovered"))
-    return select(func.count()).select_from(fenced).add_cte(*marks)
+    return DriverStatement(select(func.count()).select_from(fenced).add_cte(*marks))
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,7 @@ def _record_sent_together() -> Select[Any]:
     return select(func.count()).select_from(fenced).add_cte(*marks)
 
 
-_RECORD_SENT_TOGETHER = _record_sent_together()
+_RECORD_SENT_TOGETHER = DriverStatement(_record_sent_together())
 
 
 def record_sent_together(conn: Connection, records: Sequence[SentRecord], *, now: datetime) -> int:
@@ -338,7 +339,7 @@ def record_sent_together(conn: Connection, records: Sequence[SentRecord], *, now
     }
     params.update(now=now, sent_before=now - LAST_SENT_RESOLUTION, month=month_of(now))
     with autocommitted(conn):  # one statement, no BEGIN
-        held: int = conn.execute(_RECORD_SENT_TOGETHER, params).scalar_one()
+        held: int = _RECORD_SENT_TOGETHER.scalar(conn, params)
     return held
 
 
@@ -447,7 +448,7 @@ def record_outcome(
     if outcome.kind == "sent" and conn.dialect.name == "postgresql":
         statement = _record_sent_in_one(shape_of(values), health is not None)
         with autocommitted(conn):  # one statement, no BEGIN
-            held = conn.execute(statement, {**params, **(health or {})}).scalar_one()
+            held = statement.scalar(conn, {**params, **(health or {})})
         return retry_at if held == 1 else None
     with transaction_on(conn):
         if conn.execute(_fenced_record(shape_of(values)), params).rowcount != 1:

@@ -27,20 +27,20 @@ def _sent_record(recovered: bool) -> Any:
     values, _ = record._outcome_values(
         claim, channel, Outcome.sent(200, "ok"), now=now, rng=None, max_attempts=5
     )
-    return record._record_sent_in_one(shape_of(values), recovered)
+    return record._record_sent_in_one(shape_of(values), recovered).statement
 
 
 @pytest.mark.parametrize(
     "statement",
     [
-        pytest.param(claims._CLAIM_DUE_LOADED, id="claim"),
-        pytest.param(claims._CLAIM_ABANDONED_LOADED, id="claim-abandoned"),
-        pytest.param(claims._CLAIM_DUE_BATCH_LOADED, id="claims-gathered"),
-        pytest.param(record._RECORD_SENT_TOGETHER, id="records-gathered"),
+        pytest.param(claims._CLAIM_DUE_LOADED.statement, id="claim"),
+        pytest.param(claims._CLAIM_ABANDONED_LOADED.statement, id="claim-abandoned"),
+        pytest.param(claims._CLAIM_DUE_BATCH_LOADED.statement, id="claims-gathered"),
+        pytest.param(record._RECORD_SENT_TOGETHER.statement, id="records-gathered"),
         pytest.param(_sent_record(False), id="record-sent"),
         pytest.param(_sent_record(True), id="record-sent-recovered"),
     ],
 )
 def test_per_delivery_statements_fit_psycopg_query_cache(statement: Any) -> None:
-    sql = str(statement.compile(dialect=postgresql.psycopg.dialect()))
+    sql = str(statement.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
     assert len(sql.encode()) <= MAX_CACHED_STATEMENT_LENGTH, len(sql.encode())
