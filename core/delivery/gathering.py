@@ -7,7 +7,9 @@ delivery: one statement, one commit and one trip through SQLAlchemy and psycopg 
 runs its statement at once, alone (nothing is ever held back waiting for company);
 threads asking while a statement is in progress wait for it to end, and the first of
 them then runs one statement for all of them, on its own connection, and answers them.
-Threads whose item that statement did not settle run their own, as they would alone.
+Threads whose item that statement did not settle run their own, as they would alone,
+and so does a thread whose item another thread asked for in the same statement (a
+delivery in two messages at once): only the first of them gets its answer.
 Subclasses: :class:`~core.delivery.claim_group.ClaimGroup` and
 :class:`~core.delivery.record_group.RecordGroup`.
 """
@@ -102,9 +104,13 @@ class Gathering(Generic[Item, Answer]):
                 group[0].answer = self.alone(conn, group[0].item)
                 group[0].settled = True
                 return
-            answers = self.together(conn, [ask.item for ask in group])
+            firsts: dict[str, _Ask[Item, Answer]] = {}
             for ask in group:
-                key = self.key(ask.item)
+                firsts.setdefault(self.key(ask.item), ask)
+            answers = self.together(conn, [ask.item for ask in firsts.values()])
+            # An item asked twice at once (a delivery in two messages) is answered once:
+            # the first asker gets the claim, the other goes alone and finds it taken.
+            for key, ask in firsts.items():
                 if key in answers:
                     ask.answer, ask.settled = answers[key], True
         finally:

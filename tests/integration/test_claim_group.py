@@ -77,6 +77,23 @@ def test_claims_asked_while_one_is_in_progress_are_made_in_one_statement(
     ]
 
 
+def test_a_delivery_two_threads_ask_for_at_once_is_claimed_by_one(pg_world: World) -> None:
+    """The same delivery in two messages, asked in one group: one thread gets the claim,
+    the other finds it taken (a shared answer would send it twice)."""
+    world = pg_world
+    lead, twice = planned(world, webhooks=2)
+    group = ClaimGroup()
+    with held_up(world.engine, lead, claiming(world, group, lead)):
+        threads = claimers(world, group, [twice, twice])
+    for thread in threads:
+        thread.join(10)
+    assert [t.error for t in threads] == [None, None]
+    answers = [t.answer for t in threads]
+    assert [a is not None for a in answers] == [True, False]
+    row = world.row(twice)
+    assert (row.state, row.attempts) == ("sending", 1)
+
+
 def test_each_claimer_gets_the_answer_of_a_claim_of_its_own(pg_world: World) -> None:
     """Due: claimed with the group. Already sent, not due yet, or abandoned by a dead
     worker (its lease expired): left by the group's statement, and claimed alone."""
