@@ -66,15 +66,16 @@ class DriverStatement:
         for name, value in params.items():
             process = compiled.binds.get(name)
             args[name] = value if process is None or value is None else process(value)
-        dbapi = conn.connection
+        # Listeners of the cursor events (tracing, statement counts) see these too; the
+        # flags are SQLAlchemy's own shortcut past its event dispatch.
+        events = conn._has_events or conn.engine._has_events
         cursor = None
         try:
-            cursor = dbapi.cursor()
-            # Listeners of the cursor events (tracing, statement counts) see these too.
-            if conn.dispatch.before_cursor_execute:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            if events:
                 conn.dispatch.before_cursor_execute(conn, cursor, compiled.sql, args, None, False)
             cursor.execute(compiled.sql, args)
-            if conn.dispatch.after_cursor_execute:
+            if events:
                 conn.dispatch.after_cursor_execute(conn, cursor, compiled.sql, args, None, False)
             raw = cursor.fetchall()
             if compiled.results is None:

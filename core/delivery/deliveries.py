@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.db.models import Channel, Delivery
 from core.db.outage import OUTAGE_ERRORS
-from core.db.session import autocommitted, transaction_on
+from core.db.session import transaction_on
 from core.delivery import channels as ch
 from core.delivery import daily_limit
 from core.delivery.claim_group import ClaimGroup
@@ -293,11 +293,10 @@ def _connection_for_deliveries(engine: Engine) -> Iterator[Connection]:
     sent record are one statement each, and switching per statement cost ~5% of a
     delivery's CPU."""
     with engine.connect() as conn:
-        if conn.dialect.name != "postgresql":
-            yield conn
-            return
-        with autocommitted(conn):
-            yield conn
+        if conn.dialect.name == "postgresql":
+            # The pool sets it back when the connection returns.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
 
 
 def deliver_in_turn(

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from core.config import Settings
 from core.db.models import Delivery, News, Organization, Story
-from core.db.session import unit_of_work
+from core.db.session import make_engine, unit_of_work
 from core.delivery.claims import claim_batch_and_load
 from core.delivery.deliveries import DeliverResult, deliver_in_turn
 from core.delivery.model import load_digest
@@ -152,6 +152,25 @@ def test_a_batch_commits_failures_and_held_days_between_its_one_statement_sends(
     assert (sent.state, sent.attempts) == ("sent", 1)  # the failure gave its place back
     assert (held.state, held.heldReason) == ("pending", done[ids[2]].held)
     assert held.heldReason is not None and "maxDeliveriesPerDay (1)" in held.heldReason
+
+
+def test_a_batch_s_connection_goes_back_to_the_pool_transactional(pg_world: World) -> None:
+    """The batch's connection is in autocommit only while the batch holds it: the next
+    user of the pooled connection gets transactions (a unit of work's rollback undoes)."""
+    url = pg_world.engine.url.render_as_string(hide_password=False)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with LocalHTTPServer(routes={"/hook0": Response()}) as server:
+            ids = hooks(pg_world, server, 1)
+            list(deliver_in_turn(engine, ids, pg_world.ctx, budget=timedelta(minutes=1)))
+        assert pg_world.row(ids[0]).state == "sent"
+        with engine.connect() as conn:
+            assert conn.get_isolation_level() != "AUTOCOMMIT"
+            conn.execute(update(Delivery).where(Delivery.id == ids[0]).values(state="pending"))
+            conn.rollback()
+        assert pg_world.row(ids[0]).state == "sent"
+    finally:
+        engine.dispose()
 
 
 def test_a_dead_lettered_batch_is_resolved_once_every_delivery_in_it_is_sent(
